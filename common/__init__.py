@@ -1,0 +1,1 @@
+"""Plumbing shared by every keyart server: config, logging, errors, bootstrap."""

@@ -1,0 +1,32 @@
+"""structlog configured for JSON lines on stdout, with the request id bound per call."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+REQUEST_ID_METADATA_KEY = "x-request-id"
+
+
+def configure_logging(service: str, level: str = "info") -> None:
+    """One JSON object per line, each carrying the service name and any bound context."""
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)

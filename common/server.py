@@ -1,0 +1,119 @@
+"""Bootstrap shared by every server: options, health, reflection, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common.config import env_float, env_int, env_str
+from common.interceptors import ErrorMappingInterceptor
+from common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What every server needs to listen."""
+
+    address: str
+    max_receive_bytes: int
+    max_send_bytes: int
+    grace_s: float = 5.0
+
+
+def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
+    """`<PREFIX>_ADDRESS`, `<PREFIX>_MAX_MESSAGE_BYTES`, `<PREFIX>_GRACE_S`."""
+    max_bytes = env_int(
+        f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
+    )
+    return ServerSettings(
+        address=env_str(f"{prefix}_ADDRESS", default_address),
+        max_receive_bytes=max_bytes,
+        max_send_bytes=max_bytes,
+        grace_s=env_float(f"{prefix}_GRACE_S", 5.0, minimum=0.0, maximum=300.0),
+    )
+
+
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_receive_bytes),
+        ("grpc.max_send_message_length", settings.max_send_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class ServingServer:
+    """A grpc.aio server with the stock health and reflection services.
+
+    Health is NOT_SERVING until `mark_serving()`, and again as soon as SIGTERM
+    arrives, before in-flight calls are given `grace_s` to finish.
+    """
+
+    def __init__(self, settings: ServerSettings, service_names: Sequence[str]) -> None:
+        self.settings = settings
+        self.server = grpc.aio.server(
+            options=server_options(settings), interceptors=[ErrorMappingInterceptor()]
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._service_names = tuple(service_names)
+        reflection.enable_server_reflection(
+            (*self._service_names, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        """Binds and starts; returns the bound port (useful with port 0)."""
+        self.port = self.server.add_insecure_port(self.settings.address)
+        if self.port == 0:
+            raise OSError(f"could not bind {self.settings.address}")
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        return self.port
+
+    async def mark_serving(self) -> None:
+        await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+
+    async def _set_all(self, status: int) -> None:
+        await self.health.set("", status)
+        for name in self._service_names:
+            await self.health.set(name, status)
+
+    async def stop(self) -> None:
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(self.settings.grace_s)
+
+
+async def run_until_signalled(
+    server: ServingServer,
+    *,
+    service: str,
+    on_started: Callable[[], Awaitable[None]] | None = None,
+    on_stopped: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Starts `server`, runs `on_started` (then reports SERVING), and waits for SIGTERM/SIGINT."""
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    port = await server.start()
+    log.info("listening", service=service, port=port, address=server.settings.address)
+    try:
+        if on_started is not None:
+            await on_started()
+        await server.mark_serving()
+        log.info("serving", service=service)
+        await stop_requested.wait()
+        log.info("stopping", service=service, grace_s=server.settings.grace_s)
+    finally:
+        await server.stop()
+        if on_stopped is not None:
+            await on_stopped()
+        log.info("stopped", service=service)
