@@ -6,16 +6,18 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import env_float, env_int, env_str
+from common.config import ConfigError, env_float, env_int, env_str
 from common.interceptors import ErrorMappingInterceptor
-from common.logging import get_logger
+from common.logging import configure_logging, get_logger
 
 log = get_logger(__name__)
+ConfigT = TypeVar("ConfigT")
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,18 @@ async def run_until_signalled(
         if on_stopped is not None:
             await on_stopped()
         log.info("stopped", service=service)
+
+
+def run_service(
+    service: str,
+    load_config: Callable[[], ConfigT],
+    serve: Callable[[ConfigT], Awaitable[None]],
+) -> None:
+    """Process entry point: JSON logging, config read once (exit 2 if bad), then serve."""
+    configure_logging(service)
+    try:
+        config = load_config()
+    except ConfigError as error:
+        log.error("bad configuration", service=service, error=str(error))
+        raise SystemExit(2) from None
+    asyncio.run(serve(config))

@@ -1,0 +1,90 @@
+"""The `keyart` command: run the suite, look at a page, report an event."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+
+from cli.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
+from cli.render import format_page
+from cli.seed import seed_viewers
+from demo.pages import demo_page, reference_page
+
+
+def _page(args: argparse.Namespace) -> int:
+    rows = reference_page() if args.reference else demo_page()
+    with PageClient(args.target) as client:
+        response = client.render_page(args.user, rows, budget_ms=args.budget_ms)
+    print(format_page(args.user, response))
+    return 0
+
+
+def _event(args: argparse.Namespace) -> int:
+    with PageClient(args.target) as client:
+        response = client.report_event(
+            user_id=args.user,
+            title_id=args.title,
+            kind=EVENT_KINDS[args.kind],
+            event_id=args.event_id,
+            artwork_id=args.artwork,
+        )
+    print("duplicate: already recorded" if response.duplicate else "recorded")
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    with PageClient(args.target) as client:
+        applied, duplicates = seed_viewers(client)
+    print(f"seeded: {applied} new events, {duplicates} already there")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cli.run import run
+
+    return run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyart", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="start all four services (embedded stores, demo data)").set_defaults(
+        handler=_run
+    )
+
+    page = commands.add_parser("page", help="render a viewer's demo page and print it")
+    page.add_argument("--user", required=True, help="viewer id, e.g. romance-fan")
+    page.add_argument("--reference", action="store_true", help="the 40×40 benchmark page instead")
+    page.add_argument("--budget-ms", type=int, default=0, help="0 = the gateway's default")
+    page.set_defaults(handler=_page)
+
+    event = commands.add_parser("event", help="report a feedback event")
+    event.add_argument("--user", required=True)
+    event.add_argument("--title", required=True)
+    event.add_argument("--kind", choices=sorted(EVENT_KINDS), default="qualified-play")
+    event.add_argument("--artwork", default="")
+    event.add_argument("--event-id", default=None, help="idempotency key (default: random)")
+    event.set_defaults(handler=_event)
+
+    seed = commands.add_parser("seed", help="send the demo viewers' watch histories")
+    seed.set_defaults(handler=_seed)
+
+    for sub in (page, event, seed):
+        sub.add_argument("--target", default=DEFAULT_TARGET, help="gateway address")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except grpc.RpcError as error:
+        print(f"keyart: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Seeding the demo viewers' profiles by reporting their watch histories to the gateway."""
+
+from __future__ import annotations
+
+from cli.client import PageClient
+from demo.viewers import demo_histories
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
+
+def seed_viewers(client: PageClient) -> tuple[int, int]:
+    """Returns (events applied, events already present). Safe to run again."""
+    applied = duplicates = 0
+    for event in demo_histories():
+        response = client.report_event(
+            event_id=event.event_id,
+            user_id=event.user_id,
+            title_id=event.title_id,
+            kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+            occurred_at=event.occurred_at,
+        )
+        duplicates += response.duplicate
+        applied += not response.duplicate
+    return applied, duplicates

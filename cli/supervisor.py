@@ -1,0 +1,137 @@
+"""Starting, watching and stopping the four keyart server processes.
+
+Used by `keyart run` and by the end-to-end tests, so both start the suite
+the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVICE_MODULES = {
+    "profile": "services.profile.server",
+    "artwork": "services.artwork.server",
+    "ranker": "services.ranker.server",
+    "gateway": "gateway.server",
+}
+START_ORDER = ("profile", "artwork", "ranker", "gateway")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Where each service listens and keeps its data."""
+
+    data_dir: Path
+    model_path: Path
+    addresses: dict[str, str]
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env_for(self, service: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                f"{service.upper()}_ADDRESS": self.addresses[service],
+                "PROFILE_DB": str(self.data_dir / "profile.db"),
+                "ARTWORK_DB": str(self.data_dir / "catalog.db"),
+                "RANKER_MODEL_PATH": str(self.model_path),
+                "PROFILE_TARGET": self.addresses["profile"],
+                "ARTWORK_TARGET": self.addresses["artwork"],
+                "RANKER_TARGET": self.addresses["ranker"],
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+
+def is_serving(address: str, timeout_s: float = 0.5) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout_s
+            )
+        except grpc.RpcError:
+            return False
+    return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class ServiceProcess:
+    def __init__(self, name: str, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
+        self.name = name
+        self.address = config.addresses[name]
+        self._config = config
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", SERVICE_MODULES[self.name]],
+            env=self._config.env_for(self.name),
+            stdout=self._log,
+            stderr=subprocess.STDOUT if self._log else None,
+        )
+
+    def wait_serving(self, timeout_s: float = 60.0) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise RuntimeError(f"{self.name} exited with code {code} before serving")
+            if is_serving(self.address):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} did not report SERVING on {self.address} in {timeout_s}s")
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited in `timeout_s`."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class Suite:
+    """The four services, started in dependency order and stopped in reverse."""
+
+    def __init__(self, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.services = {name: ServiceProcess(name, config, log) for name in START_ORDER}
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        try:
+            for name in START_ORDER:
+                self.services[name].start()
+            for name in START_ORDER:
+                self.services[name].wait_serving(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> dict[str, int | None]:
+        return {name: self.services[name].stop() for name in reversed(START_ORDER)}
+
+    def exited(self) -> list[str]:
+        return [
+            name
+            for name, service in self.services.items()
+            if service.process is not None and service.process.poll() is not None
+        ]

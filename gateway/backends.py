@@ -1,0 +1,182 @@
+"""The gateway's clients of profile, artwork and ranker: one channel each, typed results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.channels import insecure_channel, request_metadata
+from gateway.config import GatewayConfig
+from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
+from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
+from keyart.profile.v1 import profile_service_pb2 as profile_pb
+from keyart.profile.v1 import profile_service_pb2_grpc as profile_grpc
+from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
+from keyart.ranker.v1 import ranker_service_pb2_grpc as ranker_grpc
+
+
+@dataclass(frozen=True)
+class ViewerFeatures:
+    known: bool
+    schema_version: str
+    packed: bytes
+
+
+@dataclass(frozen=True)
+class TitleCandidates:
+    title_id: str
+    default_artwork_id: str
+    artwork_ids: tuple[str, ...]
+    image_urls: tuple[str, ...]
+
+    def image_url_of(self, artwork_id: str) -> str:
+        return self.image_urls[self.artwork_ids.index(artwork_id)]
+
+
+@dataclass(frozen=True)
+class PageCandidates:
+    """The found titles (in request order) and their candidates' packed features."""
+
+    catalog_version: str
+    titles: dict[str, TitleCandidates]
+    packed_features: bytes
+
+
+@dataclass(frozen=True)
+class TitleTags:
+    title_id: str
+    genres: tuple[str, ...]
+    cast: tuple[str, ...]
+    artwork_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    event_id: str
+    user_id: str
+    page_id: str
+    title_id: str
+    artwork_id: str
+    kind: int
+    occurred_at_ms: int
+
+
+@dataclass(frozen=True)
+class Ranking:
+    chosen_indices: tuple[int, ...]
+    scores: tuple[float, ...]
+    propensities: tuple[float, ...]
+    model_version: str
+
+
+class Backends:
+    """Channels are created once here and closed by `close()`."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        size = config.backend_max_message_bytes
+        self._channels = [
+            insecure_channel(target, size)
+            for target in (config.profile_target, config.artwork_target, config.ranker_target)
+        ]
+        profile_channel, artwork_channel, ranker_channel = self._channels
+        self._profile = profile_grpc.ProfileServiceStub(profile_channel)
+        self._artwork = artwork_grpc.ArtworkServiceStub(artwork_channel)
+        self._ranker = ranker_grpc.RankerServiceStub(ranker_channel)
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+    async def viewer_features(self, user_id: str, timeout: float, request_id: str) -> ViewerFeatures:
+        response = await self._profile.GetViewerFeatures(
+            profile_pb.GetViewerFeaturesRequest(user_id=user_id),
+            timeout=timeout,
+            metadata=request_metadata(request_id),
+        )
+        return ViewerFeatures(response.known, response.schema_version, response.features)
+
+    async def candidates(
+        self, title_ids: list[str], timeout: float, request_id: str
+    ) -> PageCandidates:
+        response = await self._artwork.GetCandidates(
+            artwork_pb.GetCandidatesRequest(title_ids=title_ids),
+            timeout=timeout,
+            metadata=request_metadata(request_id),
+        )
+        titles = {
+            title.title_id: TitleCandidates(
+                title_id=title.title_id,
+                default_artwork_id=title.default_artwork_id,
+                artwork_ids=tuple(title.artwork_ids),
+                image_urls=tuple(title.image_urls),
+            )
+            for title in response.titles
+            if title.found and title.artwork_ids
+        }
+        return PageCandidates(response.catalog_version, titles, response.features)
+
+    async def title_tags(self, title_id: str, timeout: float, request_id: str) -> TitleTags | None:
+        response = await self._artwork.GetTitles(
+            artwork_pb.GetTitlesRequest(title_ids=[title_id]),
+            timeout=timeout,
+            metadata=request_metadata(request_id),
+        )
+        if not response.titles:
+            return None
+        title = response.titles[0]
+        return TitleTags(
+            title_id=title.title_id,
+            genres=tuple(title.genres),
+            cast=tuple(title.cast),
+            artwork_ids=frozenset(artwork.artwork_id for artwork in title.artworks),
+        )
+
+    async def rank(
+        self,
+        *,
+        viewer: bytes,
+        context: bytes,
+        artwork: bytes,
+        candidate_counts: list[int],
+        page_id: str,
+        timeout: float,
+        request_id: str,
+    ) -> Ranking:
+        response = await self._ranker.RankPage(
+            ranker_pb.RankPageRequest(
+                viewer_features=viewer,
+                context_features=context,
+                artwork_features=artwork,
+                candidate_counts=candidate_counts,
+                page_id=page_id,
+            ),
+            timeout=timeout,
+            metadata=request_metadata(request_id),
+        )
+        return Ranking(
+            chosen_indices=tuple(response.chosen_indices),
+            scores=tuple(response.scores),
+            propensities=tuple(response.propensities),
+            model_version=response.model_version,
+        )
+
+    async def apply_event(
+        self, event: Feedback, tags: TitleTags, timeout: float, request_id: str
+    ) -> bool:
+        """Returns True when the event was a duplicate."""
+        response = await self._profile.ApplyEvent(
+            profile_pb.ApplyEventRequest(
+                event_id=event.event_id,
+                user_id=event.user_id,
+                title_id=event.title_id,
+                kind=event.kind,
+                occurred_at_unix_ms=event.occurred_at_ms,
+                genres=tags.genres,
+                cast=tags.cast,
+                page_id=event.page_id,
+                artwork_id=event.artwork_id,
+            ),
+            timeout=timeout,
+            metadata=request_metadata(request_id),
+        )
+        return response.duplicate
+

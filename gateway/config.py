@@ -1,0 +1,53 @@
+"""Gateway configuration, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import env_int, env_str
+from common.server import ServerSettings, settings_from_env
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    """What one RenderPage may ask for; beyond these the request is INVALID_ARGUMENT."""
+
+    max_rows: int
+    max_titles_per_row: int
+    max_titles_per_page: int
+    default_budget_ms: int
+    max_budget_ms: int
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    server: ServerSettings
+    profile_target: str
+    artwork_target: str
+    ranker_target: str
+    backend_max_message_bytes: int
+    event_timeout_ms: int
+    limits: PageLimits
+
+    @classmethod
+    def from_env(cls) -> "GatewayConfig":
+        max_budget_ms = env_int("GATEWAY_MAX_BUDGET_MS", 10_000, minimum=1, maximum=600_000)
+        return cls(
+            server=settings_from_env("GATEWAY", "127.0.0.1:50051", 4 << 20),
+            profile_target=env_str("PROFILE_TARGET", "127.0.0.1:50052"),
+            artwork_target=env_str("ARTWORK_TARGET", "127.0.0.1:50053"),
+            ranker_target=env_str("RANKER_TARGET", "127.0.0.1:50054"),
+            backend_max_message_bytes=env_int(
+                "GATEWAY_BACKEND_MAX_MESSAGE_BYTES", 64 << 20, minimum=1 << 20, maximum=1 << 30
+            ),
+            event_timeout_ms=env_int("GATEWAY_EVENT_TIMEOUT_MS", 2_000, minimum=1),
+            limits=PageLimits(
+                max_rows=env_int("GATEWAY_MAX_ROWS", 100, minimum=1),
+                max_titles_per_row=env_int("GATEWAY_MAX_TITLES_PER_ROW", 100, minimum=1),
+                max_titles_per_page=env_int("GATEWAY_MAX_TITLES_PER_PAGE", 4_000, minimum=1),
+                default_budget_ms=env_int(
+                    "GATEWAY_DEFAULT_BUDGET_MS", 250, minimum=1, maximum=max_budget_ms
+                ),
+                max_budget_ms=max_budget_ms,
+            ),
+        )

@@ -1,0 +1,88 @@
+"""PageService: proto in → page renderer / event reporter → proto out."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import structlog
+
+from gateway.config import PageLimits
+from gateway.events import EventReporter
+from gateway.page_request import parse_page_request
+from gateway.render import PageRenderer, RenderedPage
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from keyart.gateway.v1 import gateway_service_pb2_grpc
+
+log = structlog.get_logger(__name__)
+
+
+def _request_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("request_id", ""))
+
+
+def page_to_proto(page: RenderedPage) -> pb.RenderPageResponse:
+    return pb.RenderPageResponse(
+        page_id=page.page_id,
+        rows=[
+            pb.Row(
+                row_id=row_id,
+                tiles=[
+                    pb.Tile(
+                        title_id=tile.title_id,
+                        artwork_id=tile.artwork_id,
+                        image_url=tile.image_url,
+                        personalized=tile.personalized,
+                        score=tile.score,
+                        propensity=tile.propensity,
+                        fallback_reason=tile.fallback.value,
+                    )
+                    for tile in tiles
+                ],
+            )
+            for row_id, tiles in page.rows
+        ],
+        degradations=[
+            pb.Degradation(
+                dependency=pb.Dependency.Value(f"DEPENDENCY_{degradation.dependency.upper()}"),
+                status_code=degradation.status_code,
+                detail=degradation.detail,
+            )
+            for degradation in page.degradations
+        ],
+        model_version=page.model_version,
+    )
+
+
+class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
+    def __init__(self, renderer: PageRenderer, reporter: EventReporter, limits: PageLimits) -> None:
+        self._renderer = renderer
+        self._reporter = reporter
+        self._limits = limits
+
+    async def RenderPage(
+        self, request: pb.RenderPageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RenderPageResponse:
+        page = parse_page_request(request, self._limits)
+        budget_s = page.budget_ms / 1000
+        client_left = context.time_remaining()
+        if client_left is not None:
+            budget_s = min(budget_s, client_left)
+        rendered = await self._renderer.render(
+            page, page_id=uuid.uuid4().hex, budget_s=budget_s, request_id=_request_id()
+        )
+        for degradation in rendered.degradations:
+            log.warning(
+                "degraded",
+                dependency=degradation.dependency,
+                status_code=degradation.status_code,
+                detail=degradation.detail,
+                page_id=rendered.page_id,
+            )
+        return page_to_proto(rendered)
+
+    async def ReportEvent(
+        self, request: pb.ReportEventRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportEventResponse:
+        duplicate = await self._reporter.report(request, _request_id())
+        return pb.ReportEventResponse(duplicate=duplicate)

@@ -1,0 +1,77 @@
+"""Wiring and lifecycle of the artwork server: `python -m services.artwork.server`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from common.logging import configure_logging, get_logger
+from common.server import ServingServer, run_until_signalled
+from demo.catalog import demo_titles
+from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
+from services.artwork.catalog import Catalog
+from services.artwork.config import ArtworkConfig
+from services.artwork.model import Artwork, Title
+from services.artwork.servicer import ArtworkServicer
+from services.artwork.store import ArtworkStore
+
+SERVICE_NAME = artwork_service_pb2.DESCRIPTOR.services_by_name["ArtworkService"].full_name
+
+log = get_logger(__name__)
+
+
+def demo_catalog_titles() -> list[Title]:
+    return [
+        Title(
+            title.title_id,
+            title.name,
+            title.genres,
+            title.cast,
+            tuple(
+                Artwork(a.artwork_id, a.cast, a.tones, a.visual_quality, a.composition)
+                for a in title.artworks
+            ),
+        )
+        for title in demo_titles()
+    ]
+
+
+def load_catalog(config: ArtworkConfig) -> Catalog:
+    """Opens the store (seeding an empty one with the demo catalog if enabled). Blocking."""
+    store = ArtworkStore(config.db_path)
+    if config.seed_demo and store.title_count() == 0:
+        store.upsert_titles(demo_catalog_titles())
+        log.info("seeded demo catalog", db=str(config.db_path))
+    return Catalog(store.load_titles(), config.image_base_url)
+
+
+def build_server(config: ArtworkConfig) -> tuple[ServingServer, ArtworkServicer]:
+    """The server with the servicer registered and no catalog yet (UNAVAILABLE until set)."""
+    server = ServingServer(config.server, [SERVICE_NAME])
+    servicer = ArtworkServicer(config.max_titles_per_request)
+    artwork_service_pb2_grpc.add_ArtworkServiceServicer_to_server(servicer, server.server)
+    return server, servicer
+
+
+async def serve(config: ArtworkConfig) -> None:
+    configure_logging("artwork")
+    server, servicer = build_server(config)
+
+    async def load() -> None:
+        catalog = await asyncio.to_thread(load_catalog, config)
+        servicer.serve(catalog)
+        log.info(
+            "catalog loaded",
+            titles=len(catalog),
+            artworks=catalog.artwork_count,
+            catalog_version=catalog.version,
+        )
+
+    await run_until_signalled(server, service="artwork", on_started=load)
+
+
+def main() -> None:
+    asyncio.run(serve(ArtworkConfig.from_env()))
+
+
+if __name__ == "__main__":
+    main()

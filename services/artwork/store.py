@@ -1,0 +1,117 @@
+"""SQLite store of titles and their artworks. Blocking: call it through asyncio.to_thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from services.artwork.model import Artwork, Title
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS titles (
+    title_id    TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    genres_json TEXT NOT NULL,
+    cast_json   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artworks (
+    artwork_id     TEXT PRIMARY KEY,
+    title_id       TEXT NOT NULL REFERENCES titles (title_id) ON DELETE CASCADE,
+    position       INTEGER NOT NULL,
+    cast_json      TEXT NOT NULL,
+    tones_json     TEXT NOT NULL,
+    visual_quality REAL NOT NULL,
+    composition    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artworks_by_title ON artworks (title_id, position);
+"""
+
+
+class ArtworkStore:
+    """Titles ordered by id, each with its artworks in their stored order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose `with` block is one transaction (committed, or rolled back on error)."""
+        with closing(sqlite3.connect(self.path)) as connection:
+            connection.execute("PRAGMA foreign_keys=ON")
+            with connection:
+                yield connection
+
+    def title_count(self) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM titles").fetchone()[0])
+
+    def load_titles(self) -> list[Title]:
+        with self._connect() as connection:
+            artworks: dict[str, list[Artwork]] = {}
+            for title_id, artwork_id, cast, tones, visual_quality, composition in connection.execute(
+                "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition"
+                " FROM artworks ORDER BY title_id, position"
+            ):
+                artworks.setdefault(title_id, []).append(
+                    Artwork(
+                        artwork_id,
+                        tuple(json.loads(cast)),
+                        tuple(json.loads(tones)),
+                        visual_quality,
+                        composition,
+                    )
+                )
+            rows = connection.execute(
+                "SELECT title_id, name, genres_json, cast_json FROM titles ORDER BY title_id"
+            )
+            return [
+                Title(
+                    title_id,
+                    name,
+                    tuple(json.loads(genres)),
+                    tuple(json.loads(cast)),
+                    tuple(artworks.get(title_id, ())),
+                )
+                for title_id, name, genres, cast in rows
+            ]
+
+    def upsert_titles(self, titles: Iterable[Title]) -> None:
+        """Inserts or replaces each title together with its whole set of artworks, atomically."""
+        titles = list(titles)
+        with self._connect() as connection:
+            connection.executemany(
+                "INSERT INTO titles (title_id, name, genres_json, cast_json) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (title_id) DO UPDATE SET name = excluded.name,"
+                " genres_json = excluded.genres_json, cast_json = excluded.cast_json",
+                [
+                    (title.title_id, title.name, json.dumps(title.genres), json.dumps(title.cast))
+                    for title in titles
+                ],
+            )
+            connection.executemany(
+                "DELETE FROM artworks WHERE title_id = ?", [(title.title_id,) for title in titles]
+            )
+            connection.executemany(
+                "INSERT INTO artworks (artwork_id, title_id, position, cast_json, tones_json,"
+                " visual_quality, composition) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        artwork.artwork_id,
+                        title.title_id,
+                        position,
+                        json.dumps(artwork.cast),
+                        json.dumps(artwork.tones),
+                        artwork.visual_quality,
+                        artwork.composition,
+                    )
+                    for title in titles
+                    for position, artwork in enumerate(title.artworks)
+                ],
+            )

@@ -1,0 +1,26 @@
+"""Profile service configuration, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import env_choice, env_float, env_str
+from common.server import ServerSettings, settings_from_env
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    server: ServerSettings
+    db_path: str
+    half_life_days: float
+    # SQLite `synchronous`: FULL survives power loss, NORMAL (in WAL mode) only a process crash.
+    synchronous: str
+
+    @classmethod
+    def from_env(cls) -> "ProfileConfig":
+        return cls(
+            server=settings_from_env("PROFILE", "127.0.0.1:50052", 4 << 20),
+            db_path=env_str("PROFILE_DB", "var/profile.db"),
+            half_life_days=env_float("PROFILE_HALF_LIFE_DAYS", 90.0, minimum=0.01),
+            synchronous=env_choice("PROFILE_SYNCHRONOUS", "full", ("full", "normal")),
+        )

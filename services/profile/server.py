@@ -1,0 +1,28 @@
+"""Profile server: wiring and lifecycle."""
+
+from __future__ import annotations
+
+from common.server import ServingServer, run_service, run_until_signalled
+from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
+from services.profile.config import ProfileConfig
+from services.profile.servicer import ProfileServicer
+from services.profile.store import ProfileStore
+from services.profile.taste import Decay
+
+SERVICE_NAME = profile_service_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
+
+
+async def serve(config: ProfileConfig) -> None:
+    store = ProfileStore(config.db_path, Decay(config.half_life_days), config.synchronous)
+    servicer = ProfileServicer(store)
+    server = ServingServer(config.server, [SERVICE_NAME])
+    profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server.server)
+    await run_until_signalled(server, service="profile", on_stopped=servicer.close)
+
+
+def main() -> None:
+    run_service("profile", ProfileConfig.from_env, serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""ProfileService: proto in → profile store → proto out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+import grpc
+
+from common import features
+from common.errors import InvalidArgument
+from common.validation import require_id
+from keyart.profile.v1 import profile_service_pb2 as pb
+from keyart.profile.v1 import profile_service_pb2_grpc
+from services.profile.store import FeedbackEvent, ProfileStore
+from services.profile.taste import EVENT_WEIGHTS
+
+MAX_TAGS = 64
+T = TypeVar("T")
+
+
+def event_from_request(request: pb.ApplyEventRequest) -> FeedbackEvent:
+    if request.kind not in EVENT_WEIGHTS:
+        raise InvalidArgument("kind", f"{request.kind} is not a known event kind")
+    if request.occurred_at_unix_ms <= 0:
+        raise InvalidArgument("occurred_at_unix_ms", "must be a positive Unix time in ms")
+    unknown = features.unknown_genres(request.genres)
+    if unknown:
+        raise InvalidArgument("genres", f"unknown genres {unknown[:5]}")
+    if len(request.genres) > MAX_TAGS or len(request.cast) > MAX_TAGS:
+        raise InvalidArgument("cast" if len(request.cast) > MAX_TAGS else "genres", f"more than {MAX_TAGS} entries")
+    for i, name in enumerate(request.cast):
+        require_id(name, f"cast[{i}]")
+    return FeedbackEvent(
+        event_id=require_id(request.event_id, "event_id"),
+        user_id=require_id(request.user_id, "user_id"),
+        title_id=require_id(request.title_id, "title_id"),
+        kind=request.kind,
+        occurred_at_ms=request.occurred_at_unix_ms,
+        page_id=request.page_id and require_id(request.page_id, "page_id"),
+        artwork_id=request.artwork_id and require_id(request.artwork_id, "artwork_id"),
+        genres=tuple(request.genres),
+        cast=tuple(request.cast),
+    )
+
+
+class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
+    def __init__(self, store: ProfileStore) -> None:
+        self._store = store
+        # SQLite is used from exactly one thread, off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-store")
+
+    async def _blocking(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def GetViewerFeatures(
+        self, request: pb.GetViewerFeaturesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetViewerFeaturesResponse:
+        user_id = require_id(request.user_id, "user_id")
+        now_ms = int(time.time() * 1000)
+        taste = await self._blocking(lambda: self._store.taste(user_id, now_ms))
+        vector = (
+            features.viewer_vector(taste.genres, taste.cast)
+            if taste.known
+            else features.cold_start_vector()
+        )
+        return pb.GetViewerFeaturesResponse(
+            known=taste.known,
+            features=features.pack(vector),
+            schema_version=features.SCHEMA_VERSION,
+            event_count=taste.event_count,
+        )
+
+    async def ApplyEvent(
+        self, request: pb.ApplyEventRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApplyEventResponse:
+        event = event_from_request(request)
+        applied = await self._blocking(lambda: self._store.apply(event))
+        return pb.ApplyEventResponse(duplicate=not applied)
+
+    async def close(self) -> None:
+        await self._blocking(self._store.close)
+        self._executor.shutdown()

@@ -1,0 +1,39 @@
+"""The ranker's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import env_choice, env_float, env_int, env_str
+from common.server import ServerSettings, settings_from_env
+
+EXPLORATION_CHOICES = ("off", "epsilon_greedy")
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    server: ServerSettings
+    model_path: Path
+    exploration: str
+    epsilon: float
+    seed: int
+    intra_op_threads: int
+    max_candidates: int
+
+    @classmethod
+    def from_env(cls) -> RankerConfig:
+        return cls(
+            server=settings_from_env("RANKER", "127.0.0.1:50054", 64 << 20),
+            model_path=Path(env_str("RANKER_MODEL_PATH", "var/models/bundled.onnx")),
+            exploration=env_choice("RANKER_EXPLORATION", "off", EXPLORATION_CHOICES),
+            epsilon=env_float("RANKER_EPSILON", 0.1, minimum=0.0, maximum=1.0),
+            seed=env_int("RANKER_SEED", 0, minimum=0),
+            intra_op_threads=env_int("RANKER_INTRA_OP_THREADS", 1, minimum=1, maximum=256),
+            max_candidates=env_int("RANKER_MAX_CANDIDATES", 50_000, minimum=1),
+        )
+
+    @property
+    def exploration_epsilon(self) -> float:
+        """The epsilon the policy uses: 0 (greedy) when exploration is off."""
+        return self.epsilon if self.exploration == "epsilon_greedy" else 0.0

@@ -1,0 +1,115 @@
+"""The ranking model: an ONNX file checked against the feature schema when it loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
+
+# What every ranking model takes: name → (shape, with None for the batch axis).
+INPUTS: dict[str, tuple[int | None, ...]] = {
+    "viewer": (1, VIEWER_DIM),
+    "context": (1, CONTEXT_DIM),
+    "artwork": (None, ARTWORK_DIM),
+}
+OUTPUT = "score"
+_FLOAT = "tensor(float)"
+_PROBE_ROWS = 3
+
+# onnxruntime's exceptions derive from Exception directly, not from one base.
+_ORT_ERRORS = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidGraph,
+    ort_state.InvalidProtobuf,
+    ort_state.NoSuchFile,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
+)
+
+
+class ModelError(Exception):
+    """A model file cannot serve: missing, corrupt, or not built for this feature schema."""
+
+
+class RankingModel:
+    """Scores a page's candidates for one viewer in one batched inference.
+
+    Safe to call from several threads at once (onnxruntime sessions are).
+    """
+
+    def __init__(self, path: Path, *, intra_op_threads: int = 1) -> None:
+        self.path = path
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except _ORT_ERRORS as error:
+            raise ModelError(f"model file {path} cannot be loaded: {error}") from error
+        self._check_signature()
+        self._version = self._check_metadata()
+        self._check_probe()
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def score(self, viewer: np.ndarray, context: np.ndarray, artwork: np.ndarray) -> np.ndarray:
+        """Scores (n,) for viewer [1, VIEWER_DIM], context [1, CONTEXT_DIM], artwork [n, ARTWORK_DIM]."""
+        (scores,) = self._session.run(
+            [OUTPUT],
+            {
+                "viewer": np.ascontiguousarray(viewer, dtype=np.float32),
+                "context": np.ascontiguousarray(context, dtype=np.float32),
+                "artwork": np.ascontiguousarray(artwork, dtype=np.float32),
+            },
+        )
+        return scores
+
+    def _fail(self, problem: str) -> ModelError:
+        return ModelError(f"model file {self.path} {problem}")
+
+    def _check_signature(self) -> None:
+        found = {
+            node.name: (node.type, tuple(d if isinstance(d, int) else None for d in node.shape))
+            for node in self._session.get_inputs()
+        }
+        expected = {name: (_FLOAT, shape) for name, shape in INPUTS.items()}
+        if found != expected:
+            raise self._fail(f"has inputs {found}, expected {expected}")
+        outputs = [(node.name, node.type, len(node.shape)) for node in self._session.get_outputs()]
+        if outputs != [(OUTPUT, _FLOAT, 1)]:
+            raise self._fail(f"has outputs {outputs}, expected one 1-D float output {OUTPUT!r}")
+
+    def _check_metadata(self) -> str:
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        schema = metadata.get("feature_schema")
+        if schema != SCHEMA_VERSION:
+            raise self._fail(f"was built for feature schema {schema!r}, not {SCHEMA_VERSION!r}")
+        version = metadata.get("version")
+        if not version:
+            raise self._fail("has no 'version' metadata")
+        return version
+
+    def _check_probe(self) -> None:
+        probe = np.linspace(-1.0, 1.0, _PROBE_ROWS * ARTWORK_DIM, dtype=np.float32)
+        try:
+            scores = self.score(
+                np.full((1, VIEWER_DIM), 0.5, dtype=np.float32),
+                np.zeros((1, CONTEXT_DIM), dtype=np.float32),
+                probe.reshape(_PROBE_ROWS, ARTWORK_DIM),
+            )
+        except _ORT_ERRORS as error:
+            raise self._fail(f"fails on a probe batch: {error}") from error
+        if scores.shape != (_PROBE_ROWS,) or not np.isfinite(scores).all():
+            raise self._fail(f"gives {scores!r} for a {_PROBE_ROWS}-candidate probe batch")

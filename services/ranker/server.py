@@ -1,0 +1,69 @@
+"""The ranker process: serves RankPage once its model has loaded.
+
+Health stays NOT_SERVING while the model loads; a model that cannot load ends
+the process with a non-zero status instead of serving a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+
+from common.config import ConfigError
+from common.logging import configure_logging, get_logger
+from common.server import ServingServer, run_until_signalled
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+from services.ranker.config import RankerConfig
+from services.ranker.model import ModelError, RankingModel
+from services.ranker.policy import Policy
+from services.ranker.servicer import RankerServicer
+
+SERVICE_NAME = ranker_service_pb2.DESCRIPTOR.services_by_name["RankerService"].full_name
+
+log = get_logger(__name__)
+
+
+def build_server(config: RankerConfig) -> tuple[ServingServer, RankerServicer]:
+    """The server with RankerService registered; it answers UNAVAILABLE until `load_model`."""
+    servicer = RankerServicer(
+        Policy(epsilon=config.exploration_epsilon, seed=config.seed),
+        max_candidates=config.max_candidates,
+    )
+    server = ServingServer(config.server, [SERVICE_NAME])
+    ranker_service_pb2_grpc.add_RankerServiceServicer_to_server(servicer, server.server)
+    return server, servicer
+
+
+async def load_model(config: RankerConfig, servicer: RankerServicer) -> None:
+    model = await asyncio.to_thread(
+        RankingModel, config.model_path, intra_op_threads=config.intra_op_threads
+    )
+    servicer.use_model(model)
+    log.info("model loaded", path=str(config.model_path), model_version=model.version)
+
+
+async def serve(config: RankerConfig) -> None:
+    server, servicer = build_server(config)
+    log.info(
+        "configured",
+        model_path=str(config.model_path),
+        exploration=config.exploration,
+        epsilon=config.exploration_epsilon,
+    )
+    await run_until_signalled(
+        server, service="ranker", on_started=functools.partial(load_model, config, servicer)
+    )
+
+
+def main() -> None:
+    configure_logging("ranker")
+    try:
+        asyncio.run(serve(RankerConfig.from_env()))
+    except (ConfigError, ModelError) as error:
+        log.error("cannot start", error=str(error))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

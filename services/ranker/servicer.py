@@ -1,0 +1,87 @@
+"""RankerService over gRPC: unpack and check the page, score and choose off the loop, pack."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+
+from common.errors import InvalidArgument, Unavailable
+from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+from services.ranker.model import RankingModel
+from services.ranker.policy import Decisions, Policy
+
+
+def _matrix(data: bytes, width: int, field: str) -> np.ndarray:
+    try:
+        matrix = unpack(data, width, field=field)
+    except ValueError as error:
+        raise InvalidArgument(field, str(error).removeprefix(f"{field}: ")) from None
+    if not np.isfinite(matrix).all():
+        raise InvalidArgument(field, "contains NaN or infinity")
+    return matrix
+
+
+def _one_row(data: bytes, width: int, field: str) -> np.ndarray:
+    matrix = _matrix(data, width, field)
+    if matrix.shape[0] != 1:
+        raise InvalidArgument(field, f"expected one row of {width} floats, got {matrix.shape[0]}")
+    return matrix
+
+
+class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
+    """Unavailable until `use_model` hands it a loaded model."""
+
+    def __init__(self, policy: Policy, *, max_candidates: int) -> None:
+        self._policy = policy
+        self._max_candidates = max_candidates
+        self._model: RankingModel | None = None
+
+    def use_model(self, model: RankingModel) -> None:
+        self._model = model
+
+    async def RankPage(
+        self, request: ranker_service_pb2.RankPageRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_service_pb2.RankPageResponse:
+        model = self._model
+        if model is None:
+            raise Unavailable("the ranking model is still loading")
+        viewer = _one_row(request.viewer_features, VIEWER_DIM, "viewer_features")
+        situation = _one_row(request.context_features, CONTEXT_DIM, "context_features")
+        artwork = _matrix(request.artwork_features, ARTWORK_DIM, "artwork_features")
+        if artwork.shape[0] > self._max_candidates:
+            raise InvalidArgument(
+                "artwork_features",
+                f"{artwork.shape[0]} candidates exceed the limit of {self._max_candidates}",
+            )
+        counts = np.asarray(request.candidate_counts, dtype=np.int64)
+        if counts.size and counts.min() == 0:
+            title = int(np.argmin(counts))
+            raise InvalidArgument("candidate_counts", f"title {title} has no candidates")
+        if counts.sum() != artwork.shape[0]:
+            raise InvalidArgument(
+                "candidate_counts",
+                f"sum to {counts.sum()}, but artwork_features has {artwork.shape[0]} rows",
+            )
+        decisions = await asyncio.to_thread(
+            self._rank, model, viewer, situation, artwork, counts, request.page_id
+        )
+        return ranker_service_pb2.RankPageResponse(
+            chosen_indices=decisions.indices.tolist(),
+            scores=decisions.scores.tolist(),
+            propensities=decisions.propensities.tolist(),
+            model_version=model.version,
+        )
+
+    def _rank(
+        self,
+        model: RankingModel,
+        viewer: np.ndarray,
+        situation: np.ndarray,
+        artwork: np.ndarray,
+        counts: np.ndarray,
+        page_id: str,
+    ) -> Decisions:
+        return self._policy.choose(model.score(viewer, situation, artwork), counts, page_id)

@@ -1,0 +1,97 @@
+"""Choosing one candidate per title, with exact propensities and replayable draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.ranker.policy import Policy
+
+SCORES = np.array([0.2, 0.7, 0.7, 0.1, 0.5, 0.3, 0.9, 0.4, 0.6, 0.8], dtype=np.float32)
+COUNTS = np.array([4, 1, 3, 2])  # titles: [0.2 0.7 0.7 0.1] [0.5] [0.3 0.9 0.4] [0.6 0.8]
+ARGMAX = [1, 0, 1, 1]  # the first of a tie wins
+
+
+def test_greedy_picks_each_titles_argmax() -> None:
+    decisions = Policy().choose(SCORES, COUNTS, "page")
+    assert decisions.indices.tolist() == ARGMAX
+    np.testing.assert_array_equal(decisions.scores, np.float32([0.7, 0.5, 0.9, 0.8]))
+    assert decisions.propensities.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_epsilon_greedy_distribution_is_exact_and_sums_to_one() -> None:
+    probabilities = Policy(epsilon=0.2).distribution(SCORES, COUNTS)
+    expected = [
+        *(0.05, 0.85, 0.05, 0.05),  # k = 4: ε/k, and 1 - ε + ε/k for the argmax
+        1.0,  # k = 1
+        *(0.2 / 3, 0.8 + 0.2 / 3, 0.2 / 3),
+        *(0.1, 0.9),
+    ]
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
+    np.testing.assert_allclose(np.add.reduceat(probabilities, [0, 4, 5, 8]), 1.0, rtol=1e-12)
+
+
+def test_propensity_is_the_probability_of_the_chosen_candidate() -> None:
+    policy = Policy(epsilon=0.3, seed=5)
+    probabilities = policy.distribution(SCORES, COUNTS)
+    starts = np.cumsum(COUNTS) - COUNTS
+    for page in range(200):
+        decisions = policy.choose(SCORES, COUNTS, f"page-{page}")
+        assert ((decisions.indices >= 0) & (decisions.indices < COUNTS)).all()
+        np.testing.assert_array_equal(decisions.propensities, probabilities[starts + decisions.indices])
+        np.testing.assert_array_equal(decisions.scores, SCORES[starts + decisions.indices])
+
+
+def test_choice_frequencies_match_propensities() -> None:
+    titles = 40_000
+    scores = np.tile(np.float32([0.1, 0.9, 0.3, 0.5]), titles)
+    counts = np.full(titles, 4)
+    policy = Policy(epsilon=0.4, seed=11)
+
+    decisions = policy.choose(scores, counts, "frequencies")
+
+    frequency = np.bincount(decisions.indices, minlength=4) / titles
+    np.testing.assert_allclose(frequency, policy.distribution(scores[:4], counts[:1]), atol=0.01)
+    assert set(decisions.propensities.round(9)) == {0.1, 0.7}
+
+
+def test_same_seed_and_page_replay_the_same_decisions() -> None:
+    scores = np.random.default_rng(0).random(8_000).astype(np.float32)
+    counts = np.full(1_000, 8)
+    policy = Policy(epsilon=0.5, seed=3)
+
+    first = policy.choose(scores, counts, "page-42")
+
+    assert np.array_equal(first.indices, Policy(epsilon=0.5, seed=3).choose(scores, counts, "page-42").indices)
+    assert not np.array_equal(first.indices, policy.choose(scores, counts, "page-43").indices)
+    assert not np.array_equal(first.indices, Policy(epsilon=0.5, seed=4).choose(scores, counts, "page-42").indices)
+
+
+def test_full_exploration_is_uniform() -> None:
+    probabilities = Policy(epsilon=1.0).distribution(SCORES, COUNTS)
+    np.testing.assert_allclose(probabilities, np.repeat(1.0 / COUNTS, COUNTS))
+
+
+def test_nan_score_never_wins() -> None:
+    scores = np.float32([np.nan, 0.1, 0.2])
+    assert Policy().choose(scores, np.array([3]), "p").indices.tolist() == [2]
+
+
+def test_empty_page() -> None:
+    decisions = Policy(epsilon=0.1).choose(np.zeros(0, np.float32), np.zeros(0, np.int64), "p")
+    assert [part.size for part in decisions] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "counts, message",
+    [([4, 0, 3, 3], "at least one candidate"), ([4, 1, 3], "sum to 8"), ([11], "sum to 11")],
+)
+def test_counts_must_cover_the_scores_with_no_empty_title(counts: list[int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Policy().choose(SCORES, np.array(counts), "p")
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, 1.5])
+def test_epsilon_outside_unit_interval_is_refused(epsilon: float) -> None:
+    with pytest.raises(ValueError, match="epsilon"):
+        Policy(epsilon=epsilon)

@@ -1,0 +1,209 @@
+"""RankerService in-process over a real channel, and the process refusing a bad model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.features import (
+    ARTWORK_DIM,
+    CONTEXT_DIM,
+    VIEWER_DIM,
+    artwork_vector,
+    cold_start_vector,
+    context_vector,
+    pack,
+    unpack,
+    viewer_vector,
+)
+from common.server import ServerSettings
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+from services.ranker.config import RankerConfig
+from services.ranker.model import RankingModel
+from services.ranker.model_recipe import build_model, bundled_weights, save_model
+from services.ranker.policy import Policy
+from services.ranker.server import SERVICE_NAME, build_server, load_model
+
+REPO = Path(__file__).resolve().parents[2]
+Stub = ranker_service_pb2_grpc.RankerServiceStub
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> RankerConfig:
+    return RankerConfig(
+        server=ServerSettings("127.0.0.1:0", 8 << 20, 8 << 20, grace_s=0.5),
+        model_path=save_model(build_model(bundled_weights()), tmp_path / "bundled.onnx"),
+        exploration="off",
+        epsilon=0.1,
+        seed=0,
+        intra_op_threads=1,
+        max_candidates=100,
+    )
+
+
+def with_server(config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[object]]) -> object:
+    """Starts the ranker on port 0 with its model loaded, runs `talk`, stops it."""
+
+    async def run() -> object:
+        server, servicer = build_server(config)
+        port = await server.start()
+        try:
+            await load_model(config, servicer)
+            await server.mark_serving()
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await talk(channel)
+        finally:
+            await server.stop()
+
+    return asyncio.run(run())
+
+
+def page_request(**overrides: object) -> ranker_service_pb2.RankPageRequest:
+    """Good Will Hunting (romance still, comedy still) and Pulp Fiction (Uma, Travolta, neither)."""
+    artwork = np.stack(
+        [
+            artwork_vector(["romance", "drama"], ["Matt Damon", "Minnie Driver"], 0.6, 0.5),
+            artwork_vector(["comedy"], ["Robin Williams"], 0.9, 0.8),
+            artwork_vector(["crime"], ["Uma Thurman"], 0.6, 0.6),
+            artwork_vector(["crime"], ["John Travolta"], 0.6, 0.6),
+            artwork_vector(["crime"], [], 0.95, 0.9),
+        ]
+    )
+    fields: dict[str, object] = {
+        "viewer_features": pack(viewer_vector({"romance": 1.0}, {"Uma Thurman": 1.0})),
+        "context_features": pack(context_vector(device_type=1, local_hour=20, day_of_week=5)),
+        "artwork_features": pack(artwork),
+        "candidate_counts": [2, 3],
+        "page_id": "page-1",
+    }
+    fields.update(overrides)
+    return ranker_service_pb2.RankPageRequest(**fields)
+
+
+def direct_scores(model: RankingModel, request: ranker_service_pb2.RankPageRequest) -> np.ndarray:
+    return model.score(
+        unpack(request.viewer_features, VIEWER_DIM, field="viewer_features"),
+        unpack(request.context_features, CONTEXT_DIM, field="context_features"),
+        unpack(request.artwork_features, ARTWORK_DIM, field="artwork_features"),
+    )
+
+
+def rank(config: RankerConfig, request: ranker_service_pb2.RankPageRequest) -> object:
+    return with_server(config, lambda channel: Stub(channel).RankPage(request, timeout=10))
+
+
+def test_rank_page_personalizes_each_title(config: RankerConfig) -> None:
+    request = page_request()
+    response = rank(config, request)
+
+    model = RankingModel(config.model_path)
+    expected = direct_scores(model, request)
+    assert list(response.chosen_indices) == [0, 0]  # the romance still; Uma Thurman
+    np.testing.assert_allclose(response.scores, expected[[0, 2]], rtol=1e-6)
+    assert list(response.propensities) == [1.0, 1.0]
+    assert response.model_version == model.version
+
+
+def test_cold_start_viewer_gets_the_most_aesthetic_candidates(config: RankerConfig) -> None:
+    response = rank(config, page_request(viewer_features=pack(cold_start_vector())))
+    assert list(response.chosen_indices) == [1, 2]
+
+
+def test_exploring_ranker_answers_with_the_policy_decisions(config: RankerConfig) -> None:
+    exploring = replace(config, exploration="epsilon_greedy", epsilon=0.5, seed=9)
+    request = page_request(page_id="explore")
+    response = rank(exploring, request)
+
+    scores = direct_scores(RankingModel(config.model_path), request)
+    expected = Policy(epsilon=0.5, seed=9).choose(scores, np.array([2, 3]), "explore")
+    assert list(response.chosen_indices) == expected.indices.tolist()
+    np.testing.assert_allclose(response.propensities, expected.propensities, rtol=1e-6)
+    assert set(np.round(response.propensities, 6)[:1]) <= {0.75, 0.25}
+
+
+def test_exploration_replays_for_the_same_page(config: RankerConfig) -> None:
+    exploring = replace(config, exploration="epsilon_greedy", epsilon=0.9, seed=1)
+    request = page_request(
+        artwork_features=pack(np.tile(np.eye(1, ARTWORK_DIM, VIEWER_DIM, np.float32), (60, 1))),
+        candidate_counts=[3] * 20,
+    )
+
+    async def twice(channel: grpc.aio.Channel) -> tuple[object, object]:
+        stub = Stub(channel)
+        return await stub.RankPage(request, timeout=10), await stub.RankPage(request, timeout=10)
+
+    first, second = with_server(exploring, twice)
+    assert first.chosen_indices == second.chosen_indices
+    assert set(first.chosen_indices) == {0, 1, 2}
+    assert set(np.round(first.propensities, 6)) <= {np.float32(0.4), np.float32(0.3)}
+
+
+SIX_FLOATS = pack(np.zeros(6, np.float32))
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"viewer_features": SIX_FLOATS}, "viewer_features"),
+        ({"viewer_features": pack(np.zeros((2, VIEWER_DIM)))}, "viewer_features"),
+        ({"viewer_features": b""}, "viewer_features"),
+        ({"context_features": b"\x00" * 3}, "context_features"),
+        ({"artwork_features": SIX_FLOATS}, "artwork_features"),
+        ({"artwork_features": pack(np.full((5, ARTWORK_DIM), np.nan))}, "artwork_features"),
+        ({"artwork_features": pack(np.zeros((101, ARTWORK_DIM)))}, "artwork_features"),
+        ({"candidate_counts": [2, 2]}, "candidate_counts"),
+        ({"candidate_counts": [2, 3, 0]}, "candidate_counts"),
+        ({"candidate_counts": [5, 0]}, "candidate_counts"),
+    ],
+)
+def test_malformed_request_is_invalid_argument_naming_the_field(
+    config: RankerConfig, overrides: dict[str, object], field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        rank(config, page_request(**overrides))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(f"{field}: ")
+
+
+def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerConfig) -> None:
+    async def run() -> None:
+        server, servicer = build_server(config)
+        port = await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                health = health_pb2_grpc.HealthStub(channel)
+                check = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+                assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await Stub(channel).RankPage(page_request(), timeout=10)
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+                await load_model(config, servicer)
+                await server.mark_serving()
+                assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.SERVING
+                assert len((await Stub(channel).RankPage(page_request())).chosen_indices) == 2
+        finally:
+            await server.stop()
+
+    asyncio.run(run())
+
+
+def test_process_with_a_missing_model_exits_non_zero_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.onnx"
+    env = {**os.environ, "RANKER_MODEL_PATH": str(missing), "RANKER_ADDRESS": "127.0.0.1:0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.ranker.server"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert str(missing) in done.stdout
