@@ -44,35 +44,49 @@ class DemoTitle:
 
 STORY_TITLES: tuple[DemoTitle, ...] = (
     DemoTitle(
-        "good-will-hunting",
-        "Good Will Hunting",
-        ("drama", "romance"),
-        (MATT_DAMON, ROBIN_WILLIAMS, MINNIE_DRIVER, "Ben Affleck"),
-        (
+        title_id="good-will-hunting",
+        name="Good Will Hunting",
+        genres=("drama", "romance"),
+        cast=(MATT_DAMON, ROBIN_WILLIAMS, MINNIE_DRIVER, "Ben Affleck"),
+        artworks=(
             DemoArtwork(
-                "good-will-hunting/damon-driver",
-                (MATT_DAMON, MINNIE_DRIVER),
-                ("romance", "drama"),
-                0.84,
-                0.78,
+                artwork_id="good-will-hunting/damon-driver",
+                cast=(MATT_DAMON, MINNIE_DRIVER),
+                tones=("romance", "drama"),
+                visual_quality=0.84,
+                composition=0.78,
             ),
             DemoArtwork(
-                "good-will-hunting/robin-williams", (ROBIN_WILLIAMS,), ("comedy", "drama"), 0.82, 0.76
+                artwork_id="good-will-hunting/robin-williams",
+                cast=(ROBIN_WILLIAMS,),
+                tones=("comedy", "drama"),
+                visual_quality=0.82,
+                composition=0.76,
             ),
-            DemoArtwork("good-will-hunting/neutral", (), (), 0.88, 0.8),
+            DemoArtwork("good-will-hunting/neutral", (), (), visual_quality=0.88, composition=0.8),
         ),
     ),
     DemoTitle(
-        "pulp-fiction",
-        "Pulp Fiction",
-        ("crime", "thriller"),
-        (UMA_THURMAN, JOHN_TRAVOLTA, "Samuel L. Jackson", "Bruce Willis"),
-        (
-            DemoArtwork("pulp-fiction/uma-thurman", (UMA_THURMAN,), ("crime", "thriller"), 0.85, 0.77),
+        title_id="pulp-fiction",
+        name="Pulp Fiction",
+        genres=("crime", "thriller"),
+        cast=(UMA_THURMAN, JOHN_TRAVOLTA, "Samuel L. Jackson", "Bruce Willis"),
+        artworks=(
             DemoArtwork(
-                "pulp-fiction/john-travolta", (JOHN_TRAVOLTA,), ("crime", "thriller"), 0.83, 0.79
+                artwork_id="pulp-fiction/uma-thurman",
+                cast=(UMA_THURMAN,),
+                tones=("crime", "thriller"),
+                visual_quality=0.85,
+                composition=0.77,
             ),
-            DemoArtwork("pulp-fiction/neutral", (), (), 0.89, 0.81),
+            DemoArtwork(
+                artwork_id="pulp-fiction/john-travolta",
+                cast=(JOHN_TRAVOLTA,),
+                tones=("crime", "thriller"),
+                visual_quality=0.83,
+                composition=0.79,
+            ),
+            DemoArtwork("pulp-fiction/neutral", (), (), visual_quality=0.89, composition=0.81),
         ),
     ),
 )
@@ -100,7 +114,7 @@ SECONDARY_GENRES: dict[str, tuple[str, ...]] = {
 
 # (actor, primary genres of the generated titles they may join, chance per such title)
 STORY_CASTING: tuple[tuple[str, tuple[str, ...], float], ...] = (
-    (ROBIN_WILLIAMS, ("comedy",), 0.25),
+    (ROBIN_WILLIAMS, ("comedy",), 0.35),
     (MATT_DAMON, ("romance", "drama"), 0.15),
     (MINNIE_DRIVER, ("romance", "drama"), 0.15),
     (UMA_THURMAN, ("crime", "action", "thriller"), 0.15),
@@ -145,6 +159,10 @@ _TITLE_TEMPLATES = (
 TITLE_TREATMENT_CHANCE = 0.1
 SECOND_CAST_WITH_LEAD_CHANCE = 0.4
 SECONDARY_GENRE_CHANCE = 0.55
+# Most titles have the reference page's 8 candidates (DESIGN.md: 40 x 40 titles x 8),
+# enough for that page to be made of distinct titles; the rest have 4-10.
+REFERENCE_CANDIDATES = 8
+REFERENCE_CANDIDATES_SHARE = 0.75
 
 
 def _cast_pool(rng: random.Random) -> list[str]:
@@ -180,34 +198,46 @@ def _story_cast(rng: random.Random, primary: str) -> list[str]:
     return cast
 
 
+def _tags(
+    rng: random.Random, genres: tuple[str, ...], cast: tuple[str, ...], lead: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cast, tones) of one artwork: featuring `lead` if given, else maybe a title treatment."""
+    if lead is not None:
+        others = [name for name in cast if name != lead]
+        featured = (lead, *rng.sample(others, int(rng.random() < SECOND_CAST_WITH_LEAD_CHANCE)))
+    elif rng.random() < TITLE_TREATMENT_CHANCE:
+        return (), ()
+    else:
+        featured = tuple(rng.sample(cast, rng.randint(0, 2)))
+    return featured, tuple(rng.sample(genres, rng.randint(1, len(genres))))
+
+
+def _quality(rng: random.Random, taken_scores: set[float]) -> tuple[float, float]:
+    """(visual_quality, composition) whose aesthetic score no sibling artwork has."""
+    while True:
+        visual_quality = round(rng.uniform(0.3, 0.95), 3)
+        composition = round(rng.uniform(0.3, 0.95), 3)
+        score = round(aesthetic_score(visual_quality, composition), 6)
+        if score not in taken_scores:
+            taken_scores.add(score)
+            return visual_quality, composition
+
+
 def _artworks(
-    rng: random.Random, title_id: str, genres: tuple[str, ...], cast: tuple[str, ...], leads: list[str]
+    rng: random.Random,
+    title_id: str,
+    genres: tuple[str, ...],
+    cast: tuple[str, ...],
+    leads: list[str],
 ) -> tuple[DemoArtwork, ...]:
     """4-10 candidates; the first ones feature the title's story actors, one each."""
-    artworks: list[DemoArtwork] = []
     scores: set[float] = set()
-    for index in range(rng.randint(4, 10)):
-        lead = leads[index] if index < len(leads) else None
-        if lead is not None:
-            others = [name for name in cast if name != lead]
-            extra = 1 if rng.random() < SECOND_CAST_WITH_LEAD_CHANCE else 0
-            featured = (lead, *rng.sample(others, extra))
-            tones = tuple(rng.sample(genres, rng.randint(1, len(genres))))
-        elif rng.random() < TITLE_TREATMENT_CHANCE:
-            featured, tones = (), ()
-        else:
-            featured = tuple(rng.sample(cast, rng.randint(0, 2)))
-            tones = tuple(rng.sample(genres, rng.randint(1, len(genres))))
-        while True:
-            visual_quality = round(rng.uniform(0.3, 0.95), 3)
-            composition = round(rng.uniform(0.3, 0.95), 3)
-            score = round(aesthetic_score(visual_quality, composition), 6)
-            if score not in scores:
-                scores.add(score)
-                break
-        artworks.append(
-            DemoArtwork(f"{title_id}/a{index + 1:02d}", featured, tones, visual_quality, composition)
-        )
+    artworks = []
+    reference = rng.random() < REFERENCE_CANDIDATES_SHARE
+    for index in range(REFERENCE_CANDIDATES if reference else rng.randint(4, 10)):
+        featured, tones = _tags(rng, genres, cast, leads[index] if index < len(leads) else None)
+        artwork_id = f"{title_id}/a{index + 1:02d}"
+        artworks.append(DemoArtwork(artwork_id, featured, tones, *_quality(rng, scores)))
     return tuple(artworks)
 
 

@@ -21,7 +21,8 @@ class CatalogEntry:
     default_artwork_id: str
     artwork_ids: tuple[str, ...]
     image_urls: tuple[str, ...]
-    rows: np.ndarray = field(repr=False, compare=False)
+    rows: range
+    features: memoryview = field(repr=False, compare=False)
 
 
 def catalog_version(titles: Sequence[Title]) -> str:
@@ -55,6 +56,7 @@ class Catalog:
             self.matrix[row] = artwork_vector(
                 artwork.tones, artwork.cast, artwork.visual_quality, artwork.composition
             )
+        self.matrix.flags.writeable = False
         self.version = catalog_version(titles)
         self.artwork_count = len(artworks)
         self._entries: dict[str, CatalogEntry] = {}
@@ -69,7 +71,8 @@ class Catalog:
                 image_urls=tuple(
                     f"{image_base_url}/{artwork.artwork_id}.png" for artwork in title.artworks
                 ),
-                rows=np.arange(start, stop, dtype=np.intp),
+                rows=range(start, stop),
+                features=memoryview(self.matrix[start:stop]),
             )
             start = stop
 
@@ -81,11 +84,14 @@ class Catalog:
 
     def candidates(self, title_ids: Sequence[str]) -> tuple[list[CatalogEntry | None], bytes]:
         """Per requested id its entry (None if unknown), and the packed feature rows of
-        every found title's candidates, in request order."""
+        every found title's candidates, in request order.
+
+        Joining each title's contiguous slice of the matrix is one allocation and
+        copy; gathering rows by index (`matrix[index].tobytes()`) is two, and over ten
+        times slower for a 1,600-title page (page faults on the 3.6 MB buffers).
+        """
         entries = [self._entries.get(title_id) for title_id in title_ids]
-        rows = [entry.rows for entry in entries if entry is not None]
-        index = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
-        return entries, self.matrix[index].tobytes()
+        return entries, b"".join([entry.features for entry in entries if entry is not None])
 
     def titles(self, title_ids: Sequence[str]) -> tuple[list[CatalogEntry], list[str]]:
         """The found titles in request order, and the ids not in the catalog."""

@@ -10,6 +10,7 @@ from common.server import ServerSettings, settings_from_env
 
 DEFAULT_ADDRESS = "127.0.0.1:50053"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_IMAGE_BASE_URL = "http://127.0.0.1:8080/images"
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ArtworkConfig:
     @classmethod
     def from_env(cls) -> ArtworkConfig:
         """`ARTWORK_*` variables; ConfigError names the variable holding a bad value."""
-        image_base_url = env_str("ARTWORK_IMAGE_BASE_URL", "http://127.0.0.1:8080/images").rstrip("/")
+        image_base_url = env_str("ARTWORK_IMAGE_BASE_URL", DEFAULT_IMAGE_BASE_URL).rstrip("/")
         if not image_base_url.startswith(("http://", "https://")):
             raise ConfigError(f"ARTWORK_IMAGE_BASE_URL={image_base_url!r} is not an http(s) URL")
         return cls(

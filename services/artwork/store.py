@@ -42,7 +42,7 @@ class ArtworkStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection whose `with` block is one transaction (committed, or rolled back on error)."""
+        """A connection whose `with` block is one transaction (rolled back on error)."""
         with closing(sqlite3.connect(self.path)) as connection:
             connection.execute("PRAGMA foreign_keys=ON")
             with connection:
@@ -55,10 +55,11 @@ class ArtworkStore:
     def load_titles(self) -> list[Title]:
         with self._connect() as connection:
             artworks: dict[str, list[Artwork]] = {}
-            for title_id, artwork_id, cast, tones, visual_quality, composition in connection.execute(
+            artwork_rows = connection.execute(
                 "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition"
                 " FROM artworks ORDER BY title_id, position"
-            ):
+            )
+            for title_id, artwork_id, cast, tones, visual_quality, composition in artwork_rows:
                 artworks.setdefault(title_id, []).append(
                     Artwork(
                         artwork_id,
@@ -68,7 +69,7 @@ class ArtworkStore:
                         composition,
                     )
                 )
-            rows = connection.execute(
+            title_rows = connection.execute(
                 "SELECT title_id, name, genres_json, cast_json FROM titles ORDER BY title_id"
             )
             return [
@@ -79,7 +80,7 @@ class ArtworkStore:
                     tuple(json.loads(cast)),
                     tuple(artworks.get(title_id, ())),
                 )
-                for title_id, name, genres, cast in rows
+                for title_id, name, genres, cast in title_rows
             ]
 
     def upsert_titles(self, titles: Iterable[Title]) -> None:

@@ -65,7 +65,7 @@ class RankingModel:
         return self._version
 
     def score(self, viewer: np.ndarray, context: np.ndarray, artwork: np.ndarray) -> np.ndarray:
-        """Scores (n,) for viewer [1, VIEWER_DIM], context [1, CONTEXT_DIM], artwork [n, ARTWORK_DIM]."""
+        """Scores (n,) for viewer [1, VIEWER_DIM], context [1, CONTEXT_DIM], artwork [n, A]."""
         (scores,) = self._session.run(
             [OUTPUT],
             {

@@ -18,7 +18,7 @@ model that already tells the two key-art stories in DESIGN.md:
 - Wc is zero: the bundled model ignores context; trained models learn it
   through the same input.
 - bias = -3 keeps the logits in sigmoid's responsive range: a cold-start
-  candidate scores 0.05-0.38, a strong taste match up to about 0.99.
+  candidate scores 0.05-0.38, a strong taste match up to about 0.998.
 
 Built with onnx.helper and never committed as a binary: `make model` runs
 `python -m services.ranker.model_recipe --out var/models/bundled.onnx`.

@@ -43,7 +43,7 @@ def _groups(scores: np.ndarray, candidate_counts: np.ndarray) -> _Groups:
     if counts.size and counts.min() < 1:
         raise ValueError("every title needs at least one candidate")
     if counts.sum() != scores.size:
-        raise ValueError(f"candidate_counts sum to {counts.sum()}, but there are {scores.size} scores")
+        raise ValueError(f"candidate_counts sum to {counts.sum()}, not {scores.size} scores")
     starts = np.cumsum(counts) - counts
     local = np.arange(scores.size) - np.repeat(starts, counts)
     ranked = np.where(np.isnan(scores), -np.inf, scores)  # a NaN score never wins
@@ -52,7 +52,7 @@ def _groups(scores: np.ndarray, candidate_counts: np.ndarray) -> _Groups:
     return _Groups(counts, starts, local, np.minimum.reduceat(first_at_max, starts))
 
 
-def page_seed(seed: int, page_id: str) -> list[int]:
+def _page_seed(seed: int, page_id: str) -> list[int]:
     """Entropy for a page's draws: the configured seed and a stable hash of the page id."""
     digest = hashlib.blake2b(page_id.encode(), digest_size=8).digest()
     return [seed, int.from_bytes(digest, "little")]
@@ -75,7 +75,7 @@ class Policy:
         groups = _groups(scores, candidate_counts)
         chosen = groups.best
         if self.epsilon > 0.0:
-            rng = np.random.default_rng(page_seed(self.seed, page_id))
+            rng = np.random.default_rng(_page_seed(self.seed, page_id))
             explore = rng.random(groups.counts.size) < self.epsilon
             chosen = np.where(explore, rng.integers(0, groups.counts), groups.best)
         propensities = self._probability(chosen, groups.best, groups.counts)
@@ -84,9 +84,9 @@ class Policy:
     def distribution(self, scores: np.ndarray, candidate_counts: np.ndarray) -> np.ndarray:
         """The probability (N,) of choosing each candidate; each title's probabilities sum to 1."""
         groups = _groups(scores, candidate_counts)
-        return self._probability(
-            groups.local, np.repeat(groups.best, groups.counts), np.repeat(groups.counts, groups.counts)
-        )
+        best = np.repeat(groups.best, groups.counts)
+        k = np.repeat(groups.counts, groups.counts)
+        return self._probability(groups.local, best, k)
 
     def _probability(self, index: np.ndarray, best: np.ndarray, k: np.ndarray) -> np.ndarray:
         explore = self.epsilon / k

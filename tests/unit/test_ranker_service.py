@@ -36,6 +36,8 @@ from services.ranker.server import SERVICE_NAME, build_server, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 Stub = ranker_service_pb2_grpc.RankerServiceStub
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
@@ -51,7 +53,9 @@ def config(tmp_path: Path) -> RankerConfig:
     )
 
 
-def with_server(config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[object]]) -> object:
+def with_server(
+    config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[object]]
+) -> object:
     """Starts the ranker on port 0 with its model loaded, runs `talk`, stops it."""
 
     async def run() -> object:
@@ -183,14 +187,14 @@ def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerCo
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 health = health_pb2_grpc.HealthStub(channel)
                 check = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
-                assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+                assert (await health.Check(check)).status == NOT_SERVING
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await Stub(channel).RankPage(page_request(), timeout=10)
                 assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
                 await load_model(config, servicer)
                 await server.mark_serving()
-                assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.SERVING
+                assert (await health.Check(check)).status == SERVING
                 assert len((await Stub(channel).RankPage(page_request())).chosen_indices) == 2
         finally:
             await server.stop()

@@ -1,0 +1,289 @@
+"""The artwork service over a real channel, backed by a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import numpy as np
+import pytest
+
+from common.config import ConfigError
+from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
+from common.server import ServerSettings
+from demo.catalog import DemoArtwork, demo_titles
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+from services.artwork.catalog import Catalog
+from services.artwork.config import ArtworkConfig
+from services.artwork.model import Artwork, Title
+from services.artwork.server import build_server, load_catalog
+from services.artwork.store import ArtworkStore
+
+T = TypeVar("T")
+IMAGES = "http://img.test/images"
+LIMIT = 2000
+DEMO = {title.title_id: title for title in demo_titles()}
+
+
+def make_config(db_path: Path, *, seed_demo: bool = True) -> ArtworkConfig:
+    return ArtworkConfig(
+        server=ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.5),
+        db_path=db_path,
+        seed_demo=seed_demo,
+        image_base_url=IMAGES,
+        max_titles_per_request=LIMIT,
+    )
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return load_catalog(make_config(tmp_path_factory.mktemp("artwork") / "catalog.db"))
+
+
+def call(
+    catalog: Catalog | None, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]
+) -> T:
+    """Runs `scenario` against an in-process server on port 0 serving `catalog`."""
+
+    async def run() -> T:
+        server, servicer = build_server(make_config(Path("unused.db")))
+        if catalog is not None:
+            servicer.serve(catalog)
+        port = await server.start()
+        try:
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+            ) as channel:
+                return await scenario(ArtworkServiceStub(channel))
+        finally:
+            await server.stop()
+
+    return asyncio.run(run())
+
+
+async def get_candidates(stub: ArtworkServiceStub, ids: list[str]) -> pb.GetCandidatesResponse:
+    return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
+
+
+def vectors(artworks: tuple[DemoArtwork, ...]) -> np.ndarray:
+    return np.stack(
+        [artwork_vector(a.tones, a.cast, a.visual_quality, a.composition) for a in artworks]
+    )
+
+
+def test_candidates_of_the_story_titles_in_request_order(catalog: Catalog) -> None:
+    ids = ["pulp-fiction", "no-such-title", "good-will-hunting"]
+    response = call(catalog, lambda stub: get_candidates(stub, ids))
+
+    assert [(t.title_id, t.found) for t in response.titles] == [
+        ("pulp-fiction", True),
+        ("no-such-title", False),
+        ("good-will-hunting", True),
+    ]
+    pulp, unknown, hunting = response.titles
+    assert pulp.default_artwork_id == "pulp-fiction/neutral"
+    assert list(pulp.artwork_ids) == [
+        "pulp-fiction/uma-thurman",
+        "pulp-fiction/john-travolta",
+        "pulp-fiction/neutral",
+    ]
+    assert list(pulp.image_urls) == [
+        "http://img.test/images/pulp-fiction/uma-thurman.png",
+        "http://img.test/images/pulp-fiction/john-travolta.png",
+        "http://img.test/images/pulp-fiction/neutral.png",
+    ]
+    assert unknown == pb.TitleCandidates(title_id="no-such-title", found=False)
+    assert hunting.default_artwork_id == "good-will-hunting/neutral"
+    assert list(hunting.artwork_ids) == [
+        "good-will-hunting/damon-driver",
+        "good-will-hunting/robin-williams",
+        "good-will-hunting/neutral",
+    ]
+    assert response.feature_dim == ARTWORK_DIM
+    assert len(response.features) == 6 * ARTWORK_DIM * 4
+    matrix = np.frombuffer(response.features, dtype="<f4").reshape(6, ARTWORK_DIM)
+    expected = np.vstack(
+        [vectors(DEMO["pulp-fiction"].artworks), vectors(DEMO["good-will-hunting"].artworks)]
+    )
+    np.testing.assert_array_equal(matrix, expected)
+    assert response.catalog_version == catalog.version
+    assert len(catalog.version) == 12
+
+
+def test_a_full_page_of_generated_titles(catalog: Catalog) -> None:
+    ids = [f"title-{n:05d}" for n in range(1600, 0, -1)]
+    response = call(catalog, lambda stub: get_candidates(stub, ids))
+
+    assert [t.title_id for t in response.titles] == ids
+    assert all(t.found for t in response.titles)
+    for candidates in response.titles:
+        demo = DEMO[candidates.title_id]
+        assert list(candidates.artwork_ids) == [a.artwork_id for a in demo.artworks]
+        best = max(demo.artworks, key=lambda a: aesthetic_score(a.visual_quality, a.composition))
+        assert candidates.default_artwork_id == best.artwork_id
+    expected = np.vstack([vectors(DEMO[title_id].artworks) for title_id in ids])
+    assert len(response.features) == expected.shape[0] * ARTWORK_DIM * 4
+    np.testing.assert_array_equal(
+        np.frombuffer(response.features, dtype="<f4").reshape(-1, ARTWORK_DIM), expected
+    )
+
+
+def test_get_titles_returns_metadata_and_ava_tags(catalog: Catalog) -> None:
+    ids = ["good-will-hunting", "missing", "title-00001"]
+    response = call(catalog, lambda stub: stub.GetTitles(pb.GetTitlesRequest(title_ids=ids)))
+
+    assert [t.title_id for t in response.titles] == ["good-will-hunting", "title-00001"]
+    assert list(response.missing_title_ids) == ["missing"]
+    hunting = response.titles[0]
+    assert hunting.name == "Good Will Hunting"
+    assert list(hunting.genres) == ["drama", "romance"]
+    assert list(hunting.cast) == ["Matt Damon", "Robin Williams", "Minnie Driver", "Ben Affleck"]
+    assert hunting.default_artwork_id == "good-will-hunting/neutral"
+    first = hunting.artworks[0]
+    assert first.artwork_id == "good-will-hunting/damon-driver"
+    assert first.image_url == "http://img.test/images/good-will-hunting/damon-driver.png"
+    assert list(first.tags.cast) == ["Matt Damon", "Minnie Driver"]
+    assert list(first.tags.tones) == ["romance", "drama"]
+    assert first.tags.visual_quality == pytest.approx(0.84)
+    assert first.tags.composition == pytest.approx(0.78)
+    assert response.titles[1].name == "Midnight in Lisbon"
+
+
+ids_and_errors = [
+    ([], "title_ids: must list at least one title id"),
+    (["good-will-hunting", ""], "title_ids[1]: must not be empty"),
+    (["title-00001"] * (LIMIT + 1), f"title_ids: {LIMIT + 1} ids exceed the limit of {LIMIT}"),
+]
+
+
+@pytest.mark.parametrize(("ids", "message"), ids_and_errors)
+def test_bad_title_ids_are_invalid_argument_naming_the_field(
+    catalog: Catalog, ids: list[str], message: str
+) -> None:
+    async def both(stub: ArtworkServiceStub) -> list[grpc.aio.AioRpcError]:
+        errors = []
+        for rpc in (
+            stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids)),
+            stub.GetTitles(pb.GetTitlesRequest(title_ids=ids)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await rpc
+            errors.append(caught.value)
+        return errors
+
+    for error in call(catalog, both):
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details() == message
+
+
+def test_unavailable_until_the_catalog_is_loaded() -> None:
+    async def scenario(stub: ArtworkServiceStub) -> grpc.aio.AioRpcError:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=["pulp-fiction"]))
+        return caught.value
+
+    error = call(None, scenario)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == "the catalog is still loading"
+
+
+def sample_title(*artworks: Artwork) -> Title:
+    return Title("t1", "Sample", ("drama",), ("Ada Crane", "Wes Hollis"), artworks)
+
+
+def test_store_round_trips_and_replaces_a_titles_artworks(tmp_path: Path) -> None:
+    store = ArtworkStore(tmp_path / "nested" / "catalog.db")
+    first = sample_title(
+        Artwork("t1/a", ("Ada Crane",), ("drama",), 0.5, 0.6),
+        Artwork("t1/b", (), (), 0.7, 0.8),
+    )
+    store.upsert_titles([first])
+    assert store.load_titles() == [first]
+
+    second = dataclasses.replace(
+        first, name="Sample, Recut", artworks=(Artwork("t1/c", ("Wes Hollis",), (), 0.4, 0.3),)
+    )
+    store.upsert_titles([second])
+    assert ArtworkStore(store.path).load_titles() == [second]
+    assert store.title_count() == 1
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("SELECT COUNT(*) FROM artworks").fetchone() == (1,)
+
+
+def test_a_failed_upsert_changes_nothing(tmp_path: Path) -> None:
+    store = ArtworkStore(tmp_path / "catalog.db")
+    original = sample_title(Artwork("t1/a", (), (), 0.5, 0.6))
+    store.upsert_titles([original])
+    clash = Title("t2", "Clash", (), (), (Artwork("t1/a", (), (), 0.1, 0.1),))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.upsert_titles([dataclasses.replace(original, name="Renamed"), clash])
+    assert store.load_titles() == [original]
+
+
+def test_load_catalog_seeds_an_empty_store_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "catalog.db")
+    seeded = load_catalog(config)
+    assert len(seeded) == 2402
+    assert seeded.artwork_count == sum(len(t.artworks) for t in demo_titles())
+
+    store = ArtworkStore(config.db_path)
+    store.upsert_titles([sample_title(Artwork("t1/a", (), ("drama",), 0.5, 0.6))])
+    reloaded = load_catalog(config)
+    assert len(reloaded) == 2403
+    assert reloaded.version != seeded.version
+    assert load_catalog(config).version == reloaded.version
+
+
+def test_no_seeding_when_disabled(tmp_path: Path) -> None:
+    catalog = load_catalog(make_config(tmp_path / "catalog.db", seed_demo=False))
+    assert len(catalog) == 0
+    assert catalog.candidates(["pulp-fiction"]) == ([None], b"")
+
+
+def test_default_is_the_highest_aesthetic_score_and_an_empty_title_has_none() -> None:
+    catalog = Catalog(
+        [
+            sample_title(
+                Artwork("t1/a", (), (), 0.9, 0.3),  # 0.66
+                Artwork("t1/b", (), (), 0.6, 0.8),  # 0.68
+            ),
+            Title("t2", "Bare", (), (), ()),
+        ],
+        IMAGES,
+    )
+    (sample, bare), missing = catalog.titles(["t1", "t2"])
+    assert (sample.default_artwork_id, bare.default_artwork_id, missing) == ("t1/b", "", [])
+    assert sample.rows == range(0, 2)
+    assert catalog.candidates(["t2"])[1] == b""
+
+
+def test_config_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "ARTWORK_ADDRESS",
+        "ARTWORK_MAX_MESSAGE_BYTES",
+        "ARTWORK_DB",
+        "ARTWORK_SEED_DEMO",
+        "ARTWORK_IMAGE_BASE_URL",
+        "ARTWORK_MAX_TITLES_PER_REQUEST",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    config = ArtworkConfig.from_env()
+    assert config.server.address == "127.0.0.1:50053"
+    assert config.server.max_receive_bytes == 64 * 1024 * 1024
+    assert config.db_path == Path("var/catalog.db")
+    assert config.seed_demo is True
+    assert config.image_base_url == "http://127.0.0.1:8080/images"
+    assert config.max_titles_per_request == 10_000
+
+    monkeypatch.setenv("ARTWORK_IMAGE_BASE_URL", "https://cdn.example/art/")
+    assert ArtworkConfig.from_env().image_base_url == "https://cdn.example/art"
+    monkeypatch.setenv("ARTWORK_SEED_DEMO", "maybe")
+    with pytest.raises(ConfigError, match="ARTWORK_SEED_DEMO"):
+        ArtworkConfig.from_env()
