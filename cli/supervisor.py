@@ -38,12 +38,12 @@ class SuiteConfig:
 
     def env_for(self, service: str) -> dict[str, str]:
         env = dict(os.environ)
+        env.setdefault("PROFILE_DB", str(self.data_dir / "profile.db"))
+        env.setdefault("ARTWORK_DB", str(self.data_dir / "catalog.db"))
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
                 f"{service.upper()}_ADDRESS": self.addresses[service],
-                "PROFILE_DB": str(self.data_dir / "profile.db"),
-                "ARTWORK_DB": str(self.data_dir / "catalog.db"),
                 "RANKER_MODEL_PATH": str(self.model_path),
                 "PROFILE_TARGET": self.addresses["profile"],
                 "ARTWORK_TARGET": self.addresses["artwork"],

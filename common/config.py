@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 
 class ConfigError(ValueError):
@@ -14,6 +15,30 @@ def env_str(name: str, default: str, env: Mapping[str, str] | None = None) -> st
     return (env if env is not None else os.environ).get(name, default)
 
 
+Number = TypeVar("Number", int, float)
+
+
+def _env_number(
+    name: str,
+    default: Number,
+    parse: Callable[[str], Number],
+    kind: str,
+    minimum: Number | None,
+    maximum: Number | None,
+    env: Mapping[str, str] | None,
+) -> Number:
+    raw = env_str(name, str(default), env)
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+    return value
+
+
 def env_int(
     name: str,
     default: int,
@@ -22,16 +47,7 @@ def env_int(
     maximum: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
-    raw = env_str(name, str(default), env)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
-    return value
+    return _env_number(name, default, int, "an integer", minimum, maximum, env)
 
 
 def env_float(
@@ -42,16 +58,7 @@ def env_float(
     maximum: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> float:
-    raw = env_str(name, str(default), env)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
-    return value
+    return _env_number(name, default, float, "a number", minimum, maximum, env)
 
 
 _TRUE = {"1", "true", "yes", "on"}

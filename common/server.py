@@ -125,12 +125,16 @@ def run_service(
     service: str,
     load_config: Callable[[], ConfigT],
     serve: Callable[[ConfigT], Awaitable[None]],
+    fatal: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Process entry point: JSON logging, config read once (exit 2 if bad), then serve."""
+    """Process entry point: JSON logging, config read once, then serve.
+
+    A bad configuration, or one of the `fatal` errors (say, a model that does
+    not load), is logged as "cannot start" and exits with status 1.
+    """
     configure_logging(service)
     try:
-        config = load_config()
-    except ConfigError as error:
-        log.error("bad configuration", service=service, error=str(error))
-        raise SystemExit(2) from None
-    asyncio.run(serve(config))
+        asyncio.run(serve(load_config()))
+    except (ConfigError, *fatal) as error:
+        log.error("cannot start", service=service, error=str(error))
+        raise SystemExit(1) from None

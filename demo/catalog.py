@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from dataclasses import dataclass
 
 from common.features import GENRES, aesthetic_score
+from services.artwork.model import Artwork, Title
 
 SEED = 20240611
 GENERATED_TITLE_COUNT = 2400
@@ -24,69 +24,51 @@ UMA_THURMAN = "Uma Thurman"
 JOHN_TRAVOLTA = "John Travolta"
 
 
-@dataclass(frozen=True)
-class DemoArtwork:
-    artwork_id: str
-    cast: tuple[str, ...]
-    tones: tuple[str, ...]
-    visual_quality: float
-    composition: float
-
-
-@dataclass(frozen=True)
-class DemoTitle:
-    title_id: str
-    name: str
-    genres: tuple[str, ...]
-    cast: tuple[str, ...]
-    artworks: tuple[DemoArtwork, ...]
-
-
-STORY_TITLES: tuple[DemoTitle, ...] = (
-    DemoTitle(
+STORY_TITLES: tuple[Title, ...] = (
+    Title(
         title_id="good-will-hunting",
         name="Good Will Hunting",
         genres=("drama", "romance"),
         cast=(MATT_DAMON, ROBIN_WILLIAMS, MINNIE_DRIVER, "Ben Affleck"),
         artworks=(
-            DemoArtwork(
+            Artwork(
                 artwork_id="good-will-hunting/damon-driver",
                 cast=(MATT_DAMON, MINNIE_DRIVER),
                 tones=("romance", "drama"),
                 visual_quality=0.84,
                 composition=0.78,
             ),
-            DemoArtwork(
+            Artwork(
                 artwork_id="good-will-hunting/robin-williams",
                 cast=(ROBIN_WILLIAMS,),
                 tones=("comedy", "drama"),
                 visual_quality=0.82,
                 composition=0.76,
             ),
-            DemoArtwork("good-will-hunting/neutral", (), (), visual_quality=0.88, composition=0.8),
+            Artwork("good-will-hunting/neutral", (), (), visual_quality=0.88, composition=0.8),
         ),
     ),
-    DemoTitle(
+    Title(
         title_id="pulp-fiction",
         name="Pulp Fiction",
         genres=("crime", "thriller"),
         cast=(UMA_THURMAN, JOHN_TRAVOLTA, "Samuel L. Jackson", "Bruce Willis"),
         artworks=(
-            DemoArtwork(
+            Artwork(
                 artwork_id="pulp-fiction/uma-thurman",
                 cast=(UMA_THURMAN,),
                 tones=("crime", "thriller"),
                 visual_quality=0.85,
                 composition=0.77,
             ),
-            DemoArtwork(
+            Artwork(
                 artwork_id="pulp-fiction/john-travolta",
                 cast=(JOHN_TRAVOLTA,),
                 tones=("crime", "thriller"),
                 visual_quality=0.83,
                 composition=0.79,
             ),
-            DemoArtwork("pulp-fiction/neutral", (), (), visual_quality=0.89, composition=0.81),
+            Artwork("pulp-fiction/neutral", (), (), visual_quality=0.89, composition=0.81),
         ),
     ),
 )
@@ -229,7 +211,7 @@ def _artworks(
     genres: tuple[str, ...],
     cast: tuple[str, ...],
     leads: list[str],
-) -> tuple[DemoArtwork, ...]:
+) -> tuple[Artwork, ...]:
     """4-10 candidates; the first ones feature the title's story actors, one each."""
     scores: set[float] = set()
     artworks = []
@@ -237,11 +219,11 @@ def _artworks(
     for index in range(REFERENCE_CANDIDATES if reference else rng.randint(4, 10)):
         featured, tones = _tags(rng, genres, cast, leads[index] if index < len(leads) else None)
         artwork_id = f"{title_id}/a{index + 1:02d}"
-        artworks.append(DemoArtwork(artwork_id, featured, tones, *_quality(rng, scores)))
+        artworks.append(Artwork(artwork_id, featured, tones, *_quality(rng, scores)))
     return tuple(artworks)
 
 
-def generate_titles(seed: int = SEED) -> tuple[DemoTitle, ...]:
+def generate_titles(seed: int = SEED) -> tuple[Title, ...]:
     """The story titles followed by the generated ones, `title-00001` onwards."""
     rng = random.Random(seed)
     pool = _cast_pool(rng)
@@ -254,16 +236,16 @@ def generate_titles(seed: int = SEED) -> tuple[DemoTitle, ...]:
         leads = _story_cast(rng, genres[0])
         cast = (*leads, *rng.sample(pool, rng.randint(3, 5) - len(leads)))
         artworks = _artworks(rng, title_id, genres, cast, leads)
-        titles.append(DemoTitle(title_id, name, genres, cast, artworks))
+        titles.append(Title(title_id, name, genres, cast, artworks))
     return tuple(titles)
 
 
 @functools.cache
-def demo_titles() -> tuple[DemoTitle, ...]:
+def demo_titles() -> tuple[Title, ...]:
     return generate_titles()
 
 
-def _generated_titles() -> tuple[DemoTitle, ...]:
+def _generated_titles() -> tuple[Title, ...]:
     return demo_titles()[len(STORY_TITLES) :]
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from common.logging import configure_logging, get_logger
-from common.server import ServingServer, run_until_signalled
+from common.logging import get_logger
+from common.server import ServingServer, run_service, run_until_signalled
 from demo.catalog import demo_titles
 from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
-from services.artwork.model import Artwork, Title
 from services.artwork.servicer import ArtworkServicer
 from services.artwork.store import ArtworkStore
 
@@ -19,27 +18,11 @@ SERVICE_NAME = artwork_service_pb2.DESCRIPTOR.services_by_name["ArtworkService"]
 log = get_logger(__name__)
 
 
-def demo_catalog_titles() -> list[Title]:
-    return [
-        Title(
-            title.title_id,
-            title.name,
-            title.genres,
-            title.cast,
-            tuple(
-                Artwork(a.artwork_id, a.cast, a.tones, a.visual_quality, a.composition)
-                for a in title.artworks
-            ),
-        )
-        for title in demo_titles()
-    ]
-
-
 def load_catalog(config: ArtworkConfig) -> Catalog:
     """Opens the store (seeding an empty one with the demo catalog if enabled). Blocking."""
     store = ArtworkStore(config.db_path)
     if config.seed_demo and store.title_count() == 0:
-        store.upsert_titles(demo_catalog_titles())
+        store.upsert_titles(demo_titles())
         log.info("seeded demo catalog", db=str(config.db_path))
     return Catalog(store.load_titles(), config.image_base_url)
 
@@ -53,7 +36,6 @@ def build_server(config: ArtworkConfig) -> tuple[ServingServer, ArtworkServicer]
 
 
 async def serve(config: ArtworkConfig) -> None:
-    configure_logging("artwork")
     server, servicer = build_server(config)
 
     async def load() -> None:
@@ -70,7 +52,7 @@ async def serve(config: ArtworkConfig) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(ArtworkConfig.from_env()))
+    run_service("artwork", ArtworkConfig.from_env, serve)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import grpc
 
 from common.errors import InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM
+from common.validation import require_id
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog, CatalogEntry
@@ -20,8 +21,7 @@ def validate_title_ids(title_ids: Sequence[str], limit: int) -> None:
     if len(title_ids) > limit:
         raise InvalidArgument("title_ids", f"{len(title_ids)} ids exceed the limit of {limit}")
     for position, title_id in enumerate(title_ids):
-        if not title_id:
-            raise InvalidArgument(f"title_ids[{position}]", "must not be empty")
+        require_id(title_id, f"title_ids[{position}]")
 
 
 def _title_candidates(entry: CatalogEntry) -> pb.TitleCandidates:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 
-from common.config import ConfigError
-from common.logging import configure_logging, get_logger
-from common.server import ServingServer, run_until_signalled
+from common.logging import get_logger
+from common.server import ServingServer, run_service, run_until_signalled
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.config import RankerConfig
 from services.ranker.model import ModelError, RankingModel
@@ -57,12 +55,7 @@ async def serve(config: RankerConfig) -> None:
 
 
 def main() -> None:
-    configure_logging("ranker")
-    try:
-        asyncio.run(serve(RankerConfig.from_env()))
-    except (ConfigError, ModelError) as error:
-        log.error("cannot start", error=str(error))
-        sys.exit(1)
+    run_service("ranker", RankerConfig.from_env, serve, fatal=(ModelError,))
 
 
 if __name__ == "__main__":

@@ -33,10 +33,19 @@ def suite_config(tmp_path_factory: pytest.TempPathFactory) -> SuiteConfig:
     data_dir = tmp_path_factory.mktemp("suite")
     model_path = data_dir / "models" / "bundled.onnx"
     build_model(model_path)
+    return suite_config_in(data_dir, model_path)
+
+
+def suite_config_in(data_dir: Path, model_path: Path) -> SuiteConfig:
+    """A suite on fresh loopback ports whose stores live in `data_dir`, whatever the environment says."""
     return SuiteConfig(
         data_dir=data_dir,
         model_path=model_path,
         addresses={name: free_address() for name in START_ORDER},
+        extra_env={
+            "PROFILE_DB": str(data_dir / "profile.db"),
+            "ARTWORK_DB": str(data_dir / "catalog.db"),
+        },
     )
 
 

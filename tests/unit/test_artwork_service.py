@@ -16,7 +16,7 @@ import pytest
 from common.config import ConfigError
 from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
 from common.server import ServerSettings
-from demo.catalog import DemoArtwork, demo_titles
+from demo.catalog import demo_titles
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 from services.artwork.catalog import Catalog
@@ -71,7 +71,7 @@ async def get_candidates(stub: ArtworkServiceStub, ids: list[str]) -> pb.GetCand
     return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
 
 
-def vectors(artworks: tuple[DemoArtwork, ...]) -> np.ndarray:
+def vectors(artworks: tuple[Artwork, ...]) -> np.ndarray:
     return np.stack(
         [artwork_vector(a.tones, a.cast, a.visual_quality, a.composition) for a in artworks]
     )

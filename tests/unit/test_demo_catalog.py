@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections import Counter
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,30 +20,29 @@ from demo.catalog import (
     STORY_ACTORS,
     STORY_TITLE_IDS,
     UMA_THURMAN,
-    DemoArtwork,
-    DemoTitle,
     demo_titles,
     generate_titles,
     titles_by_genre,
     titles_with_cast,
 )
+from services.artwork.model import Artwork, Title
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def by_id() -> dict[str, DemoTitle]:
+def by_id() -> dict[str, Title]:
     return {title.title_id: title for title in demo_titles()}
 
 
-def generated() -> tuple[DemoTitle, ...]:
+def generated() -> tuple[Title, ...]:
     return demo_titles()[len(STORY_TITLE_IDS) :]
 
 
-def score(artwork: DemoArtwork) -> float:
+def score(artwork: Artwork) -> float:
     return aesthetic_score(artwork.visual_quality, artwork.composition)
 
 
-def best_artwork(title: DemoTitle) -> DemoArtwork:
+def best_artwork(title: Title) -> Artwork:
     return max(title.artworks, key=score)
 
 
