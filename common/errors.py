@@ -25,3 +25,7 @@ class Unavailable(KeyartError):
 
 class ResourceExhausted(KeyartError):
     """A limit was reached; the caller should back off."""
+
+
+class FailedPrecondition(KeyartError):
+    """The request is valid but the service is not in a state to answer it yet."""

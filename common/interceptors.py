@@ -1,17 +1,26 @@
-"""Server interceptor: binds the request id, logs each call, maps domain errors to status codes."""
+"""Server interceptor: binds the request id, logs and times each call, maps domain errors to status codes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn
 
 import grpc
 import structlog
 
-from common.errors import InvalidArgument, KeyartError, NotFound, ResourceExhausted, Unavailable
+from common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    KeyartError,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from common.logging import REQUEST_ID_METADATA_KEY, get_logger
+from common.metrics import RPC_LATENCY
 
 log = get_logger(__name__)
 
@@ -20,6 +29,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[KeyartError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
 )
 
 # Calls that are not logged per request (health probes would drown the log).
@@ -40,8 +50,42 @@ def request_id_from(context: grpc.aio.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
+class _CallScope:
+    """Request-id binding, error mapping, the "rpc" log line and the latency metric of one call."""
+
+    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+        self.code = grpc.StatusCode.OK
+        self.started = time.perf_counter()
+        structlog.contextvars.bind_contextvars(request_id=request_id_from(context), method=method)
+
+    async def fail(self, error: BaseException) -> NoReturn:
+        """Aborts the call with the status `error` maps to (re-raises aborts and cancellation)."""
+        if not isinstance(error, Exception):  # cancellation, generator close, exit
+            if isinstance(error, asyncio.CancelledError):
+                self.code = grpc.StatusCode.CANCELLED
+            raise error
+        if isinstance(error, grpc.aio.AbortError):
+            self.code = self.context.code() or grpc.StatusCode.UNKNOWN
+            raise error
+        if isinstance(error, KeyartError):
+            self.code = status_for(error)
+            await self.context.abort(self.code, str(error))
+        self.code = grpc.StatusCode.INTERNAL
+        log.error("unexpected error", exc_info=error)
+        await self.context.abort(self.code, "internal error; see the server log")
+
+    def close(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        if not self.method.startswith(_QUIET_PREFIXES):
+            RPC_LATENCY.labels(self.method, self.code.name).observe(elapsed)
+            log.info("rpc", code=self.code.name, ms=round(elapsed * 1000, 3))
+        structlog.contextvars.unbind_contextvars("request_id", "method")
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary-unary handler.
+    """Wraps every unary-unary and unary-stream handler in a _CallScope.
 
     KeyartError → its status with its message; anything else → INTERNAL with a
     generic message, the detail going to the log only.
@@ -53,40 +97,44 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
         method = handler_call_details.method
-        quiet = method.startswith(_QUIET_PREFIXES)
-        inner = handler.unary_unary
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = request_id_from(context)
-            structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                return await inner(request, context)
-            except KeyartError as error:
-                code = status_for(error)
-                await context.abort(code, str(error))
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("unexpected error")
-                await context.abort(code, "internal error; see the server log")
-            finally:
-                if not quiet:
-                    log.info(
-                        "rpc",
-                        code=code.name,
-                        ms=round((time.perf_counter() - started) * 1000, 3),
-                    )
-                structlog.contextvars.unbind_contextvars("request_id", "method")
+            async def unary_wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                scope = _CallScope(method, context)
+                try:
+                    return await unary(request, context)
+                except BaseException as error:
+                    await scope.fail(error)
+                finally:
+                    scope.close()
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return grpc.unary_unary_rpc_method_handler(
+                unary_wrapped,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def stream_wrapped(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                scope = _CallScope(method, context)
+                try:
+                    async for response in stream(request, context):
+                        yield response
+                except BaseException as error:
+                    await scope.fail(error)
+                finally:
+                    scope.close()
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream_wrapped,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

@@ -12,9 +12,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import ConfigError, env_float, env_int, env_str
+from common.config import ConfigError, env_bool, env_float, env_int, env_str
 from common.interceptors import ErrorMappingInterceptor
 from common.logging import configure_logging, get_logger
+from common.metrics import start_metrics_server
 
 log = get_logger(__name__)
 ConfigT = TypeVar("ConfigT")
@@ -28,10 +29,14 @@ class ServerSettings:
     max_receive_bytes: int
     max_send_bytes: int
     grace_s: float = 5.0
+    # host:port of the Prometheus /metrics endpoint; empty turns it off.
+    metrics_address: str = ""
+    # Let several worker processes listen on the same port (SO_REUSEPORT).
+    reuse_port: bool = False
 
 
 def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
-    """`<PREFIX>_ADDRESS`, `<PREFIX>_MAX_MESSAGE_BYTES`, `<PREFIX>_GRACE_S`."""
+    """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT."""
     max_bytes = env_int(
         f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
     )
@@ -40,6 +45,8 @@ def settings_from_env(prefix: str, default_address: str, default_max_bytes: int)
         max_receive_bytes=max_bytes,
         max_send_bytes=max_bytes,
         grace_s=env_float(f"{prefix}_GRACE_S", 5.0, minimum=0.0, maximum=300.0),
+        metrics_address=env_str(f"{prefix}_METRICS_ADDRESS", ""),
+        reuse_port=env_bool(f"{prefix}_REUSE_PORT", False),
     )
 
 
@@ -47,7 +54,7 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_receive_bytes),
         ("grpc.max_send_message_length", settings.max_send_bytes),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(settings.reuse_port)),
     ]
 
 
@@ -107,6 +114,7 @@ async def run_until_signalled(
         loop.add_signal_handler(signum, stop_requested.set)
     port = await server.start()
     log.info("listening", service=service, port=port, address=server.settings.address)
+    start_metrics_server(server.settings.metrics_address)
     try:
         if on_started is not None:
             await on_started()

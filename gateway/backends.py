@@ -23,22 +23,17 @@ class ViewerFeatures:
 
 @dataclass(frozen=True)
 class TitleCandidates:
+    """A title's candidates as of `catalog_version`, whose rows `first_row`… hold their features."""
+
     title_id: str
     default_artwork_id: str
     artwork_ids: tuple[str, ...]
     image_urls: tuple[str, ...]
+    catalog_version: str
+    first_row: int
 
     def image_url_of(self, artwork_id: str) -> str:
         return self.image_urls[self.artwork_ids.index(artwork_id)]
-
-
-@dataclass(frozen=True)
-class PageCandidates:
-    """The found titles (in request order) and their candidates' packed features."""
-
-    catalog_version: str
-    titles: dict[str, TitleCandidates]
-    packed_features: bytes
 
 
 @dataclass(frozen=True)
@@ -96,23 +91,32 @@ class Backends:
 
     async def candidates(
         self, title_ids: list[str], timeout: float, request_id: str
-    ) -> PageCandidates:
+    ) -> dict[str, TitleCandidates]:
+        """The found titles that have candidates; unknown ids are left out."""
         response = await self._artwork.GetCandidates(
             artwork_pb.GetCandidatesRequest(title_ids=title_ids),
             timeout=timeout,
             metadata=request_metadata(request_id),
         )
-        titles = {
+        version = response.catalog_version
+        return {
             title.title_id: TitleCandidates(
                 title_id=title.title_id,
                 default_artwork_id=title.default_artwork_id,
                 artwork_ids=tuple(title.artwork_ids),
                 image_urls=tuple(title.image_urls),
+                catalog_version=version,
+                first_row=title.first_row,
             )
             for title in response.titles
             if title.found and title.artwork_ids
         }
-        return PageCandidates(response.catalog_version, titles, response.features)
+
+    async def catalog_version(self, timeout: float) -> str:
+        response = await self._artwork.GetCatalogInfo(
+            artwork_pb.GetCatalogInfoRequest(), timeout=timeout
+        )
+        return response.catalog_version
 
     async def title_tags(self, title_id: str, timeout: float, request_id: str) -> TitleTags | None:
         response = await self._artwork.GetTitles(
@@ -135,7 +139,8 @@ class Backends:
         *,
         viewer: bytes,
         context: bytes,
-        artwork: bytes,
+        catalog_version: str,
+        first_rows: list[int],
         candidate_counts: list[int],
         page_id: str,
         timeout: float,
@@ -145,7 +150,8 @@ class Backends:
             ranker_pb.RankPageRequest(
                 viewer_features=viewer,
                 context_features=context,
-                artwork_features=artwork,
+                catalog_version=catalog_version,
+                first_rows=first_rows,
                 candidate_counts=candidate_counts,
                 page_id=page_id,
             ),

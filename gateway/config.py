@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import env_int, env_str
+from common.config import env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 
 
@@ -28,6 +28,12 @@ class GatewayConfig:
     backend_max_message_bytes: int
     event_timeout_ms: int
     limits: PageLimits
+    max_concurrent_pages: int
+    catalog_cache_titles: int
+    catalog_poll_s: float
+    breaker_failures: int
+    breaker_open_s: float
+    workers: int
 
     @classmethod
     def from_env(cls) -> "GatewayConfig":
@@ -50,4 +56,10 @@ class GatewayConfig:
                 ),
                 max_budget_ms=max_budget_ms,
             ),
+            max_concurrent_pages=env_int("GATEWAY_MAX_CONCURRENT_PAGES", 32, minimum=1),
+            catalog_cache_titles=env_int("GATEWAY_CATALOG_CACHE_TITLES", 200_000, minimum=1),
+            catalog_poll_s=env_float("GATEWAY_CATALOG_POLL_S", 2.0, minimum=0.05),
+            breaker_failures=env_int("GATEWAY_BREAKER_FAILURES", 5, minimum=1),
+            breaker_open_s=env_float("GATEWAY_BREAKER_OPEN_S", 1.0, minimum=0.01),
+            workers=env_int("GATEWAY_WORKERS", 1, minimum=1, maximum=64),
         )

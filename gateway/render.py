@@ -1,7 +1,11 @@
-"""Deciding a page: fan out to profile and artwork, rank once, fall back tile by tile.
+"""Deciding a page: fan out, rank once, fall back tile by tile.
 
-A dependency that is late, down or answers nonsense becomes a Degradation
-and the tiles it affects fall back; the page itself never fails.
+Profile is asked for the viewer's features while artwork is asked only for
+titles the gateway's catalog cache misses; then the ranker scores every
+candidate in one call (one per catalog version, in the rare page that spans
+a catalog change). A dependency that is late, down, behind an open breaker
+or answers nonsense becomes a Degradation, and the tiles it affects fall
+back; the page itself never fails.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import TypeVar
 import grpc
 
 from common import features
-from gateway.backends import Backends, PageCandidates, Ranking, ViewerFeatures
+from gateway.backends import Backends, Ranking, TitleCandidates, ViewerFeatures
+from gateway.breaker import CircuitBreaker
+from gateway.catalog_cache import CatalogCache
 from gateway.page_request import PageRequest
 
 T = TypeVar("T")
@@ -70,21 +76,36 @@ class Deadline:
         return self._end - self._loop.time() - keep
 
 
-async def _attempt(
-    dependency: str, timeout: float, call: Callable[[float], Awaitable[T]]
-) -> T | Degradation:
-    """Runs `call(timeout)`; a failed or skipped call becomes a Degradation."""
-    if timeout <= 0:
-        return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
-    try:
-        return await call(timeout)
-    except grpc.aio.AioRpcError as error:
-        return Degradation(dependency, error.code().name, error.details() or "")
-
-
 class PageRenderer:
-    def __init__(self, backends: Backends) -> None:
+    def __init__(
+        self, backends: Backends, cache: CatalogCache, breakers: dict[str, CircuitBreaker]
+    ) -> None:
         self._backends = backends
+        self._cache = cache
+        self._breakers = breakers
+
+    async def _call(
+        self, dependency: str, timeout: float, call: Callable[[float], Awaitable[T]]
+    ) -> T | Degradation:
+        """Runs `call(timeout)` unless the budget is spent or the breaker is open.
+
+        A failed or skipped call becomes a Degradation; the outcome feeds the breaker.
+        """
+        if timeout <= 0:
+            return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
+        breaker = self._breakers[dependency]
+        if not breaker.allow():
+            return Degradation(dependency, "UNAVAILABLE", "circuit breaker open: failing fast")
+        code = grpc.StatusCode.CANCELLED
+        try:
+            result = await call(timeout)
+            code = grpc.StatusCode.OK
+            return result
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            return Degradation(dependency, code.name, error.details() or "")
+        finally:
+            breaker.record(code)
 
     async def render(
         self, page: PageRequest, *, page_id: str, budget_s: float, request_id: str
@@ -92,48 +113,54 @@ class PageRenderer:
         deadline = Deadline(budget_s)
         keep_for_ranker = budget_s * RANKER_SHARE
         title_ids = page.unique_title_ids()
-        viewer, catalog = await asyncio.gather(
-            _attempt(
-                "profile",
-                deadline.remaining(keep_for_ranker),
-                lambda t: self._backends.viewer_features(page.user_id, t, request_id),
-            ),
-            _attempt(
-                "artwork",
-                deadline.remaining(keep_for_ranker),
-                lambda t: self._backends.candidates(title_ids, t, request_id),
-            ),
+        candidates, missing = self._cache.lookup(title_ids)
+        viewer_call = self._call(
+            "profile",
+            deadline.remaining(keep_for_ranker),
+            lambda t: self._backends.viewer_features(page.user_id, t, request_id),
         )
-        degradations = [result for result in (viewer, catalog) if isinstance(result, Degradation)]
-        if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
-            degradations.append(
-                Degradation("profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}")
+        if missing:
+            viewer, fetched = await asyncio.gather(
+                viewer_call,
+                self._call(
+                    "artwork",
+                    deadline.remaining(keep_for_ranker),
+                    lambda t: self._backends.candidates(missing, t, request_id),
+                ),
             )
-            viewer = degradations[-1]
-
-        choices: dict[str, TileChoice]
-        model_version = ""
-        if isinstance(catalog, Degradation):
-            choices = {
-                title: TileChoice(title, fallback=FallbackReason.CATALOG_UNAVAILABLE)
-                for title in title_ids
-            }
         else:
-            ranking = await self._rank(page, catalog, viewer, deadline, page_id, request_id)
+            viewer, fetched = await viewer_call, {}
+        degradations = [result for result in (viewer, fetched) if isinstance(result, Degradation)]
+        if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
+            viewer = Degradation("profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}")
+            degradations.append(viewer)
+        unseen = FallbackReason.UNKNOWN_TITLE
+        if isinstance(fetched, Degradation):
+            unseen = FallbackReason.CATALOG_UNAVAILABLE
+        else:
+            self._cache.store(fetched)
+            candidates.update(fetched)
+
+        choices: dict[str, TileChoice] = {}
+        model_version = ""
+        by_version: dict[str, list[TitleCandidates]] = {}
+        for title in candidates.values():
+            by_version.setdefault(title.catalog_version, []).append(title)
+        rankings = await asyncio.gather(
+            *(
+                self._rank(page, titles, version, viewer, deadline, page_id, request_id)
+                for version, titles in by_version.items()
+            )
+        )
+        for titles, ranking in zip(by_version.values(), rankings):
             if isinstance(ranking, Degradation):
                 degradations.append(ranking)
-                choices = _defaults(catalog)
+                choices.update(_defaults(titles))
             else:
                 model_version = ranking.model_version
-                choices = _ranked(catalog, ranking, viewer)
+                choices.update(_ranked(titles, ranking, viewer))
         rows = [
-            (
-                row_id,
-                [
-                    choices.get(title) or TileChoice(title, fallback=FallbackReason.UNKNOWN_TITLE)
-                    for title in titles
-                ],
-            )
+            (row_id, [choices.get(title) or TileChoice(title, fallback=unseen) for title in titles])
             for row_id, titles in page.rows
         ]
         return RenderedPage(page_id, rows, degradations, model_version)
@@ -141,15 +168,14 @@ class PageRenderer:
     async def _rank(
         self,
         page: PageRequest,
-        catalog: PageCandidates,
+        titles: list[TitleCandidates],
+        catalog_version: str,
         viewer: ViewerFeatures | Degradation,
         deadline: Deadline,
         page_id: str,
         request_id: str,
     ) -> Ranking | Degradation:
-        counts = [len(title.artwork_ids) for title in catalog.titles.values()]
-        if not counts:
-            return Ranking((), (), (), "")
+        counts = [len(title.artwork_ids) for title in titles]
         viewer_packed = (
             viewer.packed
             if isinstance(viewer, ViewerFeatures)
@@ -160,13 +186,14 @@ class PageRenderer:
                 page.context.device_type, page.context.local_hour, page.context.day_of_week
             )
         )
-        ranking = await _attempt(
+        ranking = await self._call(
             "ranker",
             deadline.remaining(),
             lambda t: self._backends.rank(
                 viewer=viewer_packed,
                 context=context,
-                artwork=catalog.packed_features,
+                catalog_version=catalog_version,
+                first_rows=[title.first_row for title in titles],
                 candidate_counts=counts,
                 page_id=page_id,
                 timeout=t,
@@ -185,7 +212,7 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
     )
 
 
-def _defaults(catalog: PageCandidates) -> dict[str, TileChoice]:
+def _defaults(titles: list[TitleCandidates]) -> dict[str, TileChoice]:
     return {
         title.title_id: TileChoice(
             title.title_id,
@@ -193,12 +220,12 @@ def _defaults(catalog: PageCandidates) -> dict[str, TileChoice]:
             image_url=title.image_url_of(title.default_artwork_id),
             fallback=FallbackReason.RANKER_UNAVAILABLE,
         )
-        for title in catalog.titles.values()
+        for title in titles
     }
 
 
 def _ranked(
-    catalog: PageCandidates, ranking: Ranking, viewer: ViewerFeatures | Degradation
+    titles: list[TitleCandidates], ranking: Ranking, viewer: ViewerFeatures | Degradation
 ) -> dict[str, TileChoice]:
     if isinstance(viewer, Degradation):
         reason = FallbackReason.PROFILE_UNAVAILABLE
@@ -206,20 +233,18 @@ def _ranked(
         reason = FallbackReason.COLD_START
     else:
         reason = FallbackReason.NONE
+    personalized = reason is FallbackReason.NONE
     return {
         title.title_id: TileChoice(
             title.title_id,
             artwork_id=title.artwork_ids[index],
             image_url=title.image_urls[index],
-            personalized=reason is FallbackReason.NONE,
+            personalized=personalized,
             score=score,
             propensity=propensity,
             fallback=reason,
         )
         for title, index, score, propensity in zip(
-            catalog.titles.values(),
-            ranking.chosen_indices,
-            ranking.scores,
-            ranking.propensities,
+            titles, ranking.chosen_indices, ranking.scores, ranking.propensities
         )
     }

@@ -1,9 +1,17 @@
-"""Gateway server: wiring and lifecycle."""
+"""Gateway server: wiring and lifecycle, in one process or several workers on one port."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
+from common.config import ConfigError
+from common.logging import configure_logging, get_logger
 from common.server import ServingServer, run_service, run_until_signalled
+from common.workers import run_workers
 from gateway.backends import Backends
+from gateway.breaker import CircuitBreaker
+from gateway.catalog_cache import CatalogCache
 from gateway.config import GatewayConfig
 from gateway.events import EventReporter
 from gateway.render import PageRenderer
@@ -11,21 +19,55 @@ from gateway.servicer import PageServicer
 from keyart.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 
 SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["PageService"].full_name
+DEPENDENCIES = ("profile", "artwork", "ranker")
+
+log = get_logger(__name__)
 
 
 async def serve(config: GatewayConfig) -> None:
     backends = Backends(config)
+    cache = CatalogCache(config.catalog_cache_titles)
+    breakers = {
+        name: CircuitBreaker(
+            name, failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
+        )
+        for name in DEPENDENCIES
+    }
     servicer = PageServicer(
-        PageRenderer(backends),
+        PageRenderer(backends, cache, breakers),
         EventReporter(backends, config.event_timeout_ms / 1000),
         config.limits,
+        config.max_concurrent_pages,
     )
     server = ServingServer(config.server, [SERVICE_NAME])
     gateway_service_pb2_grpc.add_PageServiceServicer_to_server(servicer, server.server)
-    await run_until_signalled(server, service="gateway", on_stopped=backends.close)
+    refresher: asyncio.Task[None] | None = None
+
+    async def started() -> None:
+        nonlocal refresher
+        refresher = asyncio.create_task(cache.keep_fresh(backends, config.catalog_poll_s))
+
+    async def stopped() -> None:
+        if refresher is not None:
+            refresher.cancel()
+        await backends.close()
+
+    await run_until_signalled(server, service="gateway", on_started=started, on_stopped=stopped)
 
 
 def main() -> None:
+    configure_logging("gateway")
+    try:
+        config = GatewayConfig.from_env()
+    except ConfigError as error:
+        log.error("cannot start", service="gateway", error=str(error))
+        raise SystemExit(1) from None
+    if config.workers > 1:
+        sys.exit(
+            run_workers(
+                "gateway.server", "GATEWAY", config.workers, config.server.metrics_address
+            )
+        )
     run_service("gateway", GatewayConfig.from_env, serve)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 import grpc
 import structlog
 
+from common.errors import ResourceExhausted
+from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
 from gateway.config import PageLimits
 from gateway.events import EventReporter
 from gateway.page_request import parse_page_request
-from gateway.render import PageRenderer, RenderedPage
+from gateway.render import FallbackReason, PageRenderer, RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
@@ -54,31 +57,58 @@ def page_to_proto(page: RenderedPage) -> pb.RenderPageResponse:
     )
 
 
+def record_fallbacks(page: RenderedPage) -> None:
+    """Logs each degradation and counts degradations and fallback tiles in the metrics."""
+    for degradation in page.degradations:
+        DEGRADATIONS.labels(degradation.dependency, degradation.status_code).inc()
+        log.warning(
+            "degraded",
+            dependency=degradation.dependency,
+            status_code=degradation.status_code,
+            detail=degradation.detail,
+            page_id=page.page_id,
+        )
+    reasons = Counter(tile.fallback for _, tiles in page.rows for tile in tiles)
+    reasons.pop(FallbackReason.NONE, None)
+    for reason, count in reasons.items():
+        FALLBACK_TILES.labels(reason.name.lower()).inc(count)
+
+
 class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
-    def __init__(self, renderer: PageRenderer, reporter: EventReporter, limits: PageLimits) -> None:
+    def __init__(
+        self,
+        renderer: PageRenderer,
+        reporter: EventReporter,
+        limits: PageLimits,
+        max_concurrent_pages: int,
+    ) -> None:
         self._renderer = renderer
         self._reporter = reporter
         self._limits = limits
+        self._max_in_flight = max_concurrent_pages
+        self._in_flight = 0
 
     async def RenderPage(
         self, request: pb.RenderPageRequest, context: grpc.aio.ServicerContext
     ) -> pb.RenderPageResponse:
-        page = parse_page_request(request, self._limits)
-        budget_s = page.budget_ms / 1000
-        client_left = context.time_remaining()
-        if client_left is not None:
-            budget_s = min(budget_s, client_left)
-        rendered = await self._renderer.render(
-            page, page_id=uuid.uuid4().hex, budget_s=budget_s, request_id=_request_id()
-        )
-        for degradation in rendered.degradations:
-            log.warning(
-                "degraded",
-                dependency=degradation.dependency,
-                status_code=degradation.status_code,
-                detail=degradation.detail,
-                page_id=rendered.page_id,
+        if self._in_flight >= self._max_in_flight:
+            SHED_PAGES.inc()
+            raise ResourceExhausted(
+                f"{self._in_flight} pages in flight (limit {self._max_in_flight}); retry with backoff"
             )
+        self._in_flight += 1
+        try:
+            page = parse_page_request(request, self._limits)
+            budget_s = page.budget_ms / 1000
+            client_left = context.time_remaining()
+            if client_left is not None:
+                budget_s = min(budget_s, client_left)
+            rendered = await self._renderer.render(
+                page, page_id=uuid.uuid4().hex, budget_s=budget_s, request_id=_request_id()
+            )
+        finally:
+            self._in_flight -= 1
+        record_fallbacks(rendered)
         return page_to_proto(rendered)
 
     async def ReportEvent(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from common.errors import InvalidArgument, Unavailable
-from common.features import ARTWORK_DIM
+from common.features import ARTWORK_DIM, SCHEMA_VERSION
 from common.validation import require_id
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog, CatalogEntry
+
+# Feature rows per streamed chunk: 8,192 rows × 328 bytes ≈ 2.7 MB a message.
+DEFAULT_ROWS_PER_CHUNK = 8192
+MAX_ROWS_PER_CHUNK = 65536
 
 
 def validate_title_ids(title_ids: Sequence[str], limit: int) -> None:
@@ -31,6 +35,7 @@ def _title_candidates(entry: CatalogEntry) -> pb.TitleCandidates:
         default_artwork_id=entry.default_artwork_id,
         artwork_ids=entry.artwork_ids,
         image_urls=entry.image_urls,
+        first_row=entry.rows.start,
     )
 
 
@@ -92,7 +97,9 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
     ) -> pb.GetCandidatesResponse:
         validate_title_ids(request.title_ids, self.max_titles_per_request)
         serving = self._ready()
-        entries, features = serving.catalog.candidates(request.title_ids)
+        entries, features = serving.catalog.candidates(
+            request.title_ids, with_features=request.include_features
+        )
         return pb.GetCandidatesResponse(
             catalog_version=serving.catalog.version,
             titles=[
@@ -113,3 +120,34 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
         return pb.GetTitlesResponse(
             titles=[_title(entry) for entry in found], missing_title_ids=missing
         )
+
+    async def GetCatalogInfo(
+        self, request: pb.GetCatalogInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCatalogInfoResponse:
+        catalog = self._ready().catalog
+        return pb.GetCatalogInfoResponse(
+            catalog_version=catalog.version,
+            title_count=len(catalog),
+            artwork_count=catalog.artwork_count,
+            feature_schema=SCHEMA_VERSION,
+        )
+
+    async def StreamCatalogFeatures(
+        self, request: pb.StreamCatalogFeaturesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamCatalogFeaturesResponse]:
+        if request.rows_per_chunk > MAX_ROWS_PER_CHUNK:
+            raise InvalidArgument(
+                "rows_per_chunk", f"{request.rows_per_chunk}; the limit is {MAX_ROWS_PER_CHUNK}"
+            )
+        catalog = self._ready().catalog
+        step = request.rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
+        total = catalog.artwork_count
+        for first in range(0, max(total, 1), step):
+            yield pb.StreamCatalogFeaturesResponse(
+                catalog_version=catalog.version,
+                first_row=first,
+                total_rows=total,
+                feature_dim=ARTWORK_DIM,
+                features=catalog.matrix[first : first + step].tobytes(),
+                feature_schema=SCHEMA_VERSION,
+            )

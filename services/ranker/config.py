@@ -20,6 +20,9 @@ class RankerConfig:
     seed: int
     intra_op_threads: int
     max_candidates: int
+    artwork_target: str
+    catalog_poll_s: float
+    catalog_wait_s: float
 
     @classmethod
     def from_env(cls) -> RankerConfig:
@@ -31,6 +34,9 @@ class RankerConfig:
             seed=env_int("RANKER_SEED", 0, minimum=0),
             intra_op_threads=env_int("RANKER_INTRA_OP_THREADS", 1, minimum=1, maximum=256),
             max_candidates=env_int("RANKER_MAX_CANDIDATES", 50_000, minimum=1),
+            artwork_target=env_str("ARTWORK_TARGET", "127.0.0.1:50053"),
+            catalog_poll_s=env_float("RANKER_CATALOG_POLL_S", 2.0, minimum=0.05),
+            catalog_wait_s=env_float("RANKER_CATALOG_WAIT_S", 10.0, minimum=0.0),
         )
 
     @property

@@ -7,11 +7,12 @@ the process with a non-zero status instead of serving a guess.
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from common.logging import get_logger
+from common.metrics import MODEL_INFO
 from common.server import ServingServer, run_service, run_until_signalled
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.config import RankerConfig
 from services.ranker.model import ModelError, RankingModel
 from services.ranker.policy import Policy
@@ -22,11 +23,14 @@ SERVICE_NAME = ranker_service_pb2.DESCRIPTOR.services_by_name["RankerService"].f
 log = get_logger(__name__)
 
 
-def build_server(config: RankerConfig) -> tuple[ServingServer, RankerServicer]:
+def build_server(
+    config: RankerConfig, catalog: CatalogFeatures | None = None
+) -> tuple[ServingServer, RankerServicer]:
     """The server with RankerService registered; it answers UNAVAILABLE until `load_model`."""
     servicer = RankerServicer(
         Policy(epsilon=config.exploration_epsilon, seed=config.seed),
         max_candidates=config.max_candidates,
+        catalog=catalog,
     )
     server = ServingServer(config.server, [SERVICE_NAME])
     ranker_service_pb2_grpc.add_RankerServiceServicer_to_server(servicer, server.server)
@@ -38,20 +42,33 @@ async def load_model(config: RankerConfig, servicer: RankerServicer) -> None:
         RankingModel, config.model_path, intra_op_threads=config.intra_op_threads
     )
     servicer.use_model(model)
+    MODEL_INFO.labels(model.version).set(1)
     log.info("model loaded", path=str(config.model_path), model_version=model.version)
 
 
 async def serve(config: RankerConfig) -> None:
-    server, servicer = build_server(config)
+    catalog = CatalogFeatures(config.artwork_target, config.server.max_receive_bytes)
+    server, servicer = build_server(config, catalog)
     log.info(
         "configured",
         model_path=str(config.model_path),
         exploration=config.exploration,
         epsilon=config.exploration_epsilon,
     )
-    await run_until_signalled(
-        server, service="ranker", on_started=functools.partial(load_model, config, servicer)
-    )
+    refresher: asyncio.Task[None] | None = None
+
+    async def started() -> None:
+        nonlocal refresher
+        await load_model(config, servicer)
+        await catalog.first_load(config.catalog_wait_s)
+        refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_poll_s))
+
+    async def stopped() -> None:
+        if refresher is not None:
+            refresher.cancel()
+        await catalog.close()
+
+    await run_until_signalled(server, service="ranker", on_started=started, on_stopped=stopped)
 
 
 def main() -> None:

@@ -7,9 +7,10 @@ import asyncio
 import grpc
 import numpy as np
 
-from common.errors import InvalidArgument, Unavailable
+from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy
 
@@ -34,9 +35,12 @@ def _one_row(data: bytes, width: int, field: str) -> np.ndarray:
 class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
     """Unavailable until `use_model` hands it a loaded model."""
 
-    def __init__(self, policy: Policy, *, max_candidates: int) -> None:
+    def __init__(
+        self, policy: Policy, *, max_candidates: int, catalog: CatalogFeatures | None = None
+    ) -> None:
         self._policy = policy
         self._max_candidates = max_candidates
+        self._catalog = catalog
         self._model: RankingModel | None = None
 
     def use_model(self, model: RankingModel) -> None:
@@ -50,13 +54,8 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
             raise Unavailable("the ranking model is still loading")
         viewer = _one_row(request.viewer_features, VIEWER_DIM, "viewer_features")
         situation = _one_row(request.context_features, CONTEXT_DIM, "context_features")
-        artwork = _matrix(request.artwork_features, ARTWORK_DIM, "artwork_features")
-        if artwork.shape[0] > self._max_candidates:
-            raise InvalidArgument(
-                "artwork_features",
-                f"{artwork.shape[0]} candidates exceed the limit of {self._max_candidates}",
-            )
         counts = np.asarray(request.candidate_counts, dtype=np.int64)
+        artwork = self._candidates(request, counts)
         if counts.size and counts.min() == 0:
             title = int(np.argmin(counts))
             raise InvalidArgument("candidate_counts", f"title {title} has no candidates")
@@ -74,6 +73,28 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
             propensities=decisions.propensities.tolist(),
             model_version=model.version,
         )
+
+    def _candidates(
+        self, request: ranker_service_pb2.RankPageRequest, counts: np.ndarray
+    ) -> np.ndarray:
+        """The candidates' feature rows: sent inline, or named by catalog rows."""
+        if not request.catalog_version:
+            artwork = _matrix(request.artwork_features, ARTWORK_DIM, "artwork_features")
+            self._check_size(artwork.shape[0], "artwork_features")
+            return artwork
+        self._check_size(int(counts.sum()), "candidate_counts")
+        if request.artwork_features:
+            raise InvalidArgument("artwork_features", "must be empty when catalog_version is set")
+        if self._catalog is None:
+            raise FailedPrecondition("catalog_version: this ranker holds no catalog features")
+        first_rows = np.asarray(request.first_rows, dtype=np.int64)
+        return self._catalog.rows(request.catalog_version, first_rows, counts)
+
+    def _check_size(self, candidates: int, field: str) -> None:
+        if candidates > self._max_candidates:
+            raise InvalidArgument(
+                field, f"{candidates} candidates exceed the limit of {self._max_candidates}"
+            )
 
     def _rank(
         self,

@@ -68,7 +68,7 @@ def call(
 
 
 async def get_candidates(stub: ArtworkServiceStub, ids: list[str]) -> pb.GetCandidatesResponse:
-    return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
+    return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids, include_features=True))
 
 
 def vectors(artworks: tuple[Artwork, ...]) -> np.ndarray:
@@ -287,3 +287,50 @@ def test_config_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ARTWORK_SEED_DEMO", "maybe")
     with pytest.raises(ConfigError, match="ARTWORK_SEED_DEMO"):
         ArtworkConfig.from_env()
+
+
+def test_candidates_name_their_catalog_rows_and_leave_features_out_by_default(
+    catalog: Catalog,
+) -> None:
+    ids = ["good-will-hunting", "title-00007"]
+
+    async def scenario(stub: ArtworkServiceStub) -> tuple[object, list[object]]:
+        response = await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
+        chunks = [chunk async for chunk in stub.StreamCatalogFeatures(
+            pb.StreamCatalogFeaturesRequest(rows_per_chunk=1000)
+        )]
+        return response, chunks
+
+    response, chunks = call(catalog, scenario)
+    assert response.features == b""
+    streamed = np.frombuffer(b"".join(c.features for c in chunks), dtype="<f4").reshape(
+        -1, ARTWORK_DIM
+    )
+    np.testing.assert_array_equal(streamed, catalog.matrix)
+    assert [c.first_row for c in chunks] == list(range(0, catalog.artwork_count, 1000))
+    assert {(c.catalog_version, c.total_rows) for c in chunks} == {
+        (catalog.version, catalog.artwork_count)
+    }
+    for title in response.titles:
+        rows = streamed[title.first_row : title.first_row + len(title.artwork_ids)]
+        np.testing.assert_array_equal(rows, vectors(DEMO[title.title_id].artworks))
+
+
+def test_catalog_info_and_oversized_chunks(catalog: Catalog) -> None:
+    async def scenario(stub: ArtworkServiceStub) -> tuple[object, grpc.aio.AioRpcError]:
+        info = await stub.GetCatalogInfo(pb.GetCatalogInfoRequest())
+        try:
+            async for _ in stub.StreamCatalogFeatures(
+                pb.StreamCatalogFeaturesRequest(rows_per_chunk=10**6)
+            ):
+                pass
+        except grpc.aio.AioRpcError as error:
+            return info, error
+        raise AssertionError("an oversized chunk was accepted")
+
+    info, error = call(catalog, scenario)
+    assert (info.catalog_version, info.title_count, info.artwork_count) == (
+        catalog.version, len(catalog), catalog.artwork_count,
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("rows_per_chunk:")

@@ -50,6 +50,9 @@ def config(tmp_path: Path) -> RankerConfig:
         seed=0,
         intra_op_threads=1,
         max_candidates=100,
+        artwork_target="127.0.0.1:1",
+        catalog_poll_s=60.0,
+        catalog_wait_s=0.0,
     )
 
 

@@ -1,0 +1,62 @@
+"""Prometheus metrics shared by every server, served on their own HTTP port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from common.logging import get_logger
+
+log = get_logger(__name__)
+
+# Buckets from 0.5 ms to 2.5 s: page latencies sit in the low tens of ms.
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
+    0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
+)
+
+RPC_LATENCY = Histogram(
+    "keyart_rpc_duration_seconds",
+    "Server-side latency of each RPC, by method and status code.",
+    ["method", "code"],
+    buckets=_LATENCY_BUCKETS,
+)
+DEGRADATIONS = Counter(
+    "keyart_gateway_degradations_total",
+    "Pages on which a dependency did not contribute, by dependency and status.",
+    ["dependency", "status_code"],
+)
+FALLBACK_TILES = Counter(
+    "keyart_gateway_fallback_tiles_total",
+    "Tiles that were not personalized, by reason.",
+    ["reason"],
+)
+BREAKER_OPEN = Gauge(
+    "keyart_gateway_breaker_open",
+    "1 while the circuit breaker of a dependency is open (failing fast).",
+    ["dependency"],
+    multiprocess_mode="max",
+)
+SHED_PAGES = Counter(
+    "keyart_gateway_shed_pages_total",
+    "RenderPage calls refused with RESOURCE_EXHAUSTED because too many were in flight.",
+)
+MODEL_INFO = Gauge(
+    "keyart_ranker_model_info",
+    "1 for the model version the ranker serves.",
+    ["model_version"],
+    multiprocess_mode="max",
+)
+RANKED_CHOICES = Counter(
+    "keyart_ranker_choices_total",
+    "Per-title choices made by the ranker, split into exploiting and exploring ones.",
+    ["kind"],
+)
+
+
+def start_metrics_server(address: str) -> None:
+    """Serves /metrics on `host:port`; an empty address turns metrics off."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("metrics listening", address=address)

@@ -1,0 +1,76 @@
+"""The gateway's bounded cache of titles' candidates, refreshed in the background.
+
+A page asks the artwork service only for the titles it misses here, so a warm
+page needs no catalog call at all, and a late or dead artwork service costs
+only the titles never seen. Entries carry the catalog version they came from;
+when the artwork service reports a new version, the cached titles are
+re-fetched in the background and swapped in at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import grpc
+
+from common.logging import get_logger
+from gateway.backends import Backends, TitleCandidates
+
+log = get_logger(__name__)
+
+REFRESH_BATCH = 2000
+
+
+class CatalogCache:
+    def __init__(self, max_titles: int) -> None:
+        self._max_titles = max_titles
+        self._titles: OrderedDict[str, TitleCandidates] = OrderedDict()
+        self.version = ""  # the artwork service's version as of the last refresh
+
+    def __len__(self) -> int:
+        return len(self._titles)
+
+    def lookup(self, title_ids: Iterable[str]) -> tuple[dict[str, TitleCandidates], list[str]]:
+        """(cached titles, ids to fetch); hits become most recently used."""
+        found: dict[str, TitleCandidates] = {}
+        missing: list[str] = []
+        titles = self._titles
+        for title_id in title_ids:
+            entry = titles.get(title_id)
+            if entry is None:
+                missing.append(title_id)
+            else:
+                titles.move_to_end(title_id)
+                found[title_id] = entry
+        return found, missing
+
+    def store(self, titles: dict[str, TitleCandidates]) -> None:
+        """Adds fetched titles, evicting the least recently used beyond the bound."""
+        self._titles.update(titles)
+        while len(self._titles) > self._max_titles:
+            self._titles.popitem(last=False)
+
+    async def refresh(self, backends: Backends, timeout_s: float) -> None:
+        """Re-fetches every cached title when the artwork service has a new catalog version."""
+        version = await backends.catalog_version(timeout_s)
+        if version == self.version:
+            return
+        ids = list(self._titles)
+        fresh: OrderedDict[str, TitleCandidates] = OrderedDict()
+        for start in range(0, len(ids), REFRESH_BATCH):
+            fresh.update(await backends.candidates(ids[start : start + REFRESH_BATCH], timeout_s, ""))
+        if any(entry.catalog_version != version for entry in fresh.values()):
+            return  # the catalog changed again meanwhile; the next round catches up
+        self._titles = fresh
+        log.info("catalog cache refreshed", old=self.version, new=version, titles=len(fresh))
+        self.version = version
+
+    async def keep_fresh(self, backends: Backends, poll_s: float) -> None:
+        while True:
+            try:
+                await self.refresh(backends, timeout_s=max(poll_s, 1.0))
+            except grpc.aio.AioRpcError as error:
+                log.warning("catalog cache not refreshed", code=error.code().name)
+            await asyncio.sleep(poll_s)

@@ -1,0 +1,112 @@
+"""The catalog's artwork feature rows, held by the ranker so pages can name rows, not send features.
+
+Pulled from the artwork service (StreamCatalogFeatures) at start and whenever
+its catalog version changes; the newest `keep` versions stay in memory so a
+page built from the previous version still ranks while caches catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+import grpc
+import numpy as np
+
+from common.channels import insecure_channel
+from common.errors import FailedPrecondition, InvalidArgument
+from common.features import ARTWORK_DIM, SCHEMA_VERSION
+from common.logging import get_logger
+from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
+from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
+
+log = get_logger(__name__)
+
+
+class CatalogFeatures:
+    def __init__(self, artwork_target: str, max_message_bytes: int, keep: int = 2) -> None:
+        self._channel = insecure_channel(artwork_target, max_message_bytes)
+        self._artwork = artwork_grpc.ArtworkServiceStub(self._channel)
+        self._keep = keep
+        self._matrices: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._wanted = asyncio.Event()
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self._matrices)
+
+    def rows(self, version: str, first_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The feature rows of each title's candidates, titles in order.
+
+        FailedPrecondition (and a refresh is triggered) when `version` is not held.
+        """
+        matrix = self._matrices.get(version)
+        if matrix is None:
+            self._wanted.set()
+            raise FailedPrecondition(
+                f"catalog_version: {version!r} is not loaded (holding {self.versions}); loading"
+            )
+        if first_rows.shape != counts.shape:
+            raise InvalidArgument(
+                "first_rows", f"{first_rows.size} entries for {counts.size} candidate_counts"
+            )
+        if counts.size and int((first_rows + counts).max()) > matrix.shape[0]:
+            raise InvalidArgument(
+                "first_rows", f"names rows beyond the catalog's {matrix.shape[0]}"
+            )
+        starts = np.cumsum(counts) - counts
+        index = np.arange(int(counts.sum())) + np.repeat(first_rows - starts, counts)
+        return matrix[index]
+
+    async def refresh(self) -> None:
+        """Loads the artwork service's current catalog if it is not held yet."""
+        info = await self._artwork.GetCatalogInfo(artwork_pb.GetCatalogInfoRequest(), timeout=5)
+        if info.catalog_version in self._matrices:
+            return
+        if info.feature_schema != SCHEMA_VERSION:
+            log.error("catalog feature schema differs", catalog=info.feature_schema, ranker=SCHEMA_VERSION)
+            return
+        chunks: list[bytes] = []
+        version = info.catalog_version
+        async for chunk in self._artwork.StreamCatalogFeatures(
+            artwork_pb.StreamCatalogFeaturesRequest(), timeout=60
+        ):
+            if chunk.catalog_version != version or chunk.feature_dim != ARTWORK_DIM:
+                log.warning("catalog changed while streaming; retrying", version=version)
+                return
+            chunks.append(chunk.features)
+        matrix = np.frombuffer(b"".join(chunks), dtype="<f4").reshape(-1, ARTWORK_DIM)
+        self._matrices[version] = matrix
+        while len(self._matrices) > self._keep:
+            self._matrices.popitem(last=False)
+        log.info("catalog features loaded", catalog_version=version, rows=matrix.shape[0])
+
+    async def first_load(self, wait_s: float, retry_s: float = 0.2) -> None:
+        """Tries to load the current catalog for up to `wait_s` (the artwork service may
+        still be starting); gives up quietly, since inline pages work without it."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait_s
+        while not self._matrices and loop.time() < end:
+            try:
+                await self.refresh()
+            except grpc.aio.AioRpcError as error:
+                log.info("catalog features not loaded yet", code=error.code().name)
+                await asyncio.sleep(retry_s)
+
+    async def keep_fresh(self, poll_s: float, min_gap_s: float = 0.2) -> None:
+        """Refreshes every `poll_s`, or sooner (at most every `min_gap_s`) when a page
+        names an unknown version."""
+        while True:
+            try:
+                await self.refresh()
+            except grpc.aio.AioRpcError as error:
+                log.warning("catalog features not refreshed", code=error.code().name)
+            await asyncio.sleep(min_gap_s)
+            self._wanted.clear()
+            try:
+                await asyncio.wait_for(self._wanted.wait(), poll_s)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        await self._channel.close()

@@ -1,0 +1,110 @@
+"""The ranker holding the catalog's feature rows: pages name rows instead of sending features."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from common.features import CONTEXT_DIM, cold_start_vector, pack, viewer_vector
+from common.server import ServerSettings
+from demo.catalog import demo_titles
+from keyart.ranker.v1 import ranker_service_pb2 as pb
+from keyart.ranker.v1 import ranker_service_pb2_grpc
+from services.artwork.catalog import Catalog
+from services.artwork.config import ArtworkConfig
+from services.artwork.server import build_server as build_artwork
+from services.ranker.catalog_features import CatalogFeatures
+from services.ranker.server import build_server as build_ranker
+from services.ranker.server import load_model
+from tests.unit.test_ranker_service import config  # noqa: F401  (the ranker config fixture)
+
+TITLES = ["pulp-fiction", "title-00010", "good-will-hunting"]
+
+
+def scenario(ranker_config, requests: list[pb.RankPageRequest]) -> list[object]:
+    """Artwork and ranker in-process; the ranker loads the catalog rows, then answers `requests`."""
+    catalog = Catalog(demo_titles(), "http://img.test")
+
+    async def run() -> list[object]:
+        artwork_server, artwork = build_artwork(
+            ArtworkConfig(
+                server=ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.1),
+                db_path=Path("unused.db"),
+                seed_demo=False,
+                image_base_url="http://img.test",
+                max_titles_per_request=100,
+            )
+        )
+        artwork.serve(catalog)
+        artwork_port = await artwork_server.start()
+        features = CatalogFeatures(f"127.0.0.1:{artwork_port}", 64 << 20)
+        ranker_server, ranker = build_ranker(ranker_config, features)
+        ranker_port = await ranker_server.start()
+        try:
+            await load_model(ranker_config, ranker)
+            await features.refresh()
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{ranker_port}") as channel:
+                stub = ranker_service_pb2_grpc.RankerServiceStub(channel)
+                results: list[object] = []
+                for request in requests:
+                    try:
+                        results.append(await stub.RankPage(request, timeout=10))
+                    except grpc.aio.AioRpcError as error:
+                        results.append(error)
+                return results
+        finally:
+            await ranker_server.stop()
+            await features.close()
+            await artwork_server.stop()
+
+    return asyncio.run(run())
+
+
+def by_rows(catalog: Catalog, **overrides: object) -> pb.RankPageRequest:
+    entries, _ = catalog.candidates(TITLES, with_features=False)
+    fields: dict[str, object] = {
+        "viewer_features": pack(viewer_vector({"crime": 1.0}, {"Uma Thurman": 1.0})),
+        "context_features": pack(np.zeros(CONTEXT_DIM, dtype=np.float32)),
+        "candidate_counts": [len(entry.artwork_ids) for entry in entries],
+        "first_rows": [entry.rows.start for entry in entries],
+        "catalog_version": catalog.version,
+        "page_id": "p",
+    }
+    fields.update(overrides)
+    return pb.RankPageRequest(**fields)
+
+
+def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
+    catalog = Catalog(demo_titles(), "http://img.test")
+    rows_request = by_rows(catalog)
+    inline = pb.RankPageRequest()
+    inline.CopyFrom(rows_request)
+    inline.ClearField("catalog_version")
+    inline.ClearField("first_rows")
+    inline.artwork_features = catalog.candidates(TITLES)[1]
+
+    by_row, by_value = scenario(config, [rows_request, inline])
+    assert list(by_row.chosen_indices) == list(by_value.chosen_indices)
+    np.testing.assert_array_equal(by_row.scores, by_value.scores)
+    assert by_row.chosen_indices[0] == 0  # pulp-fiction/uma-thurman for an Uma fan
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "field"),
+    [
+        ({"catalog_version": "not-a-version"}, grpc.StatusCode.FAILED_PRECONDITION, "catalog_version"),
+        ({"first_rows": [0, 1]}, grpc.StatusCode.INVALID_ARGUMENT, "first_rows"),
+        ({"first_rows": [10**6, 0, 0]}, grpc.StatusCode.INVALID_ARGUMENT, "first_rows"),
+        ({"artwork_features": pack(cold_start_vector())}, grpc.StatusCode.INVALID_ARGUMENT, "artwork_features"),
+    ],
+)
+def test_bad_rows_are_refused_naming_the_field(config, overrides, code, field) -> None:  # noqa: F811
+    (error,) = scenario(config, [by_rows(Catalog(demo_titles(), "http://img.test"), **overrides)])
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() == code
+    assert error.details().startswith(f"{field}:")
