@@ -14,7 +14,7 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import grpc
 
@@ -46,8 +46,9 @@ class Degradation:
     detail: str
 
 
-@dataclass(frozen=True)
-class TileChoice:
+class TileChoice(NamedTuple):
+    """One tile's decision (a NamedTuple: a page builds 1,600 of them)."""
+
     title_id: str
     artwork_id: str = ""
     image_url: str = ""
@@ -158,12 +159,8 @@ class PageRenderer:
                 choices.update(_defaults(titles))
             else:
                 model_version = ranking.model_version
-                choices.update(_ranked(titles, ranking, viewer))
-        rows = [
-            (row_id, [choices.get(title) or TileChoice(title, fallback=unseen) for title in titles])
-            for row_id, titles in page.rows
-        ]
-        return RenderedPage(page_id, rows, degradations, model_version)
+                choices.update(ranked_choices(titles, ranking, viewer))
+        return RenderedPage(page_id, assemble_rows(page, choices, unseen), degradations, model_version)
 
     async def _rank(
         self,
@@ -224,7 +221,17 @@ def _defaults(titles: list[TitleCandidates]) -> dict[str, TileChoice]:
     }
 
 
-def _ranked(
+def assemble_rows(
+    page: PageRequest, choices: dict[str, TileChoice], unseen: FallbackReason
+) -> list[tuple[str, list[TileChoice]]]:
+    """The page's rows in request order; a title without a choice falls back for `unseen`."""
+    return [
+        (row_id, [choices.get(title) or TileChoice(title, fallback=unseen) for title in titles])
+        for row_id, titles in page.rows
+    ]
+
+
+def ranked_choices(
     titles: list[TitleCandidates], ranking: Ranking, viewer: ViewerFeatures | Degradation
 ) -> dict[str, TileChoice]:
     if isinstance(viewer, Degradation):

@@ -1,0 +1,70 @@
+"""The in-process floor: the reference page decided with no RPC at all.
+
+The same validation, the same catalog gather, the same onnxruntime call over
+every candidate, the same policy, the same tile assembly and the same response
+message (serialized, as the server does) — only the network hops are gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from common import features
+from demo.catalog import demo_titles
+from gateway.backends import Ranking, TitleCandidates, ViewerFeatures
+from gateway.config import PageLimits
+from gateway.page_request import parse_page_request
+from gateway.render import FallbackReason, RenderedPage, assemble_rows, ranked_choices
+from gateway.servicer import page_to_proto
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from services.artwork.catalog import Catalog
+from services.ranker.model import RankingModel
+from services.ranker.policy import Policy
+
+LIMITS = PageLimits(100, 100, 4000, 250, 10_000)
+
+
+class InProcessPage:
+    def __init__(self, model_path: Path, viewers: dict[str, np.ndarray]) -> None:
+        self._catalog = Catalog(demo_titles(), "http://127.0.0.1:8080/images")
+        self._titles = {
+            entry.title.title_id: TitleCandidates(
+                entry.title.title_id,
+                entry.default_artwork_id,
+                entry.artwork_ids,
+                entry.image_urls,
+                self._catalog.version,
+                entry.rows.start,
+            )
+            for entry in self._catalog
+        }
+        self._model = RankingModel(model_path)
+        self._policy = Policy()
+        self._viewers = viewers
+
+    def decide(self, request: pb.RenderPageRequest) -> bytes:
+        page = parse_page_request(request, LIMITS)
+        page_id = uuid.uuid4().hex
+        ids = page.unique_title_ids()
+        entries, packed = self._catalog.candidates(ids)
+        found = [self._titles[entry.title.title_id] for entry in entries if entry is not None]
+        counts = np.array([len(title.artwork_ids) for title in found])
+        viewer = self._viewers.get(page.user_id, features.cold_start_vector())
+        context = features.context_vector(
+            page.context.device_type, page.context.local_hour, page.context.day_of_week
+        )
+        artwork = features.unpack(packed, features.ARTWORK_DIM, field="artwork")
+        scores = self._model.score(viewer[None, :], context[None, :], artwork)
+        decisions = self._policy.choose(scores, counts, page_id)
+        ranking = Ranking(
+            tuple(decisions.indices.tolist()),
+            tuple(decisions.scores.tolist()),
+            tuple(decisions.propensities.tolist()),
+            self._model.version,
+        )
+        choices = ranked_choices(found, ranking, ViewerFeatures(True, features.SCHEMA_VERSION, b""))
+        rows = assemble_rows(page, choices, FallbackReason.UNKNOWN_TITLE)
+        return page_to_proto(RenderedPage(page_id, rows, [], self._model.version)).SerializeToString()

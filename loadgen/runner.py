@@ -1,0 +1,88 @@
+"""Driving one unary gRPC method at a fixed concurrency, recording each call's latency and status.
+
+Requests are serialized once and responses are not parsed, so the load
+generator spends its CPU on gRPC, not on protobuf: the server is measured,
+not the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import grpc
+
+
+@dataclass
+class CallRecord:
+    latency_s: float
+    code: str  # gRPC status code name, "OK" on success
+    detail: str = ""
+
+
+@dataclass
+class LoadResult:
+    records: list[CallRecord] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def latencies_ok(self) -> list[float]:
+        return [record.latency_s for record in self.records if record.code == "OK"]
+
+    @property
+    def errors(self) -> int:
+        return sum(record.code != "OK" for record in self.records)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    target: str
+    method: str  # "/package.Service/Method"
+    request: bytes
+    concurrency: int = 1
+    total: int | None = 200  # stop after this many calls…
+    duration_s: float | None = None  # …or after this long, whichever comes first
+    timeout_s: float = 20.0
+    metadata: tuple[tuple[str, str], ...] = ()
+    max_message_bytes: int = 64 << 20
+
+
+async def run_load(plan: LoadPlan) -> LoadResult:
+    """Runs `plan`: `concurrency` workers share the call budget; bounded in count or time."""
+    if plan.total is None and plan.duration_s is None:
+        raise ValueError("a load plan needs a total, a duration or both")
+    result = LoadResult()
+    options = [("grpc.max_receive_message_length", plan.max_message_bytes)]
+    async with grpc.aio.insecure_channel(plan.target, options=options) as channel:
+        call = channel.unary_unary(plan.method)  # bytes in, bytes out
+        await channel.channel_ready()
+        remaining = [plan.total if plan.total is not None else -1]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        end = started + plan.duration_s if plan.duration_s is not None else float("inf")
+
+        async def worker() -> None:
+            while loop.time() < end and remaining[0] != 0:
+                remaining[0] -= 1
+                t0 = time.perf_counter()
+                try:
+                    await call(plan.request, timeout=plan.timeout_s, metadata=plan.metadata)
+                    result.records.append(CallRecord(time.perf_counter() - t0, "OK"))
+                except grpc.aio.AioRpcError as error:
+                    result.records.append(
+                        CallRecord(time.perf_counter() - t0, error.code().name, error.details() or "")
+                    )
+
+        await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+        result.wall_s = loop.time() - started
+    return result
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (as ghz reports them); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
+    return ordered[int(rank) - 1]
