@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model seed page bench clean
+.PHONY: run test proto model bench loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,20 @@ run: proto model
 
 test: proto model
 	$(PY) -m pytest -q tests
+
+# Figures, not pass/fail: the reference page against the floor and VW (about 5 minutes).
+bench: proto model $(VENV)/.bench-installed
+	$(PY) -m bench
+
+$(VENV)/.bench-installed: requirements-bench.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+# ghz when it is on PATH, else the built-in generator reading the same config.
+LOADTEST_CONFIG ?= loadtest/render_page.json
+loadtest: proto
+	@if command -v ghz >/dev/null; then ghz --config $(LOADTEST_CONFIG); \
+	else $(PY) -m loadgen --config $(LOADTEST_CONFIG); fi
 
 clean:
 	rm -rf gen var .pytest_cache

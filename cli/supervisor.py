@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,6 +53,26 @@ class SuiteConfig:
         )
         env.update(self.extra_env)
         return env
+
+
+def free_address() -> str:
+    """A loopback address with a port free right now (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def local_suite_config(data_dir: Path, model_path: Path) -> SuiteConfig:
+    """A suite on fresh loopback ports whose stores live in `data_dir`, whatever the environment says."""
+    return SuiteConfig(
+        data_dir=data_dir,
+        model_path=model_path,
+        addresses={name: free_address() for name in START_ORDER},
+        extra_env={
+            "PROFILE_DB": str(data_dir / "profile.db"),
+            "ARTWORK_DB": str(data_dir / "catalog.db"),
+        },
+    )
 
 
 def is_serving(address: str, timeout_s: float = 0.5) -> bool:

@@ -80,7 +80,7 @@ class _CallScope:
         elapsed = time.perf_counter() - self.started
         if not self.method.startswith(_QUIET_PREFIXES):
             RPC_LATENCY.labels(self.method, self.code.name).observe(elapsed)
-            log.info("rpc", code=self.code.name, ms=round(elapsed * 1000, 3))
+            log.debug("rpc", code=self.code.name, ms=round(elapsed * 1000, 3))
         structlog.contextvars.unbind_contextvars("request_id", "method")
 
 

@@ -7,11 +7,20 @@ import sys
 
 import structlog
 
+from common.config import env_choice
+
 REQUEST_ID_METADATA_KEY = "x-request-id"
 
 
-def configure_logging(service: str, level: str = "info") -> None:
-    """One JSON object per line, each carrying the service name and any bound context."""
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging(service: str) -> None:
+    """One JSON object per line, each carrying the service name and any bound context.
+
+    The level comes from KEYART_LOG_LEVEL (default info; debug adds a line per RPC).
+    """
+    level = env_choice("KEYART_LOG_LEVEL", "info", LOG_LEVELS)
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
     structlog.configure(
         processors=[

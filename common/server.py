@@ -140,8 +140,8 @@ def run_service(
     A bad configuration, or one of the `fatal` errors (say, a model that does
     not load), is logged as "cannot start" and exits with status 1.
     """
-    configure_logging(service)
     try:
+        configure_logging(service)
         asyncio.run(serve(load_config()))
     except (ConfigError, *fatal) as error:
         log.error("cannot start", service=service, error=str(error))

@@ -56,8 +56,8 @@ async def serve(config: GatewayConfig) -> None:
 
 
 def main() -> None:
-    configure_logging("gateway")
     try:
+        configure_logging("gateway")
         config = GatewayConfig.from_env()
     except ConfigError as error:
         log.error("cannot start", service="gateway", error=str(error))

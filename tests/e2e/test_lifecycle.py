@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli.supervisor import START_ORDER, Suite, SuiteConfig
-from tests.e2e.conftest import suite_config_in
+from cli.supervisor import START_ORDER, Suite, SuiteConfig, local_suite_config
 
 
 def test_all_four_stop_cleanly_on_sigterm(suite_config: SuiteConfig, tmp_path) -> None:
-    suite = Suite(suite_config_in(tmp_path, suite_config.model_path))
+    suite = Suite(local_suite_config(tmp_path, suite_config.model_path))
     suite.start()
     assert suite.stop() == {name: 0 for name in reversed(START_ORDER)}
 

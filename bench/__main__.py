@@ -1,0 +1,228 @@
+"""`make bench`: the reference page (40 rows × 40 titles × 8 candidates) against the floor and a peer.
+
+Starts the real four processes on loopback, then prints, in one run:
+1. the in-process floor; 2. RenderPage one page at a time (p50, p99);
+3. throughput at rising concurrency, for 1 and 2 gateway workers;
+4. the Vowpal Wabbit peer; 5. the ratios; 6. pages failed while the ranker is
+killed mid-run. No pass/fail: figures only. The last line is a
+machine-readable summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from bench.floor import InProcessPage
+from bench.vw_peer import VowpalPeer, page_examples
+from cli.client import PageClient
+from cli.run import ensure_model
+from cli.seed import seed_viewers
+from cli.supervisor import ServiceProcess, Suite, local_suite_config
+from common import features
+from demo.catalog import demo_titles
+from demo.pages import reference_page
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
+from loadgen.reference import reference_request
+from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
+from services.artwork.catalog import Catalog
+
+RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
+VIEWER = "romance-fan"
+DEFAULT_BUDGET_MS = 250
+
+
+def ms(values: list[float], pct: float) -> float:
+    return percentile(values, pct) * 1000
+
+
+def timed(decide, rounds: int) -> list[float]:
+    latencies = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        decide()
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def viewer_vector(address: str, user_id: str) -> np.ndarray:
+    with grpc.insecure_channel(address) as channel:
+        response = profile_service_pb2_grpc.ProfileServiceStub(channel).GetViewerFeatures(
+            profile_service_pb2.GetViewerFeaturesRequest(user_id=user_id), timeout=5
+        )
+    return np.frombuffer(response.features, dtype="<f4")
+
+
+def load(target: str, request: bytes, concurrency: int, **plan: object) -> LoadResult:
+    return asyncio.run(
+        run_load(LoadPlan(target, RENDER_PAGE, request, concurrency=concurrency, **plan))
+    )
+
+
+def throughput(target: str, request: bytes, levels: list[int], seconds: float) -> list[dict]:
+    rows = []
+    for level in levels:
+        result = load(target, request, level, total=None, duration_s=seconds, timeout_s=2.0)
+        ok = result.latencies_ok
+        rows.append(
+            {
+                "concurrency": level,
+                "pages_per_s": len(ok) / result.wall_s,
+                "p50_ms": ms(ok, 50),
+                "p99_ms": ms(ok, 99),
+                "errors": result.errors,
+            }
+        )
+        print(
+            f"  c={level:<3} {rows[-1]['pages_per_s']:7.1f} pages/s  p50 {rows[-1]['p50_ms']:6.1f} ms"
+            f"  p99 {rows[-1]['p99_ms']:6.1f} ms  errors {result.errors}",
+            flush=True,
+        )
+    return rows
+
+
+def best_rate(rows: list[dict], p99_limit_ms: float) -> float:
+    return max(
+        (row["pages_per_s"] for row in rows if row["p99_ms"] <= p99_limit_ms and not row["errors"]),
+        default=0.0,
+    )
+
+
+def kill_ranker_under_load(suite: Suite, target: str, request: bytes, client: PageClient) -> dict:
+    """Drives load for 12 s; kill -9 the ranker at 3 s, restart it at 6 s."""
+    ranker = suite.services["ranker"]
+    recovery_s: list[float] = []
+
+    def chaos() -> None:
+        time.sleep(3)
+        ranker.kill()
+        time.sleep(3)
+        ranker.start()
+        ranker.wait_serving()
+        restarted = time.monotonic()
+        page = [("featured", ["good-will-hunting"])]
+        while not client.render_page(VIEWER, page).rows[0].tiles[0].personalized:
+            time.sleep(0.02)
+        recovery_s.append(time.monotonic() - restarted)
+
+    thread = threading.Thread(target=chaos)
+    thread.start()
+    result = load(target, request, 4, total=None, duration_s=12, timeout_s=2.0)
+    thread.join()
+    return {
+        "pages": len(result.records),
+        "failed": result.errors,
+        "p99_ms": ms([r.latency_s for r in result.records], 99),
+        "recovery_s": recovery_s[0],
+    }
+
+
+def vw_page_ms(rounds: int, viewer: np.ndarray) -> float:
+    catalog = Catalog(demo_titles(), "")
+    ids = [title for _, titles in reference_page() for title in titles]
+    entries, packed = catalog.candidates(ids)
+    artwork = features.unpack(packed, features.ARTWORK_DIM, field="artwork")
+    context = features.context_vector(pb.DEVICE_TYPE_TV, 21, 0)
+    examples = page_examples(viewer, context, artwork, [len(e.artwork_ids) for e in entries])
+    peer = VowpalPeer()
+    try:
+        peer.decide(examples)
+        return statistics.median(timed(lambda: peer.decide(examples), rounds)) * 1000
+    finally:
+        peer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per concurrency level")
+    parser.add_argument("--levels", default="1,2,4,8,16,32")
+    parser.add_argument("--rounds", type=int, default=200, help="pages for floor and p50/p99")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+
+    model = Path("var/models/bundled.onnx")
+    ensure_model(model)
+    data_dir = Path(tempfile.mkdtemp(prefix="keyart-bench-"))
+    config = local_suite_config(data_dir, model)
+    request_message = json_format.ParseDict(reference_request(VIEWER), pb.RenderPageRequest())
+    request = request_message.SerializeToString()
+    target = config.addresses["gateway"]
+    print(f"keyart bench {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, data in {data_dir}")
+    with open(data_dir / "services.log", "wb") as log:
+        suite = Suite(config, log)
+        suite.start()
+        try:
+            with PageClient(target) as client:
+                seed_viewers(client)
+                viewer = viewer_vector(config.addresses["profile"], VIEWER)
+                floor = InProcessPage(model, {VIEWER: viewer})
+                floor.decide(request_message)
+                floor_lat = timed(lambda: floor.decide(request_message), args.rounds)
+                floor_ms = statistics.median(floor_lat) * 1000
+                print(f"1. floor (in-process, no RPC): p50 {floor_ms:.2f} ms  p99 {ms(floor_lat, 99):.2f} ms")
+
+                load(target, request, 1, total=30)  # warm caches and channels
+                single = load(target, request, 1, total=args.rounds).latencies_ok
+                p50, p99 = ms(single, 50), ms(single, 99)
+                print(f"2. RenderPage, one client, one page at a time: p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+
+                print("3. throughput, 1 gateway worker:")
+                one_worker = throughput(target, request, levels, args.seconds)
+                gateway = suite.services["gateway"]
+                gateway.stop()
+                two = ServiceProcess(
+                    "gateway",
+                    replace(config, extra_env={**config.extra_env, "GATEWAY_WORKERS": "2"}),
+                    log,
+                )
+                two.start()
+                two.wait_serving()
+                load(target, request, 2, total=30)
+                print("   throughput, 2 gateway workers (SO_REUSEPORT):")
+                two_workers = throughput(target, request, levels, args.seconds)
+                two.stop()
+                gateway.start()
+                gateway.wait_serving()
+                rows = one_worker + two_workers
+                max_rate = best_rate(rows, DEFAULT_BUDGET_MS)
+                rate_50 = best_rate(rows, 50)
+                print(
+                    f"   highest rate with p99 ≤ {DEFAULT_BUDGET_MS} ms (default budget) and no errors: "
+                    f"{max_rate:.1f} pages/s; with p99 ≤ 50 ms: {rate_50:.1f} pages/s"
+                )
+
+                vw_ms = vw_page_ms(max(5, args.rounds // 20), viewer)
+                print(f"4. Vowpal Wabbit cb_explore_adf -q UA, in-process: {vw_ms:.2f} ms per page")
+                print(
+                    f"5. ratios: RenderPage p50 / floor = {p50 / floor_ms:.2f}; "
+                    f"VW page / RenderPage p50 = {vw_ms / p50:.2f}"
+                )
+                killed = kill_ranker_under_load(suite, target, request, client)
+                print(
+                    f"6. ranker killed mid-run: {killed['pages']} pages, {killed['failed']} failed, "
+                    f"p99 {killed['p99_ms']:.1f} ms (budget {DEFAULT_BUDGET_MS}), personalized again "
+                    f"{killed['recovery_s']:.2f} s after the restart"
+                )
+        finally:
+            suite.stop()
+    print(
+        f"summary: floor_ms={floor_ms:.3f} p50_ms={p50:.3f} p99_ms={p99:.3f} "
+        f"ratio_p50_floor={p50 / floor_ms:.3f} max_pages_per_s={max_rate:.1f} "
+        f"vw_page_ms={vw_ms:.3f} vw_ratio={vw_ms / p50:.3f} "
+        f"ranker_killed_failed_pages={killed['failed']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
