@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model seed page bench clean
+.PHONY: run test proto model seed page bench bench-ava clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: proto model
 
 test: proto model
 	$(PY) -m pytest -q tests
+
+# AVA throughput on a generated 1080p video (short run, extrapolated to an hour).
+bench-ava: proto
+	$(PY) -m services.artwork.ava.bench
 
 clean:
 	rm -rf gen var .pytest_cache
