@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench loadtest clean
+.PHONY: run test proto model bench bench-ava loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ LOADTEST_CONFIG ?= loadtest/render_page.json
 loadtest: proto
 	@if command -v ghz >/dev/null; then ghz --config $(LOADTEST_CONFIG); \
 	else $(PY) -m loadgen --config $(LOADTEST_CONFIG); fi
+
+# AVA throughput on a generated 1080p video (short run, extrapolated to an hour).
+bench-ava: proto
+	$(PY) -m services.artwork.ava.bench
 
 clean:
 	rm -rf gen var .pytest_cache

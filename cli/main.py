@@ -7,9 +7,11 @@ import sys
 
 import grpc
 
+from cli.ava import add_commands as add_ava_commands
 from cli.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
 from cli.render import format_page
 from cli.seed import seed_viewers
+from common.errors import KeyartError
 from demo.pages import demo_page, reference_page
 
 
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (page, event, seed):
         sub.add_argument("--target", default=DEFAULT_TARGET, help="gateway address")
+    add_ava_commands(commands)
     return parser
 
 
@@ -83,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except grpc.RpcError as error:
         print(f"keyart: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    except KeyartError as error:
+        print(f"keyart: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
 
 

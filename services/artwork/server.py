@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Sequence
 
 from common.logging import get_logger
 from common.server import ServingServer, run_service, run_until_signalled
@@ -10,6 +12,7 @@ from demo.catalog import demo_titles
 from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
+from services.artwork.model import Artwork
 from services.artwork.servicer import ArtworkServicer
 from services.artwork.store import ArtworkStore
 
@@ -27,10 +30,29 @@ def load_catalog(config: ArtworkConfig) -> Catalog:
     return Catalog(store.load_titles(), config.image_base_url)
 
 
+def register_artworks(
+    config: ArtworkConfig, title_id: str, artworks: Sequence[Artwork], replace: bool
+) -> Catalog:
+    """Stores one title's new artworks (all or none) and rebuilds the catalog. Blocking."""
+    store = ArtworkStore(config.db_path)
+    store.add_artworks(title_id, artworks, replace=replace)
+    catalog = Catalog(store.load_titles(), config.image_base_url)
+    log.info(
+        "artworks registered",
+        title_id=title_id,
+        artworks=len(artworks),
+        replace=replace,
+        catalog_version=catalog.version,
+    )
+    return catalog
+
+
 def build_server(config: ArtworkConfig) -> tuple[ServingServer, ArtworkServicer]:
     """The server with the servicer registered and no catalog yet (UNAVAILABLE until set)."""
     server = ServingServer(config.server, [SERVICE_NAME])
-    servicer = ArtworkServicer(config.max_titles_per_request)
+    servicer = ArtworkServicer(
+        config.max_titles_per_request, functools.partial(register_artworks, config)
+    )
     artwork_service_pb2_grpc.add_ArtworkServiceServicer_to_server(servicer, server.server)
     return server, servicer
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 
 from common.errors import InvalidArgument, Unavailable
-from common.features import ARTWORK_DIM, SCHEMA_VERSION
+from common.features import ARTWORK_DIM, SCHEMA_VERSION, pack
 from common.validation import require_id
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog, CatalogEntry
+from services.artwork.model import Artwork
+from services.artwork.registration import artworks_to_register
+
+# Persists a title's new artworks (title id, artworks, replace) and returns the catalog
+# that includes them; blocking, all or none.
+Registrar = Callable[[str, Sequence[Artwork], bool], Catalog]
 
 # Feature rows per streamed chunk: 8,192 rows × 328 bytes ≈ 2.7 MB a message.
 DEFAULT_ROWS_PER_CHUNK = 8192
@@ -79,8 +87,10 @@ class _Serving:
 class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
     """UNAVAILABLE until `serve(catalog)` (the server loads the catalog after binding)."""
 
-    def __init__(self, max_titles_per_request: int) -> None:
+    def __init__(self, max_titles_per_request: int, registrar: Registrar) -> None:
         self.max_titles_per_request = max_titles_per_request
+        self._registrar = registrar
+        self._registering = asyncio.Lock()
         self._serving: _Serving | None = None
 
     def serve(self, catalog: Catalog) -> None:
@@ -151,3 +161,25 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
                 features=catalog.matrix[first : first + step].tobytes(),
                 feature_schema=SCHEMA_VERSION,
             )
+
+    async def RegisterArtworks(
+        self, request: pb.RegisterArtworksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterArtworksResponse:
+        artworks = artworks_to_register(request)
+        self._ready()
+        async with self._registering:
+            serving = await asyncio.to_thread(
+                lambda: _Serving.of(
+                    self._registrar(request.title_id, artworks, request.replace_existing)
+                )
+            )
+            self._serving = serving
+        entry = serving.catalog.titles([request.title_id])[0][0]
+        row_of = {artwork_id: row for row, artwork_id in enumerate(entry.artwork_ids)}
+        rows = np.asarray(entry.features)[[row_of[artwork.artwork_id] for artwork in artworks]]
+        return pb.RegisterArtworksResponse(
+            catalog_version=serving.catalog.version,
+            artwork_ids=[artwork.artwork_id for artwork in artworks],
+            features=pack(rows),
+            feature_dim=ARTWORK_DIM,
+        )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from common.errors import InvalidArgument, NotFound
 from services.artwork.model import Artwork, Title
 
 _SCHEMA = """
@@ -83,6 +84,62 @@ class ArtworkStore:
                 for title_id, name, genres, cast in title_rows
             ]
 
+    def add_artworks(self, title_id: str, artworks: Sequence[Artwork], *, replace: bool) -> None:
+        """Appends `artworks` to an existing title in one transaction (all or none).
+
+        An artwork id the title already has is replaced; `replace` drops all its others.
+        NotFound for an unknown title; InvalidArgument for an id that belongs to another.
+        """
+        with self._connect() as connection:
+            if connection.execute(
+                "SELECT 1 FROM titles WHERE title_id = ?", (title_id,)
+            ).fetchone() is None:
+                raise NotFound(f"title {title_id!r} is not in the catalog")
+            for position, artwork in enumerate(artworks):
+                owner = connection.execute(
+                    "SELECT title_id FROM artworks WHERE artwork_id = ?", (artwork.artwork_id,)
+                ).fetchone()
+                if owner is not None and owner[0] != title_id:
+                    raise InvalidArgument(
+                        f"artworks[{position}].artwork_id",
+                        f"{artwork.artwork_id!r} belongs to title {owner[0]!r}",
+                    )
+            if replace:
+                connection.execute("DELETE FROM artworks WHERE title_id = ?", (title_id,))
+            else:
+                connection.executemany(
+                    "DELETE FROM artworks WHERE artwork_id = ?",
+                    [(artwork.artwork_id,) for artwork in artworks],
+                )
+            start = connection.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM artworks WHERE title_id = ?",
+                (title_id,),
+            ).fetchone()[0]
+            self._insert_artworks(
+                connection, [(title_id, start + offset, a) for offset, a in enumerate(artworks)]
+            )
+
+    @staticmethod
+    def _insert_artworks(
+        connection: sqlite3.Connection, rows: Iterable[tuple[str, int, Artwork]]
+    ) -> None:
+        connection.executemany(
+            "INSERT INTO artworks (artwork_id, title_id, position, cast_json, tones_json,"
+            " visual_quality, composition) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    artwork.artwork_id,
+                    title_id,
+                    position,
+                    json.dumps(artwork.cast),
+                    json.dumps(artwork.tones),
+                    artwork.visual_quality,
+                    artwork.composition,
+                )
+                for title_id, position, artwork in rows
+            ],
+        )
+
     def upsert_titles(self, titles: Iterable[Title]) -> None:
         """Inserts or replaces each title together with its whole set of artworks, atomically."""
         titles = list(titles)
@@ -99,19 +156,10 @@ class ArtworkStore:
             connection.executemany(
                 "DELETE FROM artworks WHERE title_id = ?", [(title.title_id,) for title in titles]
             )
-            connection.executemany(
-                "INSERT INTO artworks (artwork_id, title_id, position, cast_json, tones_json,"
-                " visual_quality, composition) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self._insert_artworks(
+                connection,
                 [
-                    (
-                        artwork.artwork_id,
-                        title.title_id,
-                        position,
-                        json.dumps(artwork.cast),
-                        json.dumps(artwork.tones),
-                        artwork.visual_quality,
-                        artwork.composition,
-                    )
+                    (title.title_id, position, artwork)
                     for title in titles
                     for position, artwork in enumerate(title.artworks)
                 ],

@@ -1,0 +1,64 @@
+"""Checking a RegisterArtworks request and turning it into domain artworks."""
+
+from __future__ import annotations
+
+import math
+
+from common.errors import InvalidArgument
+from common.features import unknown_genres
+from common.validation import require_id
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from services.artwork.model import Artwork
+
+MAX_ARTWORKS_PER_REGISTRATION = 64
+MAX_CAST_PER_ARTWORK = 16
+
+
+def _unit_score(value: float, field: str) -> float:
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidArgument(field, f"{value} is not a score between 0 and 1")
+    return value
+
+
+def _artwork(new: pb.NewArtwork, title_id: str, field: str) -> Artwork:
+    artwork_id = require_id(new.artwork_id, f"{field}.artwork_id")
+    name = artwork_id.removeprefix(f"{title_id}/")
+    if name == artwork_id or not name:
+        raise InvalidArgument(f"{field}.artwork_id", f"must be '{title_id}/<name>'")
+    tags = new.tags
+    unknown = unknown_genres(tags.tones)
+    if unknown:
+        raise InvalidArgument(f"{field}.tags.tones", f"unknown tones {unknown}")
+    if len(tags.cast) > MAX_CAST_PER_ARTWORK:
+        raise InvalidArgument(f"{field}.tags.cast", f"more than {MAX_CAST_PER_ARTWORK} names")
+    for position, name in enumerate(tags.cast):
+        require_id(name, f"{field}.tags.cast[{position}]")
+    return Artwork(
+        artwork_id=artwork_id,
+        cast=tuple(tags.cast),
+        tones=tuple(tags.tones),
+        visual_quality=_unit_score(tags.visual_quality, f"{field}.tags.visual_quality"),
+        composition=_unit_score(tags.composition, f"{field}.tags.composition"),
+    )
+
+
+def artworks_to_register(request: pb.RegisterArtworksRequest) -> list[Artwork]:
+    """The request's artworks, checked; InvalidArgument names the first bad field."""
+    title_id = require_id(request.title_id, "title_id")
+    if not request.artworks:
+        raise InvalidArgument("artworks", "must list at least one artwork")
+    if len(request.artworks) > MAX_ARTWORKS_PER_REGISTRATION:
+        raise InvalidArgument(
+            "artworks",
+            f"{len(request.artworks)} artworks exceed the limit of {MAX_ARTWORKS_PER_REGISTRATION}",
+        )
+    artworks = [
+        _artwork(new, title_id, f"artworks[{position}]")
+        for position, new in enumerate(request.artworks)
+    ]
+    seen: set[str] = set()
+    for position, artwork in enumerate(artworks):
+        if artwork.artwork_id in seen:
+            raise InvalidArgument(f"artworks[{position}].artwork_id", "is listed twice")
+        seen.add(artwork.artwork_id)
+    return artworks

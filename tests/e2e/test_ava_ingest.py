@@ -1,0 +1,70 @@
+"""`keyart ava ingest` against the running suite: candidates registered through the artwork
+service's gRPC API and served by GetCandidates; bad input changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+
+from cli.supervisor import Suite, SuiteConfig
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+from tests.ava_media import write_stills
+
+TITLE = "title-00015"  # on neither demo page
+
+
+def keyart_ava(args: list[str], image_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEYART_IMAGE_DIR": str(image_dir), "AVA_WORKERS": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "ava", *args], env=env, capture_output=True, text=True, timeout=240
+    )
+
+
+def candidates(address: str) -> pb.GetCandidatesResponse:
+    with grpc.insecure_channel(address) as channel:
+        return ArtworkServiceStub(channel).GetCandidates(pb.GetCandidatesRequest(title_ids=[TITLE]), timeout=5)
+
+
+def test_ingested_stills_are_served_as_candidates(suite: Suite, suite_config: SuiteConfig, tmp_path: Path) -> None:
+    artwork = suite_config.addresses["artwork"]
+    stills = write_stills(tmp_path / "stills", ["astronaut", "coffee", "rocket", "chelsea"])
+    images = tmp_path / "images"
+    before = candidates(artwork)
+
+    done = keyart_ava(["ingest", "--title", TITLE, "--stills", str(stills), "--top-k", "3", "--target", artwork], images)
+
+    assert done.returncode == 0, done.stderr
+    after = candidates(artwork)
+    new_ids = list(after.titles[0].artwork_ids)[len(before.titles[0].artwork_ids) :]
+    assert len(new_ids) == 3 and all(i.startswith(f"{TITLE}/ava-") for i in new_ids)
+    assert after.catalog_version != before.catalog_version
+    assert all(artwork_id in done.stdout for artwork_id in new_ids)
+    for artwork_id in new_ids:
+        assert (images / f"{artwork_id}.png").stat().st_size > 0
+        assert (images / f"{artwork_id}.2x3.png").stat().st_size > 0
+
+
+def test_bad_ingests_leave_the_catalog_and_image_store_unchanged(
+    suite: Suite, suite_config: SuiteConfig, tmp_path: Path
+) -> None:
+    artwork = suite_config.addresses["artwork"]
+    stills = write_stills(tmp_path / "stills", ["coffee"])
+    empty_video = tmp_path / "empty.mp4"
+    empty_video.write_bytes(b"")
+    images = tmp_path / "images"
+    before = candidates(artwork)
+    cases = [
+        (["--title", "no-such-title", "--stills", str(stills)], "NotFound: title 'no-such-title' is not in the catalog"),
+        (["--title", TITLE, "--video", str(empty_video)], f"InvalidArgument: video: {empty_video} is empty"),
+    ]
+    for args, message in cases:
+        done = keyart_ava(["ingest", *args, "--target", artwork], images)
+        assert done.returncode == 1
+        assert message in done.stderr
+    assert candidates(artwork) == before
+    assert not images.exists()

@@ -1,0 +1,153 @@
+"""RegisterArtworks on an in-process server over a real SQLite store: all or none."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import numpy as np
+import pytest
+
+from common.errors import InvalidArgument
+from common.features import ARTWORK_DIM, artwork_vector, unpack
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+from services.artwork.model import Artwork
+from services.artwork.server import build_server, load_catalog
+from services.artwork.store import ArtworkStore
+from tests.unit.test_artwork_service import make_config
+
+T = TypeVar("T")
+TITLE = "title-00001"
+
+
+def on_server(db_path: Path, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]) -> T:
+    config = make_config(db_path)
+
+    async def run() -> T:
+        server, servicer = build_server(config)
+        servicer.serve(load_catalog(config))
+        port = await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await scenario(ArtworkServiceStub(channel))
+        finally:
+            await server.stop()
+
+    return asyncio.run(run())
+
+
+def new(name: str, tones: tuple[str, ...] = ("drama",), title: str = TITLE) -> pb.NewArtwork:
+    return pb.NewArtwork(
+        artwork_id=f"{title}/{name}",
+        tags=pb.AvaTags(cast=["Eileen Collins"], tones=tones, visual_quality=0.7, composition=0.6),
+    )
+
+
+async def candidates(stub: ArtworkServiceStub) -> pb.GetCandidatesResponse:
+    return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=[TITLE], include_features=True))
+
+
+def test_registered_artworks_are_served_with_their_feature_vectors(tmp_path: Path) -> None:
+    async def scenario(stub: ArtworkServiceStub) -> tuple[pb.GetCandidatesResponse, ...]:
+        before = await candidates(stub)
+        response = await stub.RegisterArtworks(
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ava-1"), new("ava-2")])
+        )
+        after = await candidates(stub)
+        return before, response, after
+
+    before, response, after = on_server(tmp_path / "catalog.db", scenario)
+    old_ids = list(before.titles[0].artwork_ids)
+    assert list(after.titles[0].artwork_ids) == [*old_ids, f"{TITLE}/ava-1", f"{TITLE}/ava-2"]
+    assert response.catalog_version == after.catalog_version != before.catalog_version
+    expected = artwork_vector(("drama",), ("Eileen Collins",), 0.7, 0.6)
+    rows = unpack(response.features, response.feature_dim, field="features")
+    np.testing.assert_allclose(rows, [expected, expected], rtol=1e-6)
+    served = unpack(after.features, ARTWORK_DIM, field="features")
+    np.testing.assert_allclose(served[-2:], rows)
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    assert [a.artwork_id for a in stored.artworks][-2:] == [f"{TITLE}/ava-1", f"{TITLE}/ava-2"]
+
+
+def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
+    async def scenario(stub: ArtworkServiceStub) -> pb.GetCandidatesResponse:
+        await stub.RegisterArtworks(
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ava-1")], replace_existing=True)
+        )
+        return await candidates(stub)
+
+    after = on_server(tmp_path / "catalog.db", scenario)
+    assert list(after.titles[0].artwork_ids) == [f"{TITLE}/ava-1"]
+    assert after.titles[0].default_artwork_id == f"{TITLE}/ava-1"
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "message"),
+    [
+        (
+            pb.RegisterArtworksRequest(title_id="no-such-title", artworks=[new("a", title="no-such-title")]),
+            grpc.StatusCode.NOT_FOUND,
+            "title 'no-such-title' is not in the catalog",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ok"), new("bad", tones=("sad",))]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.tones: unknown tones ['sad']",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("x", title="title-00002")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"artworks[0].artwork_id: must be '{TITLE}/<name>'",
+        ),
+        (
+            pb.RegisterArtworksRequest(
+                title_id=TITLE,
+                artworks=[pb.NewArtwork(artwork_id=f"{TITLE}/x", tags=pb.AvaTags(visual_quality=1.5))],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[0].tags.visual_quality: 1.5 is not a score between 0 and 1",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("twice"), new("twice")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].artwork_id: is listed twice",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks: must list at least one artwork",
+        ),
+    ],
+)
+def test_bad_registrations_change_nothing(
+    tmp_path: Path, request_: pb.RegisterArtworksRequest, code: grpc.StatusCode, message: str
+) -> None:
+    async def scenario(stub: ArtworkServiceStub) -> tuple[object, ...]:
+        before = await candidates(stub)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RegisterArtworks(request_)
+        return before, caught.value, await candidates(stub)
+
+    before, error, after = on_server(tmp_path / "catalog.db", scenario)
+    assert (error.code(), error.details()) == (code, message)
+    assert after == before
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    assert [a.artwork_id for a in stored.artworks] == list(before.titles[0].artwork_ids)
+
+
+def test_an_artwork_id_of_another_title_is_refused_whole(tmp_path: Path) -> None:
+    store = ArtworkStore(tmp_path / "catalog.db")
+    load_catalog(make_config(tmp_path / "catalog.db"))  # seeds the demo catalog
+    other = store.load_titles()[0].artworks[0].artwork_id  # a good-will-hunting artwork
+    before = store.load_titles()
+    with pytest.raises(InvalidArgument, match=r"artworks\[1\].artwork_id: .* belongs to title"):
+        store.add_artworks(
+            TITLE,
+            [Artwork(f"{TITLE}/new", (), (), 0.5, 0.5), Artwork(other, (), (), 0.5, 0.5)],
+            replace=True,
+        )
+    assert store.load_titles() == before
