@@ -1,8 +1,9 @@
 """The catalog's artwork feature rows, held by the ranker so pages can name rows, not send features.
 
-Pulled from the artwork service (StreamCatalogFeatures) at start and whenever
-its catalog version changes; the newest `keep` versions stay in memory so a
-page built from the previous version still ranks while caches catch up.
+Pulled from the artwork service (StreamCatalogFeatures) at start, every poll,
+and at once when a page names a version not held yet; the newest `keep`
+versions stay in memory so a page built from the previous version still
+ranks while the gateway's cache catches up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import grpc
 import numpy as np
 
 from common.channels import insecure_channel
-from common.errors import FailedPrecondition, InvalidArgument
+from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION
 from common.logging import get_logger
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
@@ -29,22 +30,29 @@ class CatalogFeatures:
         self._artwork = artwork_grpc.ArtworkServiceStub(self._channel)
         self._keep = keep
         self._matrices: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._wanted = asyncio.Event()
+        self._loading: asyncio.Future[None] | None = None
 
     @property
     def versions(self) -> list[str]:
         return list(self._matrices)
 
-    def rows(self, version: str, first_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    async def rows(self, version: str, first_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """The feature rows of each title's candidates, titles in order.
 
-        FailedPrecondition (and a refresh is triggered) when `version` is not held.
+        A version not held yet is loaded first (one load shared by every waiting
+        page, bounded by the caller's deadline); FailedPrecondition if the artwork
+        service no longer serves it.
         """
         matrix = self._matrices.get(version)
         if matrix is None:
-            self._wanted.set()
+            try:
+                await self.load_current()
+            except grpc.aio.AioRpcError as error:
+                raise Unavailable(f"catalog features cannot be loaded ({error.code().name})") from error
+            matrix = self._matrices.get(version)
+        if matrix is None:
             raise FailedPrecondition(
-                f"catalog_version: {version!r} is not loaded (holding {self.versions}); loading"
+                f"catalog_version: {version!r} is not served any more (holding {self.versions})"
             )
         if first_rows.shape != counts.shape:
             raise InvalidArgument(
@@ -57,6 +65,12 @@ class CatalogFeatures:
         starts = np.cumsum(counts) - counts
         index = np.arange(int(counts.sum())) + np.repeat(first_rows - starts, counts)
         return matrix[index]
+
+    async def load_current(self) -> None:
+        """Runs `refresh`, joining the one already in flight if there is one."""
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self.refresh())
+        await asyncio.shield(self._loading)
 
     async def refresh(self) -> None:
         """Loads the artwork service's current catalog if it is not held yet."""
@@ -83,30 +97,24 @@ class CatalogFeatures:
 
     async def first_load(self, wait_s: float, retry_s: float = 0.2) -> None:
         """Tries to load the current catalog for up to `wait_s` (the artwork service may
-        still be starting); gives up quietly, since inline pages work without it."""
+        still be starting); gives up quietly, since a page's first use loads it too."""
         loop = asyncio.get_running_loop()
         end = loop.time() + wait_s
         while not self._matrices and loop.time() < end:
             try:
-                await self.refresh()
+                await self.load_current()
             except grpc.aio.AioRpcError as error:
                 log.info("catalog features not loaded yet", code=error.code().name)
                 await asyncio.sleep(retry_s)
 
-    async def keep_fresh(self, poll_s: float, min_gap_s: float = 0.2) -> None:
-        """Refreshes every `poll_s`, or sooner (at most every `min_gap_s`) when a page
-        names an unknown version."""
+    async def keep_fresh(self, poll_s: float) -> None:
+        """Loads each new catalog version within `poll_s` of its appearance."""
         while True:
             try:
-                await self.refresh()
+                await self.load_current()
             except grpc.aio.AioRpcError as error:
                 log.warning("catalog features not refreshed", code=error.code().name)
-            await asyncio.sleep(min_gap_s)
-            self._wanted.clear()
-            try:
-                await asyncio.wait_for(self._wanted.wait(), poll_s)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(poll_s)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -55,7 +55,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         viewer = _one_row(request.viewer_features, VIEWER_DIM, "viewer_features")
         situation = _one_row(request.context_features, CONTEXT_DIM, "context_features")
         counts = np.asarray(request.candidate_counts, dtype=np.int64)
-        artwork = self._candidates(request, counts)
+        artwork = await self._candidates(request, counts)
         if counts.size and counts.min() == 0:
             title = int(np.argmin(counts))
             raise InvalidArgument("candidate_counts", f"title {title} has no candidates")
@@ -74,7 +74,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
             model_version=model.version,
         )
 
-    def _candidates(
+    async def _candidates(
         self, request: ranker_service_pb2.RankPageRequest, counts: np.ndarray
     ) -> np.ndarray:
         """The candidates' feature rows: sent inline, or named by catalog rows."""
@@ -88,7 +88,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         if self._catalog is None:
             raise FailedPrecondition("catalog_version: this ranker holds no catalog features")
         first_rows = np.asarray(request.first_rows, dtype=np.int64)
-        return self._catalog.rows(request.catalog_version, first_rows, counts)
+        return await self._catalog.rows(request.catalog_version, first_rows, counts)
 
     def _check_size(self, candidates: int, field: str) -> None:
         if candidates > self._max_candidates:
