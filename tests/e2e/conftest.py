@@ -41,11 +41,12 @@ def suite_config_in(data_dir: Path, model_path: Path) -> SuiteConfig:
     return SuiteConfig(
         data_dir=data_dir,
         model_path=model_path,
-        addresses={name: free_address() for name in START_ORDER},
+        addresses={name: free_address() for name in (*START_ORDER, "preview")},
         extra_env={
             "PROFILE_DB": str(data_dir / "profile.db"),
             "ARTWORK_DB": str(data_dir / "catalog.db"),
         },
+        image_dir=data_dir / "images",
     )
 
 
