@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava loadtest clean
+.PHONY: run test proto model bench bench-ava loadtest preview clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ model: proto
 
 run: proto model
 	$(VENV)/bin/keyart run
+
+# The preview page against a running suite (`make run` starts one itself); draws missing demo pictures first.
+preview: proto
+	$(PY) -m demo.images
+	$(PY) -m preview.server
 
 test: proto model
 	$(PY) -m pytest -q tests

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -36,6 +37,7 @@ class SuiteConfig:
     model_path: Path
     addresses: dict[str, str]
     extra_env: dict[str, str] = field(default_factory=dict)
+    image_dir: Path = Path("var/images")
 
     def env_for(self, service: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -49,8 +51,13 @@ class SuiteConfig:
                 "PROFILE_TARGET": self.addresses["profile"],
                 "ARTWORK_TARGET": self.addresses["artwork"],
                 "RANKER_TARGET": self.addresses["ranker"],
+                "PREVIEW_GATEWAY_TARGET": self.addresses["gateway"],
+                "PREVIEW_ARTWORK_TARGET": self.addresses["artwork"],
+                "KEYART_IMAGE_DIR": str(self.image_dir),
             }
         )
+        if "preview" in self.addresses:
+            env.setdefault("ARTWORK_IMAGE_BASE_URL", f"http://{self.addresses['preview']}/images")
         env.update(self.extra_env)
         return env
 
@@ -67,11 +74,12 @@ def local_suite_config(data_dir: Path, model_path: Path) -> SuiteConfig:
     return SuiteConfig(
         data_dir=data_dir,
         model_path=model_path,
-        addresses={name: free_address() for name in START_ORDER},
+        addresses={name: free_address() for name in (*START_ORDER, "preview")},
         extra_env={
             "PROFILE_DB": str(data_dir / "profile.db"),
             "ARTWORK_DB": str(data_dir / "catalog.db"),
         },
+        image_dir=data_dir / "images",
     )
 
 
@@ -87,16 +95,26 @@ def is_serving(address: str, timeout_s: float = 0.5) -> bool:
 
 
 class ServiceProcess:
-    def __init__(self, name: str, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: SuiteConfig,
+        log: IO[bytes] | None = None,
+        *,
+        module: str | None = None,
+        ready: Callable[[str], bool] = is_serving,
+    ) -> None:
         self.name = name
         self.address = config.addresses[name]
         self._config = config
         self._log = log
+        self._module = module or SERVICE_MODULES[name]
+        self._ready = ready
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", SERVICE_MODULES[self.name]],
+            [sys.executable, "-m", self._module],
             env=self._config.env_for(self.name),
             stdout=self._log,
             stderr=subprocess.STDOUT if self._log else None,
@@ -108,7 +126,7 @@ class ServiceProcess:
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode
                 raise RuntimeError(f"{self.name} exited with code {code} before serving")
-            if is_serving(self.address):
+            if self._ready(self.address):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} did not report SERVING on {self.address} in {timeout_s}s")
@@ -123,6 +141,9 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -151,8 +172,4 @@ class Suite:
         return {name: self.services[name].stop() for name in reversed(START_ORDER)}
 
     def exited(self) -> list[str]:
-        return [
-            name
-            for name, service in self.services.items()
-            if service.process is not None and service.process.poll() is not None
-        ]
+        return [name for name, service in self.services.items() if service.exited()]
