@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 import subprocess
 import tempfile
 import urllib.error
@@ -15,8 +15,7 @@ import pytest
 from PIL import Image
 
 from cli.preview_process import preview_process
-from cli.supervisor import ServiceProcess, Suite, SuiteConfig
-from tests.e2e.conftest import free_address
+from cli.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 from demo.catalog import demo_titles
 from demo.images import draw_missing, image_path
 from demo.pages import demo_page
