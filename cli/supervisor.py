@@ -78,6 +78,7 @@ def local_suite_config(data_dir: Path, model_path: Path) -> SuiteConfig:
         extra_env={
             "PROFILE_DB": str(data_dir / "profile.db"),
             "ARTWORK_DB": str(data_dir / "catalog.db"),
+            **{f"{name.upper()}_METRICS_ADDRESS": free_address() for name in START_ORDER},
         },
         image_dir=data_dir / "images",
     )

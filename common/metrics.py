@@ -46,12 +46,6 @@ MODEL_INFO = Gauge(
     ["model_version"],
     multiprocess_mode="max",
 )
-RANKED_CHOICES = Counter(
-    "keyart_ranker_choices_total",
-    "Per-title choices made by the ranker, split into exploiting and exploring ones.",
-    ["kind"],
-)
-
 
 def start_metrics_server(address: str) -> None:
     """Serves /metrics on `host:port`; an empty address turns metrics off."""
