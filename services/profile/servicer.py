@@ -49,7 +49,7 @@ def event_from_request(request: pb.ApplyEventRequest) -> FeedbackEvent:
 class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     def __init__(self, store: ProfileStore) -> None:
         self._store = store
-        # SQLite is used from exactly one thread, off the event loop.
+        # The store is used from one thread, off the event loop (SQLite needs that).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-store")
 
     async def _blocking(self, call: Callable[[], T]) -> T:

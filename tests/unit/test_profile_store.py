@@ -1,13 +1,18 @@
-"""The profile store on a real SQLite file: idempotency, recency, durability across reopen."""
+"""Both profile store backends, real ones (a SQLite file, a redis-server on loopback):
+idempotency, recency, durability across reopening."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from services.profile.redis_store import RedisProfileStore
+from services.profile.sqlite_store import SqliteProfileStore
 from services.profile.store import FeedbackEvent, ProfileStore
 from services.profile.taste import MS_PER_DAY, Decay
+from tests.redis_server import RedisServer, redis_server_binary
 
 DAY0 = 1_780_000_000_000
 HALF_LIFE = Decay(half_life_days=30)
@@ -20,9 +25,23 @@ def event(event_id: str, *, at_ms: int = DAY0, kind: int = 4, genres=("comedy",)
     )
 
 
+OpenStore = Callable[[str], ProfileStore]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens the named store of this backend; the same name reopens the same data."""
+    if request.param == "sqlite":
+        yield lambda name: SqliteProfileStore(str(tmp_path / f"{name}.db"), HALF_LIFE)
+        return
+    server = request.getfixturevalue("redis_server")
+    server.flush()
+    yield lambda name: RedisProfileStore(server.url, HALF_LIFE, prefix=f"test:{name}:")
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> ProfileStore:
-    opened = ProfileStore(str(tmp_path / "profile.db"), HALF_LIFE)
+def store(open_store: OpenStore) -> Iterator[ProfileStore]:
+    opened = open_store("profile")
     yield opened
     opened.close()
 
@@ -54,11 +73,11 @@ def test_affinity_halves_every_half_life(store: ProfileStore) -> None:
     assert later.genres["comedy"] == pytest.approx(0.5)
 
 
-def test_result_does_not_depend_on_arrival_order(tmp_path: Path) -> None:
+def test_result_does_not_depend_on_arrival_order(open_store: OpenStore) -> None:
     events = [event("old", at_ms=DAY0, genres=("romance",)), event("new", at_ms=DAY0 + 10 * MS_PER_DAY)]
     tastes = []
     for name, ordered in (("forward", events), ("backward", events[::-1])):
-        store = ProfileStore(str(tmp_path / f"{name}.db"), HALF_LIFE)
+        store = open_store(name)
         for item in ordered:
             store.apply(item)
         tastes.append(store.taste("viewer", DAY0 + 20 * MS_PER_DAY))
@@ -68,12 +87,38 @@ def test_result_does_not_depend_on_arrival_order(tmp_path: Path) -> None:
     assert tastes[0].genres["romance"] == pytest.approx(0.5 ** (20 / 30))
 
 
-def test_applied_events_survive_reopening(tmp_path: Path) -> None:
-    path = str(tmp_path / "profile.db")
-    store = ProfileStore(path, HALF_LIFE)
+def test_applied_events_survive_reopening(open_store: OpenStore) -> None:
+    store = open_store("profile")
     store.apply(event("e1"))
     store.close()
-    reopened = ProfileStore(path, HALF_LIFE)
+    reopened = open_store("profile")
     assert reopened.taste("viewer", DAY0).event_count == 1
     assert reopened.apply(event("e1")) is False
     reopened.close()
+
+
+def test_a_repeated_genre_or_name_counts_once_per_event(store: ProfileStore) -> None:
+    store.apply(event("e1", genres=("comedy", "comedy"), cast=()))
+    assert store.taste("viewer", DAY0).genres == {"comedy": pytest.approx(1.0)}
+
+
+def test_redis_killed_keeps_acknowledged_events(tmp_path: Path) -> None:
+    """With appendfsync always, what apply() acknowledged is on disk when redis-server is killed."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("REDIS TEST SKIPPED: redis-server cannot be installed here")
+    server = RedisServer(binary, tmp_path)
+    store = RedisProfileStore(server.url, HALF_LIFE)
+    assert store.apply(event("e1")) is True
+    store.close()
+    server.process.kill()  # SIGKILL: no save on shutdown, only the AOF remains
+    server.process.wait()
+    restarted = RedisServer(binary, tmp_path, port=server.port)
+    try:
+        reopened = RedisProfileStore(restarted.url, HALF_LIFE)
+        assert reopened.taste("viewer", DAY0).event_count == 1
+        assert reopened.apply(event("e1")) is False
+        reopened.close()
+    finally:
+        restarted.stop()
+        server.stop()

@@ -1,0 +1,22 @@
+"""Fixtures shared by unit and end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.redis_server import RedisServer, redis_server_binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip(
+            "REDIS TESTS SKIPPED: redis-server is not installed and cannot be installed here "
+            "(not root or no apt-get); install Debian's redis-server package"
+        )
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()

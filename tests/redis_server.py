@@ -1,0 +1,72 @@
+"""A real redis-server on a free loopback port, for tests: installed from Debian when missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from cli.supervisor import free_address
+
+
+def redis_server_binary() -> str | None:
+    """The redis-server on PATH; as root, installs Debian's package first when it is missing."""
+    found = shutil.which("redis-server")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True, env=env)
+    return shutil.which("redis-server")
+
+
+class RedisServer:
+    """Durable as keyart's Redis should be: AOF on, fsync before every reply."""
+
+    def __init__(self, binary: str, data_dir: Path, port: int | None = None) -> None:
+        self.port = port or int(free_address().rsplit(":", 1)[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(data_dir / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(data_dir),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--daemonize", "no", "--protected-mode", "yes",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 20.0) -> None:
+        end = time.monotonic() + timeout_s
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            try:
+                client.ping()
+                client.close()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise TimeoutError(f"redis-server did not answer on port {self.port}")
+
+    def flush(self) -> None:
+        with redis.Redis.from_url(self.url) as client:
+            client.flushall()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
