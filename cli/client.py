@@ -21,10 +21,21 @@ EVENT_KINDS = {
 
 
 class PageClient:
-    def __init__(self, target: str = DEFAULT_TARGET, timeout_s: float = 5.0) -> None:
-        self._channel = grpc.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        timeout_s: float = 5.0,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str = "",
+    ) -> None:
+        """`credentials` for a gateway serving TLS; `token` when it requires a bearer token."""
+        self._channel = (
+            grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+        )
         self._stub = gateway_service_pb2_grpc.PageServiceStub(self._channel)
         self._timeout_s = timeout_s
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     def close(self) -> None:
         self._channel.close()
@@ -49,7 +60,7 @@ class PageClient:
             context=context or pb.Context(device_type=pb.DEVICE_TYPE_TV),
             budget_ms=budget_ms,
         )
-        return self._stub.RenderPage(request, timeout=self._timeout_s)
+        return self._stub.RenderPage(request, timeout=self._timeout_s, metadata=self._metadata)
 
     def report_event(
         self,
@@ -75,4 +86,4 @@ class PageClient:
             kind=kind,
             occurred_at=stamp,
         )
-        return self._stub.ReportEvent(request, timeout=self._timeout_s)
+        return self._stub.ReportEvent(request, timeout=self._timeout_s, metadata=self._metadata)

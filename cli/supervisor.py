@@ -6,6 +6,7 @@ the same way.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -38,6 +39,8 @@ class SuiteConfig:
     addresses: dict[str, str]
     extra_env: dict[str, str] = field(default_factory=dict)
     image_dir: Path = Path("var/images")
+    # How to reach the servers for health checks when they serve TLS (None: plaintext).
+    credentials: grpc.ChannelCredentials | None = None
 
     def env_for(self, service: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -84,8 +87,13 @@ def local_suite_config(data_dir: Path, model_path: Path) -> SuiteConfig:
     )
 
 
-def is_serving(address: str, timeout_s: float = 0.5) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def is_serving(
+    address: str, timeout_s: float = 0.5, credentials: grpc.ChannelCredentials | None = None
+) -> bool:
+    channel = (
+        grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    )
+    with channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout_s
@@ -103,14 +111,15 @@ class ServiceProcess:
         log: IO[bytes] | None = None,
         *,
         module: str | None = None,
-        ready: Callable[[str], bool] = is_serving,
+        ready: Callable[[str], bool] | None = None,
     ) -> None:
+        """`ready` tells when the process serves; by default a gRPC health check."""
         self.name = name
         self.address = config.addresses[name]
         self._config = config
         self._log = log
         self._module = module or SERVICE_MODULES[name]
-        self._ready = ready
+        self._ready = ready or functools.partial(is_serving, credentials=config.credentials)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -1,13 +1,23 @@
-"""Client channels to keyart's own services, created once with explicit options."""
+"""Client channels to keyart's own services, created once with explicit options.
+
+Channels balance every request across the addresses a target resolves to
+(round_robin): with `dns:///profile-headless:50052` and a headless Service,
+that is every ready pod, not the one pod a connection happened to land on.
+"""
 
 from __future__ import annotations
+
+import json
 
 import grpc
 
 from common.logging import REQUEST_ID_METADATA_KEY
+from common.tls import ClientTls
+
+ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+def channel_options(max_message_bytes: int) -> list[tuple[str, int | str]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -16,11 +26,18 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.service_config", ROUND_ROBIN_SERVICE_CONFIG),
     ]
 
 
-def insecure_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=channel_options(max_message_bytes))
+def backend_channel(target: str, max_message_bytes: int, tls: ClientTls | None) -> grpc.aio.Channel:
+    """A balanced channel; over TLS (mTLS with a client certificate) when `tls` is given."""
+    options = channel_options(max_message_bytes)
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(target, tls.credentials(), options=options)
 
 
 def request_metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:

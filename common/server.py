@@ -16,6 +16,7 @@ from common.config import ConfigError, env_bool, env_float, env_int, env_str
 from common.interceptors import ErrorMappingInterceptor
 from common.logging import configure_logging, get_logger
 from common.metrics import start_metrics_server
+from common.tls import ServerTls, server_tls_from_env
 
 log = get_logger(__name__)
 ConfigT = TypeVar("ConfigT")
@@ -33,10 +34,15 @@ class ServerSettings:
     metrics_address: str = ""
     # Let several worker processes listen on the same port (SO_REUSEPORT).
     reuse_port: bool = False
+    tls: ServerTls | None = None
+    reflection: bool = True
+    # Clients reconnect (and re-resolve DNS, finding new replicas) at least this often.
+    max_connection_age_s: float = 300.0
 
 
 def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
-    """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT."""
+    """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT,
+    TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S."""
     max_bytes = env_int(
         f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
     )
@@ -47,40 +53,62 @@ def settings_from_env(prefix: str, default_address: str, default_max_bytes: int)
         grace_s=env_float(f"{prefix}_GRACE_S", 5.0, minimum=0.0, maximum=300.0),
         metrics_address=env_str(f"{prefix}_METRICS_ADDRESS", ""),
         reuse_port=env_bool(f"{prefix}_REUSE_PORT", False),
+        tls=server_tls_from_env(prefix),
+        reflection=env_bool(f"{prefix}_REFLECTION", True),
+        max_connection_age_s=env_float(
+            f"{prefix}_MAX_CONNECTION_AGE_S", 300.0, minimum=1.0, maximum=86_400.0
+        ),
     )
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    age_ms = int(settings.max_connection_age_s * 1000)
     return [
         ("grpc.max_receive_message_length", settings.max_receive_bytes),
         ("grpc.max_send_message_length", settings.max_send_bytes),
         ("grpc.so_reuseport", int(settings.reuse_port)),
+        ("grpc.max_connection_age_ms", age_ms),
+        ("grpc.max_connection_age_grace_ms", max(int(settings.grace_s * 1000), 1000)),
     ]
 
 
 class ServingServer:
-    """A grpc.aio server with the stock health and reflection services.
+    """A grpc.aio server with the stock health and (unless switched off) reflection services.
 
     Health is NOT_SERVING until `mark_serving()`, and again as soon as SIGTERM
-    arrives, before in-flight calls are given `grace_s` to finish.
+    arrives, before in-flight calls are given `grace_s` to finish. With TLS
+    settings it serves TLS only (mTLS when they name a client CA).
+    `interceptors` run before the error mapping (the gateway's auth does).
     """
 
-    def __init__(self, settings: ServerSettings, service_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        service_names: Sequence[str],
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
         self.settings = settings
         self.server = grpc.aio.server(
-            options=server_options(settings), interceptors=[ErrorMappingInterceptor()]
+            options=server_options(settings),
+            interceptors=[*interceptors, ErrorMappingInterceptor()],
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names = tuple(service_names)
-        reflection.enable_server_reflection(
-            (*self._service_names, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server
-        )
+        if settings.reflection:
+            reflection.enable_server_reflection(
+                (*self._service_names, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server
+            )
         self.port = 0
 
     async def start(self) -> int:
         """Binds and starts; returns the bound port (useful with port 0)."""
-        self.port = self.server.add_insecure_port(self.settings.address)
+        tls = self.settings.tls
+        self.port = (
+            self.server.add_secure_port(self.settings.address, tls.credentials())
+            if tls
+            else self.server.add_insecure_port(self.settings.address)
+        )
         if self.port == 0:
             raise OSError(f"could not bind {self.settings.address}")
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -113,7 +141,15 @@ async def run_until_signalled(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     port = await server.start()
-    log.info("listening", service=service, port=port, address=server.settings.address)
+    log.info(
+        "listening",
+        service=service,
+        port=port,
+        address=server.settings.address,
+        tls=server.settings.tls is not None,
+        mtls=bool(server.settings.tls and server.settings.tls.client_ca),
+        reflection=server.settings.reflection,
+    )
     start_metrics_server(server.settings.metrics_address)
     try:
         if on_started is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.channels import insecure_channel, request_metadata
+from common.channels import backend_channel, request_metadata
 from gateway.config import GatewayConfig
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
@@ -69,7 +69,7 @@ class Backends:
     def __init__(self, config: GatewayConfig) -> None:
         size = config.backend_max_message_bytes
         self._channels = [
-            insecure_channel(target, size)
+            backend_channel(target, size, config.backend_tls)
             for target in (config.profile_target, config.artwork_target, config.ranker_target)
         ]
         profile_channel, artwork_channel, ranker_channel = self._channels

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from common.config import env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
+from common.tls import ClientTls, client_tls_from_env
+from gateway.auth import TokenPolicy, load_token_policy
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,15 @@ class GatewayConfig:
     breaker_failures: int
     breaker_open_s: float
     workers: int
+    # TLS (mTLS with a client certificate) on the channels to profile, artwork and ranker.
+    backend_tls: ClientTls | None = None
+    # Bearer tokens and the methods each may call; None = no auth.
+    auth: TokenPolicy | None = None
 
     @classmethod
     def from_env(cls) -> "GatewayConfig":
         max_budget_ms = env_int("GATEWAY_MAX_BUDGET_MS", 10_000, minimum=1, maximum=600_000)
+        tokens_file = env_str("GATEWAY_AUTH_TOKENS_FILE", "")
         return cls(
             server=settings_from_env("GATEWAY", "127.0.0.1:50051", 4 << 20),
             profile_target=env_str("PROFILE_TARGET", "127.0.0.1:50052"),
@@ -62,4 +69,6 @@ class GatewayConfig:
             breaker_failures=env_int("GATEWAY_BREAKER_FAILURES", 5, minimum=1),
             breaker_open_s=env_float("GATEWAY_BREAKER_OPEN_S", 1.0, minimum=0.01),
             workers=env_int("GATEWAY_WORKERS", 1, minimum=1, maximum=64),
+            backend_tls=client_tls_from_env("GATEWAY_BACKEND"),
+            auth=load_token_policy(tokens_file, "GATEWAY_AUTH_TOKENS_FILE") if tokens_file else None,
         )

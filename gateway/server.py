@@ -9,6 +9,7 @@ from common.config import ConfigError
 from common.logging import configure_logging, get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.workers import run_workers
+from gateway.auth import BearerAuthInterceptor
 from gateway.backends import Backends
 from gateway.breaker import CircuitBreaker
 from gateway.catalog_cache import CatalogCache
@@ -39,7 +40,8 @@ async def serve(config: GatewayConfig) -> None:
         config.limits,
         config.max_concurrent_pages,
     )
-    server = ServingServer(config.server, [SERVICE_NAME])
+    auth = [BearerAuthInterceptor(config.auth)] if config.auth else []
+    server = ServingServer(config.server, [SERVICE_NAME], interceptors=auth)
     gateway_service_pb2_grpc.add_PageServiceServicer_to_server(servicer, server.server)
     refresher: asyncio.Task[None] | None = None
 

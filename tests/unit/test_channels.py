@@ -1,0 +1,45 @@
+"""Backend channels balance each request across every address the target resolves to."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from common.channels import backend_channel
+
+METHOD = "/keyart.test.Who/Am"
+
+
+async def start_named_server(name: bytes) -> tuple[grpc.aio.Server, int]:
+    async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return name
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("keyart.test.Who", {"Am": grpc.unary_unary_rpc_method_handler(answer)})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+def test_requests_on_one_channel_reach_every_backend() -> None:
+    async def scenario() -> list[bytes]:
+        servers = [await start_named_server(name) for name in (b"a", b"b")]
+        target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in servers)
+        channel = backend_channel(target, 1 << 20, tls=None)
+        call = channel.unary_unary(METHOD)
+        try:
+            await asyncio.wait_for(channel.channel_ready(), 5)
+            await asyncio.sleep(0.2)  # round_robin connects to every address; give the second time
+            return [await call(b"", timeout=5) for _ in range(20)]
+        finally:
+            await channel.close()
+            for server, _ in servers:
+                await server.stop(None)
+
+    answers = asyncio.run(scenario())
+    # One channel, pick_first would send all 20 to one server; round_robin alternates.
+    assert answers.count(b"a") >= 5 and answers.count(b"b") >= 5
