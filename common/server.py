@@ -38,11 +38,13 @@ class ServerSettings:
     reflection: bool = True
     # Clients reconnect (and re-resolve DNS, finding new replicas) at least this often.
     max_connection_age_s: float = 300.0
+    # A plaintext port serving health checks only: Kubernetes' gRPC probes cannot speak TLS.
+    health_address: str = ""
 
 
 def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
     """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT,
-    TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S."""
+    TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S, HEALTH_ADDRESS."""
     max_bytes = env_int(
         f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
     )
@@ -58,6 +60,7 @@ def settings_from_env(prefix: str, default_address: str, default_max_bytes: int)
         max_connection_age_s=env_float(
             f"{prefix}_MAX_CONNECTION_AGE_S", 300.0, minimum=1.0, maximum=86_400.0
         ),
+        health_address=env_str(f"{prefix}_HEALTH_ADDRESS", ""),
     )
 
 
@@ -94,6 +97,10 @@ class ServingServer:
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._health_server: grpc.aio.Server | None = None
+        if settings.health_address:
+            self._health_server = grpc.aio.server(options=server_options(settings))
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
         self._service_names = tuple(service_names)
         if settings.reflection:
             reflection.enable_server_reflection(
@@ -113,6 +120,10 @@ class ServingServer:
             raise OSError(f"could not bind {self.settings.address}")
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
+        if self._health_server is not None:
+            if self._health_server.add_insecure_port(self.settings.health_address) == 0:
+                raise OSError(f"could not bind {self.settings.health_address}")
+            await self._health_server.start()
         return self.port
 
     async def mark_serving(self) -> None:
@@ -126,6 +137,8 @@ class ServingServer:
     async def stop(self) -> None:
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(self.settings.grace_s)
+        if self._health_server is not None:
+            await self._health_server.stop(self.settings.grace_s)
 
 
 async def run_until_signalled(

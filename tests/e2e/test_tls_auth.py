@@ -39,7 +39,13 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
     tokens.write_text(
         json.dumps({READER: ["/keyart.gateway.v1.PageService/RenderPage"], REPORTER: ["*"]})
     )
-    env = {"GATEWAY_AUTH_TOKENS_FILE": str(tokens), "GATEWAY_REFLECTION": "false"}
+    health_addresses = {name: free_address() for name in ("gateway", "profile")}
+    env = {
+        "GATEWAY_AUTH_TOKENS_FILE": str(tokens),
+        "GATEWAY_REFLECTION": "false",
+        "GATEWAY_HEALTH_ADDRESS": health_addresses["gateway"],
+        "PROFILE_HEALTH_ADDRESS": health_addresses["profile"],
+    }
     for service in ("GATEWAY", "PROFILE", "ARTWORK", "RANKER"):
         env |= {f"{service}_TLS_CERT": str(server.cert), f"{service}_TLS_KEY": str(server.key)}
     for service in ("PROFILE", "ARTWORK", "RANKER"):
@@ -58,7 +64,7 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
         suite = Suite(config, log)
         suite.start()
         try:
-            yield {"addresses": config.addresses, "ca": ca.ca, "mtls": mtls}
+            yield {"addresses": config.addresses, "ca": ca.ca, "mtls": mtls, "health": health_addresses}
         finally:
             suite.stop()
 
@@ -134,3 +140,14 @@ def test_the_gateway_serves_no_plaintext(secure: dict) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         health(secure["addresses"]["gateway"], None)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("service", ["gateway", "profile"])
+def test_the_health_port_answers_plaintext_probes_and_nothing_else(secure: dict, service: str) -> None:
+    """Kubernetes' gRPC probes speak plaintext: the health port serves them, only them."""
+    address = secure["health"][service]
+    assert health(address, None) == health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(address) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            channel.unary_unary("/keyart.gateway.v1.PageService/RenderPage")(b"", timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
