@@ -14,10 +14,11 @@ from collections import OrderedDict
 import grpc
 import numpy as np
 
-from common.channels import insecure_channel
+from common.channels import backend_channel
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION
 from common.logging import get_logger
+from common.tls import ClientTls
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 
@@ -25,8 +26,14 @@ log = get_logger(__name__)
 
 
 class CatalogFeatures:
-    def __init__(self, artwork_target: str, max_message_bytes: int, keep: int = 2) -> None:
-        self._channel = insecure_channel(artwork_target, max_message_bytes)
+    def __init__(
+        self,
+        artwork_target: str,
+        max_message_bytes: int,
+        keep: int = 2,
+        tls: ClientTls | None = None,
+    ) -> None:
+        self._channel = backend_channel(artwork_target, max_message_bytes, tls)
         self._artwork = artwork_grpc.ArtworkServiceStub(self._channel)
         self._keep = keep
         self._matrices: OrderedDict[str, np.ndarray] = OrderedDict()

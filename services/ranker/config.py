@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.config import env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
+from common.tls import ClientTls, client_tls_from_env
 
 EXPLORATION_CHOICES = ("off", "epsilon_greedy")
 
@@ -23,6 +24,8 @@ class RankerConfig:
     artwork_target: str
     catalog_poll_s: float
     catalog_wait_s: float
+    # TLS (mTLS with a client certificate) on the channel to the artwork service.
+    artwork_tls: ClientTls | None = None
 
     @classmethod
     def from_env(cls) -> RankerConfig:
@@ -37,6 +40,7 @@ class RankerConfig:
             artwork_target=env_str("ARTWORK_TARGET", "127.0.0.1:50053"),
             catalog_poll_s=env_float("RANKER_CATALOG_POLL_S", 2.0, minimum=0.05),
             catalog_wait_s=env_float("RANKER_CATALOG_WAIT_S", 10.0, minimum=0.0),
+            artwork_tls=client_tls_from_env("RANKER_ARTWORK"),
         )
 
     @property

@@ -47,7 +47,9 @@ async def load_model(config: RankerConfig, servicer: RankerServicer) -> None:
 
 
 async def serve(config: RankerConfig) -> None:
-    catalog = CatalogFeatures(config.artwork_target, config.server.max_receive_bytes)
+    catalog = CatalogFeatures(
+        config.artwork_target, config.server.max_receive_bytes, tls=config.artwork_tls
+    )
     server, servicer = build_server(config, catalog)
     log.info(
         "configured",

@@ -50,11 +50,12 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
         env |= {f"{service}_TLS_CERT": str(server.cert), f"{service}_TLS_KEY": str(server.key)}
     for service in ("PROFILE", "ARTWORK", "RANKER"):
         env[f"{service}_TLS_CLIENT_CA"] = str(ca.ca)
-    env |= {
-        "GATEWAY_BACKEND_TLS_CA": str(ca.ca),
-        "GATEWAY_BACKEND_TLS_CERT": str(client.cert),
-        "GATEWAY_BACKEND_TLS_KEY": str(client.key),
-    }
+    for caller in ("GATEWAY_BACKEND", "RANKER_ARTWORK"):  # the gateway's and the ranker's clients
+        env |= {
+            f"{caller}_TLS_CA": str(ca.ca),
+            f"{caller}_TLS_CERT": str(client.cert),
+            f"{caller}_TLS_KEY": str(client.key),
+        }
     base = local_suite_config(data_dir, suite_config.model_path)
     mtls = credentials(ca.ca, (client.cert, client.key))
     config = SuiteConfig(
