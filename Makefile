@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava loadtest preview clean
+.PHONY: run test proto model bench bench-ava loadtest preview image clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ loadtest: proto
 # AVA throughput on a generated 1080p video (short run, extrapolated to an hour).
 bench-ava: proto
 	$(PY) -m services.artwork.ava.bench
+
+# The one image of the four services (needs a Docker engine; see Dockerfile, k8s/).
+IMAGE ?= keyart:0.1.0
+image:
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf gen var .pytest_cache
