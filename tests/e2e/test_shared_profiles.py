@@ -8,10 +8,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cli.supervisor import ServiceProcess, SuiteConfig
+from cli.supervisor import ServiceProcess, SuiteConfig, free_address
 from keyart.profile.v1 import profile_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2_grpc
-from tests.e2e.ports import free_address
 from tests.redis_server import RedisServer
 
 NOW_MS = 1_780_000_000_000
