@@ -40,5 +40,10 @@ def backend_channel(target: str, max_message_bytes: int, tls: ClientTls | None) 
     return grpc.aio.secure_channel(target, tls.credentials(), options=options)
 
 
+def insecure_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:
+    """A balanced plaintext channel (local tools such as the preview page)."""
+    return backend_channel(target, max_message_bytes, None)
+
+
 def request_metadata(request_id: str | None) -> tuple[tuple[str, str], ...]:
     return ((REQUEST_ID_METADATA_KEY, request_id),) if request_id else ()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
 
-from cli.supervisor import ServiceProcess, SuiteConfig, free_address
+from cli.supervisor import ServiceProcess, local_suite_config
 from keyart.profile.v1 import profile_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2_grpc
 from tests.redis_server import RedisServer
@@ -21,12 +22,9 @@ def two_profiles(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str
     redis_server.flush()
     replicas = []
     for name in ("a", "b"):
-        config = SuiteConfig(
-            data_dir=tmp_path / name,
-            model_path=tmp_path / "unused.onnx",
-            addresses={"profile": free_address(), "artwork": "", "ranker": ""},
-            extra_env={"PROFILE_STORE": redis_server.url, "PROFILE_DB": str(tmp_path / "unused.db")},
-        )
+        base = local_suite_config(tmp_path / name, tmp_path / "unused.onnx")
+        store = {"PROFILE_STORE": redis_server.url, "PROFILE_DB": str(tmp_path / "unused.db")}
+        config = replace(base, extra_env=base.extra_env | store)
         replicas.append(ServiceProcess("profile", config))
     try:
         for replica in replicas:

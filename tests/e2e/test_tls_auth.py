@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -58,9 +59,7 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
         }
     base = local_suite_config(data_dir, suite_config.model_path)
     mtls = credentials(ca.ca, (client.cert, client.key))
-    config = SuiteConfig(
-        base.data_dir, base.model_path, base.addresses, base.extra_env | env, credentials=mtls
-    )
+    config = replace(base, extra_env=base.extra_env | env, credentials=mtls)
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
         suite.start()
