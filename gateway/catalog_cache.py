@@ -28,6 +28,7 @@ class CatalogCache:
         self._max_titles = max_titles
         self._titles: OrderedDict[str, TitleCandidates] = OrderedDict()
         self.version = ""  # the artwork service's version as of the last refresh
+        self._stale = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._titles)
@@ -67,10 +68,19 @@ class CatalogCache:
         log.info("catalog cache refreshed", old=self.version, new=version, titles=len(fresh))
         self.version = version
 
+    def mark_stale(self) -> None:
+        """Asks for a refresh now (the ranker no longer knows a cached version)."""
+        self._stale.set()
+
     async def keep_fresh(self, backends: Backends, poll_s: float) -> None:
+        """Refreshes every `poll_s`, or as soon as `mark_stale` is called."""
         while True:
+            self._stale.clear()
             try:
                 await self.refresh(backends, timeout_s=max(poll_s, 1.0))
             except grpc.aio.AioRpcError as error:
                 log.warning("catalog cache not refreshed", code=error.code().name)
-            await asyncio.sleep(poll_s)
+            try:
+                await asyncio.wait_for(self._stale.wait(), poll_s)
+            except TimeoutError:
+                pass

@@ -155,6 +155,8 @@ class PageRenderer:
         )
         for titles, ranking in zip(by_version.values(), rankings):
             if isinstance(ranking, Degradation):
+                if ranking.status_code == "FAILED_PRECONDITION":
+                    self._cache.mark_stale()  # the ranker dropped a version we still cache
                 degradations.append(ranking)
                 choices.update(_defaults(titles))
             else:

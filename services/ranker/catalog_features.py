@@ -30,7 +30,7 @@ class CatalogFeatures:
         self,
         artwork_target: str,
         max_message_bytes: int,
-        keep: int = 2,
+        keep: int = 4,
         tls: ClientTls | None = None,
     ) -> None:
         self._channel = backend_channel(artwork_target, max_message_bytes, tls)
