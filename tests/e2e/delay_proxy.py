@@ -25,13 +25,26 @@ class DelayProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        """Closes the listener and every open connection while the loop still runs."""
+        self._server.close()
+        current = asyncio.current_task()
+        pipes = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pipes:
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         host, port = self.address.rsplit(":", 1)
-        self._loop.run_until_complete(asyncio.start_server(self._serve, host, int(port)))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, host, int(port))
+        )
         self._started.set()
         self._loop.run_forever()
 
