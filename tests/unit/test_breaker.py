@@ -21,6 +21,14 @@ def breaker(clock: Clock) -> CircuitBreaker:
     return CircuitBreaker("ranker", failure_threshold=3, open_s=1.0, clock=clock)
 
 
+def opened(clock: Clock) -> CircuitBreaker:
+    """A breaker that three failures have just opened."""
+    subject = breaker(clock)
+    for _ in range(3):
+        subject.record(UNAVAILABLE)
+    return subject
+
+
 def test_opens_after_the_threshold_of_failures_in_a_row() -> None:
     clock = Clock()
     subject = breaker(clock)
@@ -37,9 +45,7 @@ def test_opens_after_the_threshold_of_failures_in_a_row() -> None:
 
 def test_lets_one_probe_through_after_the_open_period_and_closes_on_success() -> None:
     clock = Clock()
-    subject = breaker(clock)
-    for _ in range(3):
-        subject.record(UNAVAILABLE)
+    subject = opened(clock)
     clock.now += 0.99
     assert not subject.allow()
     clock.now += 0.02
@@ -53,9 +59,7 @@ def test_lets_one_probe_through_after_the_open_period_and_closes_on_success() ->
 
 def test_a_failed_probe_opens_it_again_for_a_full_period() -> None:
     clock = Clock()
-    subject = breaker(clock)
-    for _ in range(3):
-        subject.record(UNAVAILABLE)
+    subject = opened(clock)
     clock.now += 1.5
     assert subject.allow()
     subject.record(UNAVAILABLE)
@@ -77,9 +81,7 @@ def test_bad_input_and_cancellation_do_not_count_as_failures() -> None:
 
 def test_a_cancelled_probe_frees_the_probe_slot() -> None:
     clock = Clock()
-    subject = breaker(clock)
-    for _ in range(3):
-        subject.record(UNAVAILABLE)
+    subject = opened(clock)
     clock.now += 1.5
     assert subject.allow()
     subject.record(grpc.StatusCode.CANCELLED)
