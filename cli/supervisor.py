@@ -46,6 +46,8 @@ class SuiteConfig:
         env = dict(os.environ)
         env.setdefault("PROFILE_DB", str(self.data_dir / "profile.db"))
         env.setdefault("ARTWORK_DB", str(self.data_dir / "catalog.db"))
+        env.setdefault("GATEWAY_LOG_DIR", str(self.data_dir / "logs"))
+        env.setdefault("RANKER_MODEL_DIR", str(self.model_path.parent))
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",

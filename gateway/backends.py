@@ -61,6 +61,7 @@ class Ranking:
     scores: tuple[float, ...]
     propensities: tuple[float, ...]
     model_version: str
+    policy: str = ""
 
 
 class Backends:
@@ -145,6 +146,8 @@ class Backends:
         page_id: str,
         timeout: float,
         request_id: str,
+        user_id: str = "",
+        title_ids: list[str] | None = None,
     ) -> Ranking:
         response = await self._ranker.RankPage(
             ranker_pb.RankPageRequest(
@@ -154,6 +157,8 @@ class Backends:
                 first_rows=first_rows,
                 candidate_counts=candidate_counts,
                 page_id=page_id,
+                user_id=user_id,
+                title_ids=title_ids,
             ),
             timeout=timeout,
             metadata=request_metadata(request_id),
@@ -163,6 +168,7 @@ class Backends:
             scores=tuple(response.scores),
             propensities=tuple(response.propensities),
             model_version=response.model_version,
+            policy=response.policy,
         )
 
     async def apply_event(

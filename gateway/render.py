@@ -59,11 +59,20 @@ class TileChoice(NamedTuple):
 
 
 @dataclass(frozen=True)
+class RankedInputs:
+    """What a page's artwork was chosen from, for the impression log (gateway/impressions.py)."""
+
+    viewer: ViewerFeatures | None  # None: ranked with the cold-start vector
+    groups: list[tuple[list[TitleCandidates], Ranking | None]]  # None: the ranker did not answer
+
+
+@dataclass(frozen=True)
 class RenderedPage:
     page_id: str
     rows: list[tuple[str, list[TileChoice]]]
     degradations: list[Degradation]
     model_version: str
+    inputs: RankedInputs | None = None
 
 
 class Deadline:
@@ -153,7 +162,9 @@ class PageRenderer:
                 for version, titles in by_version.items()
             )
         )
+        logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
         for titles, ranking in zip(by_version.values(), rankings):
+            logged.groups.append((titles, ranking if isinstance(ranking, Ranking) else None))
             if isinstance(ranking, Degradation):
                 if ranking.status_code == "FAILED_PRECONDITION":
                     self._cache.mark_stale()  # the ranker dropped a version we still cache
@@ -162,7 +173,8 @@ class PageRenderer:
             else:
                 model_version = ranking.model_version
                 choices.update(ranked_choices(titles, ranking, viewer))
-        return RenderedPage(page_id, assemble_rows(page, choices, unseen), degradations, model_version)
+        rows = assemble_rows(page, choices, unseen)
+        return RenderedPage(page_id, rows, degradations, model_version, logged)
 
     async def _rank(
         self,
@@ -197,6 +209,8 @@ class PageRenderer:
                 page_id=page_id,
                 timeout=t,
                 request_id=request_id,
+                user_id=page.user_id,
+                title_ids=[title.title_id for title in titles],
             ),
         )
         if isinstance(ranking, Ranking) and not _fits(ranking, counts):

@@ -15,6 +15,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.catalog_cache import CatalogCache
 from gateway.config import GatewayConfig
 from gateway.events import EventReporter
+from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.render import PageRenderer
 from gateway.servicer import PageServicer
 from keyart.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
@@ -34,11 +35,13 @@ async def serve(config: GatewayConfig) -> None:
         )
         for name in DEPENDENCIES
     }
+    logs = LearningLogs(LearningLogConfig.from_env())
     servicer = PageServicer(
         PageRenderer(backends, cache, breakers),
         EventReporter(backends, config.event_timeout_ms / 1000),
         config.limits,
         config.max_concurrent_pages,
+        logs,
     )
     auth = [BearerAuthInterceptor(config.auth)] if config.auth else []
     server = ServingServer(config.server, [SERVICE_NAME], interceptors=auth)
@@ -53,7 +56,9 @@ async def serve(config: GatewayConfig) -> None:
         if refresher is not None:
             refresher.cancel()
         await backends.close()
+        await logs.close()
 
+    logs.start()
     await run_until_signalled(server, service="gateway", on_started=started, on_stopped=stopped)
 
 

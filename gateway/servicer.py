@@ -12,6 +12,7 @@ from common.errors import ResourceExhausted
 from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
 from gateway.config import PageLimits
 from gateway.events import EventReporter
+from gateway.impressions import LearningLogs
 from gateway.page_request import parse_page_request
 from gateway.render import FallbackReason, PageRenderer, RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
@@ -76,12 +77,14 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
         reporter: EventReporter,
         limits: PageLimits,
         max_concurrent_pages: int,
+        logs: LearningLogs | None = None,
     ) -> None:
         self._renderer = renderer
         self._reporter = reporter
         self._limits = limits
         self._max_in_flight = max_concurrent_pages
         self._in_flight = 0
+        self._logs = logs
 
     async def RenderPage(
         self, request: pb.RenderPageRequest, context: grpc.aio.ServicerContext
@@ -104,10 +107,14 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
         finally:
             self._in_flight -= 1
         record_fallbacks(rendered)
+        if self._logs is not None:
+            self._logs.log_page(page, rendered)
         return page_to_proto(rendered)
 
     async def ReportEvent(
         self, request: pb.ReportEventRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportEventResponse:
         duplicate = await self._reporter.report(request, _request_id())
+        if self._logs is not None:
+            await self._logs.log_feedback(request)  # duplicates too: the log is at-least-once
         return pb.ReportEventResponse(duplicate=duplicate)

@@ -8,8 +8,9 @@ from pathlib import Path
 from common.config import env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 from common.tls import ClientTls, client_tls_from_env
+from services.ranker.policy import Policy
 
-EXPLORATION_CHOICES = ("off", "epsilon_greedy")
+EXPLORATION_CHOICES = ("off", "epsilon_greedy", "softmax")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class RankerConfig:
     catalog_wait_s: float
     # TLS (mTLS with a client certificate) on the channel to the artwork service.
     artwork_tls: ClientTls | None = None
+    temperature: float = 0.05
+    sticky_s: int = 0
+    model_dir: Path | None = None
+    model_poll_s: float = 2.0
+    min_offline_estimate: float = 0.0
 
     @classmethod
     def from_env(cls) -> RankerConfig:
@@ -34,6 +40,8 @@ class RankerConfig:
             model_path=Path(env_str("RANKER_MODEL_PATH", "var/models/bundled.onnx")),
             exploration=env_choice("RANKER_EXPLORATION", "off", EXPLORATION_CHOICES),
             epsilon=env_float("RANKER_EPSILON", 0.1, minimum=0.0, maximum=1.0),
+            temperature=env_float("RANKER_TEMPERATURE", 0.05, minimum=1e-4, maximum=100.0),
+            sticky_s=env_int("RANKER_STICKY_S", 0, minimum=0),
             seed=env_int("RANKER_SEED", 0, minimum=0),
             intra_op_threads=env_int("RANKER_INTRA_OP_THREADS", 1, minimum=1, maximum=256),
             max_candidates=env_int("RANKER_MAX_CANDIDATES", 50_000, minimum=1),
@@ -41,9 +49,16 @@ class RankerConfig:
             catalog_poll_s=env_float("RANKER_CATALOG_POLL_S", 2.0, minimum=0.05),
             catalog_wait_s=env_float("RANKER_CATALOG_WAIT_S", 10.0, minimum=0.0),
             artwork_tls=client_tls_from_env("RANKER_ARTWORK"),
+            model_dir=Path(model_dir) if (model_dir := env_str("RANKER_MODEL_DIR", "")) else None,
+            model_poll_s=env_float("RANKER_MODEL_POLL_S", 2.0, minimum=0.05, maximum=3600.0),
+            min_offline_estimate=env_float("RANKER_MIN_OFFLINE_ESTIMATE", 0.0, minimum=0.0),
         )
 
-    @property
-    def exploration_epsilon(self) -> float:
-        """The epsilon the policy uses: 0 (greedy) when exploration is off."""
-        return self.epsilon if self.exploration == "epsilon_greedy" else 0.0
+    def policy(self) -> Policy:
+        """The configured exploration policy; greedy when exploration is off."""
+        return Policy(
+            epsilon=self.epsilon if self.exploration == "epsilon_greedy" else 0.0,
+            temperature=self.temperature if self.exploration == "softmax" else 0.0,
+            seed=self.seed,
+            sticky_s=self.sticky_s,
+        )

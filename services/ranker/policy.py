@@ -1,23 +1,43 @@
-"""Choosing one candidate per title from the model's scores: greedy or epsilon-greedy.
+"""Choosing one candidate per title from the model's scores: greedy, epsilon-greedy or softmax.
 
 Candidates arrive as one flat score vector grouped by title (`candidate_counts`
 consecutive scores per title). Everything is segment-wise numpy over the flat
 vector, O(N) in time and memory whatever the group sizes: padding to a
 [titles, max_k] matrix would let one huge group blow a page up quadratically.
 
-Each decision's propensity is the exact probability the policy gave the chosen
-candidate, which is what offline evaluation (IPS, SNIPS, DR) divides by. The
-random draws come from the configured seed and the page id, so a logged
-decision can be replayed.
+Every policy is a distribution over each title's candidates, and a choice is
+one uniform draw u per title pushed through that title's inverse CDF. So the
+propensity logged with a choice is, exactly, the probability the policy gave
+the chosen candidate, which is what offline evaluation (IPS, SNIPS, DR)
+divides by.
+
+Where u comes from:
+
+- by default, from the configured seed and the page id, so a logged page can
+  be replayed;
+- with a sticky period (`sticky_s` > 0), from a hash of (seed, viewer, title,
+  time bucket). The same viewer sees the same artwork on a title for the whole
+  bucket instead of a new coin flip on every page load. The propensity stays
+  correct: u is still uniform on [0, 1) and independent of the scores (the
+  hash keys are not inputs of the model), so each impression, on its own,
+  chooses candidate i with probability p_i, even when the scores move inside
+  a bucket. What changes is that repeated impressions of one viewer × title
+  in a bucket are not independent draws: estimates stay unbiased, but their
+  effective sample size is the number of distinct (viewer, title, bucket)
+  draws, not of impressions.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+_UNIT = float(1 << 53)
 
 
 class Decisions(NamedTuple):
@@ -33,6 +53,7 @@ class _Groups:
     counts: np.ndarray  # (T,) candidates per title
     starts: np.ndarray  # (T,) flat index of each title's first candidate
     local: np.ndarray  # (N,) each candidate's index within its title
+    ranked: np.ndarray  # (N,) scores with NaN as -inf (a NaN score never wins)
     best: np.ndarray  # (T,) index within the title of the highest score, lowest on ties
 
 
@@ -46,48 +67,129 @@ def _groups(scores: np.ndarray, candidate_counts: np.ndarray) -> _Groups:
         raise ValueError(f"candidate_counts sum to {counts.sum()}, not {scores.size} scores")
     starts = np.cumsum(counts) - counts
     local = np.arange(scores.size) - np.repeat(starts, counts)
-    ranked = np.where(np.isnan(scores), -np.inf, scores)  # a NaN score never wins
-    at_max = ranked == np.repeat(np.maximum.reduceat(ranked, starts), counts)
-    first_at_max = np.where(at_max, local, np.iinfo(np.int64).max)
-    return _Groups(counts, starts, local, np.minimum.reduceat(first_at_max, starts))
+    ranked = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64)
+    best = np.zeros(0, dtype=np.int64)
+    if counts.size:
+        at_max = ranked == np.repeat(np.maximum.reduceat(ranked, starts), counts)
+        first_at_max = np.where(at_max, local, np.iinfo(np.int64).max)
+        best = np.minimum.reduceat(first_at_max, starts)
+    return _Groups(counts, starts, local, ranked, best)
 
 
-def _page_seed(seed: int, page_id: str) -> list[int]:
-    """Entropy for a page's draws: the configured seed and a stable hash of the page id."""
+def _page_uniforms(seed: int, page_id: str, titles: int) -> np.ndarray:
+    """One uniform per title from the configured seed and a stable hash of the page id."""
     digest = hashlib.blake2b(page_id.encode(), digest_size=8).digest()
-    return [seed, int.from_bytes(digest, "little")]
+    return np.random.default_rng([seed, int.from_bytes(digest, "little")]).random(titles)
+
+
+def sticky_uniforms(
+    seed: int, user_id: str, title_ids: Sequence[str], bucket: int
+) -> np.ndarray:
+    """One uniform per title, fixed for (seed, viewer, title, time bucket)."""
+    prefix = f"{seed}\x00{user_id}\x00{bucket}\x00".encode()
+    return np.array(
+        [
+            (int.from_bytes(hashlib.blake2b(prefix + title.encode(), digest_size=8).digest(), "little") >> 11)
+            / _UNIT
+            for title in title_ids
+        ],
+        dtype=np.float64,
+    )
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Epsilon-greedy over each title's candidates; epsilon = 0 is greedy."""
+    """Greedy (both knobs 0), epsilon-greedy (`epsilon` > 0) or softmax (`temperature` > 0).
+
+    Softmax gives candidate i of a title exp(s_i / T) / Σ_j exp(s_j / T) over
+    that title's scores s; epsilon-greedy gives 1 - ε + ε/k to the argmax and
+    ε/k to each other candidate.
+    """
 
     epsilon: float = 0.0
+    temperature: float = 0.0
     seed: int = 0
+    sticky_s: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon {self.epsilon} is not in [0, 1]")
+        if self.temperature < 0.0:
+            raise ValueError(f"temperature {self.temperature} is negative")
+        if self.epsilon and self.temperature:
+            raise ValueError("choose epsilon-greedy or softmax, not both")
         if self.seed < 0:
             raise ValueError(f"seed {self.seed} is negative")
+        if self.sticky_s < 0:
+            raise ValueError(f"sticky period {self.sticky_s} s is negative")
 
-    def choose(self, scores: np.ndarray, candidate_counts: np.ndarray, page_id: str) -> Decisions:
+    @property
+    def name(self) -> str:
+        """What the impression log records as the policy."""
+        if self.temperature:
+            return f"softmax(temperature={self.temperature:g})"
+        if self.epsilon:
+            return f"epsilon_greedy(epsilon={self.epsilon:g})"
+        return "greedy"
+
+    def choose(
+        self,
+        scores: np.ndarray,
+        candidate_counts: np.ndarray,
+        page_id: str,
+        *,
+        user_id: str = "",
+        title_ids: Sequence[str] = (),
+        now_s: float | None = None,
+    ) -> Decisions:
+        """One candidate per title; sticky when configured and the viewer and titles are known."""
         groups = _groups(scores, candidate_counts)
-        chosen = groups.best
-        if self.epsilon > 0.0:
-            rng = np.random.default_rng(_page_seed(self.seed, page_id))
-            explore = rng.random(groups.counts.size) < self.epsilon
-            chosen = np.where(explore, rng.integers(0, groups.counts), groups.best)
-        propensities = self._probability(chosen, groups.best, groups.counts)
+        if not (self.epsilon or self.temperature):
+            chosen = groups.best
+            propensities = np.ones(groups.counts.size)
+        else:
+            probabilities = self._distribution(groups)
+            if self.sticky_s and user_id and len(title_ids) == groups.counts.size:
+                bucket = int((time.time() if now_s is None else now_s) // self.sticky_s)
+                uniforms = sticky_uniforms(self.seed, user_id, title_ids, bucket)
+            else:
+                uniforms = _page_uniforms(self.seed, page_id, groups.counts.size)
+            chosen = _inverse_cdf(probabilities, groups, uniforms)
+            propensities = probabilities[groups.starts + chosen]
         return Decisions(chosen, scores[groups.starts + chosen], propensities)
 
     def distribution(self, scores: np.ndarray, candidate_counts: np.ndarray) -> np.ndarray:
         """The probability (N,) of choosing each candidate; each title's probabilities sum to 1."""
-        groups = _groups(scores, candidate_counts)
-        best = np.repeat(groups.best, groups.counts)
-        k = np.repeat(groups.counts, groups.counts)
-        return self._probability(groups.local, best, k)
+        return self._distribution(_groups(scores, candidate_counts))
 
-    def _probability(self, index: np.ndarray, best: np.ndarray, k: np.ndarray) -> np.ndarray:
-        explore = self.epsilon / k
-        return np.where(index == best, 1.0 - self.epsilon + explore, explore)
+    def _distribution(self, groups: _Groups) -> np.ndarray:
+        if self.temperature:
+            return _softmax(groups, self.temperature)
+        best = np.repeat(groups.best, groups.counts)
+        explore = self.epsilon / np.repeat(groups.counts, groups.counts)
+        return np.where(groups.local == best, 1.0 - self.epsilon + explore, explore)
+
+
+def _softmax(groups: _Groups, temperature: float) -> np.ndarray:
+    if not groups.counts.size:
+        return np.zeros(0)
+    peak = np.repeat(np.maximum.reduceat(groups.ranked, groups.starts), groups.counts)
+    all_nan = np.isneginf(peak)  # a title whose every score is NaN: uniform
+    logits = np.where(all_nan, 0.0, (groups.ranked - np.where(all_nan, 0.0, peak)) / temperature)
+    weights = np.exp(logits)
+    return weights / np.repeat(np.add.reduceat(weights, groups.starts), groups.counts)
+
+
+def _inverse_cdf(probabilities: np.ndarray, groups: _Groups, uniforms: np.ndarray) -> np.ndarray:
+    """Per title, the first candidate whose cumulative probability exceeds u × the title's total."""
+    if not groups.counts.size:
+        return np.zeros(0, dtype=np.int64)
+    cumulative = np.cumsum(probabilities)
+    before = np.repeat(cumulative[groups.starts] - probabilities[groups.starts], groups.counts)
+    local_cumulative = cumulative - before
+    totals = np.add.reduceat(probabilities, groups.starts)
+    passed = local_cumulative <= np.repeat(uniforms * totals, groups.counts)
+    chosen = np.add.reduceat(passed.astype(np.int64), groups.starts)
+    # Rounding can push u past the last candidate with any probability: stay on it.
+    last_possible = np.maximum.reduceat(np.where(probabilities > 0, groups.local, -1), groups.starts)
+    return np.minimum(chosen, last_possible)

@@ -15,7 +15,7 @@ from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.config import RankerConfig
 from services.ranker.model import ModelError, RankingModel
-from services.ranker.policy import Policy
+from services.ranker.model_watch import ModelWatcher, WatchSettings
 from services.ranker.servicer import RankerServicer
 
 SERVICE_NAME = ranker_service_pb2.DESCRIPTOR.services_by_name["RankerService"].full_name
@@ -28,9 +28,7 @@ def build_server(
 ) -> tuple[ServingServer, RankerServicer]:
     """The server with RankerService registered; it answers UNAVAILABLE until `load_model`."""
     servicer = RankerServicer(
-        Policy(epsilon=config.exploration_epsilon, seed=config.seed),
-        max_candidates=config.max_candidates,
-        catalog=catalog,
+        config.policy(), max_candidates=config.max_candidates, catalog=catalog
     )
     server = ServingServer(config.server, [SERVICE_NAME])
     ranker_service_pb2_grpc.add_RankerServiceServicer_to_server(servicer, server.server)
@@ -41,9 +39,29 @@ async def load_model(config: RankerConfig, servicer: RankerServicer) -> None:
     model = await asyncio.to_thread(
         RankingModel, config.model_path, intra_op_threads=config.intra_op_threads
     )
-    servicer.use_model(model)
-    MODEL_INFO.labels(model.version).set(1)
+    serve_model(servicer, model)
     log.info("model loaded", path=str(config.model_path), model_version=model.version)
+
+
+def serve_model(servicer: RankerServicer, model: RankingModel) -> None:
+    """Swaps `model` in and moves the model-version metric with it."""
+    previous = servicer.model_version
+    servicer.use_model(model)
+    if previous and previous != model.version:
+        MODEL_INFO.labels(previous).set(0)
+    MODEL_INFO.labels(model.version).set(1)
+
+
+def model_watcher(config: RankerConfig, servicer: RankerServicer) -> ModelWatcher | None:
+    """The hot-swap watcher of RANKER_MODEL_DIR, if one is configured."""
+    if config.model_dir is None:
+        return None
+    settings = WatchSettings(
+        config.model_dir, config.model_poll_s, config.min_offline_estimate, config.intra_op_threads
+    )
+    return ModelWatcher(
+        settings, lambda model: serve_model(servicer, model), lambda: servicer.model_version
+    )
 
 
 async def serve(config: RankerConfig) -> None:
@@ -54,20 +72,28 @@ async def serve(config: RankerConfig) -> None:
     log.info(
         "configured",
         model_path=str(config.model_path),
-        exploration=config.exploration,
-        epsilon=config.exploration_epsilon,
+        model_dir=str(config.model_dir or ""),
+        policy=config.policy().name,
+        sticky_s=config.sticky_s,
     )
     refresher: asyncio.Task[None] | None = None
+    watcher = model_watcher(config, servicer)
+    stop_watching = asyncio.Event()
+    watching: list[asyncio.Task[None]] = []
 
     async def started() -> None:
         nonlocal refresher
         await load_model(config, servicer)
         await catalog.first_load(config.catalog_wait_s)
         refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_poll_s))
+        if watcher is not None:
+            watching.append(asyncio.create_task(watcher.run(stop_watching)))
 
     async def stopped() -> None:
         if refresher is not None:
             refresher.cancel()
+        stop_watching.set()
+        await asyncio.gather(*watching)
         await catalog.close()
 
     await run_until_signalled(server, service="ranker", on_started=started, on_stopped=stopped)

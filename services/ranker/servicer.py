@@ -46,6 +46,10 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
     def use_model(self, model: RankingModel) -> None:
         self._model = model
 
+    @property
+    def model_version(self) -> str:
+        return "" if self._model is None else self._model.version
+
     async def RankPage(
         self, request: ranker_service_pb2.RankPageRequest, context: grpc.aio.ServicerContext
     ) -> ranker_service_pb2.RankPageResponse:
@@ -64,14 +68,19 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
                 "candidate_counts",
                 f"sum to {counts.sum()}, but artwork_features has {artwork.shape[0]} rows",
             )
+        if request.title_ids and len(request.title_ids) != counts.size:
+            raise InvalidArgument(
+                "title_ids", f"{len(request.title_ids)} ids for {counts.size} candidate groups"
+            )
         decisions = await asyncio.to_thread(
-            self._rank, model, viewer, situation, artwork, counts, request.page_id
+            self._rank, model, viewer, situation, artwork, counts, request
         )
         return ranker_service_pb2.RankPageResponse(
             chosen_indices=decisions.indices.tolist(),
             scores=decisions.scores.tolist(),
             propensities=decisions.propensities.tolist(),
             model_version=model.version,
+            policy=self._policy.name,
         )
 
     async def _candidates(
@@ -103,6 +112,12 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         situation: np.ndarray,
         artwork: np.ndarray,
         counts: np.ndarray,
-        page_id: str,
+        request: ranker_service_pb2.RankPageRequest,
     ) -> Decisions:
-        return self._policy.choose(model.score(viewer, situation, artwork), counts, page_id)
+        return self._policy.choose(
+            model.score(viewer, situation, artwork),
+            counts,
+            request.page_id,
+            user_id=request.user_id,
+            title_ids=list(request.title_ids),
+        )

@@ -1,0 +1,147 @@
+"""An append-only log of JSON lines in segment files, written by one thread with group commit.
+
+Producers on the event loop call `append` (never blocking on disk); a writer
+thread takes everything queued, writes it, flushes and fsyncs once for the
+batch, and only then resolves the futures of that batch. So:
+
+- a producer that awaits its future (the gateway does for feedback events,
+  before acknowledging them) knows the line survived a crash of the process
+  and of the machine;
+- a producer that does not wait (impressions) loses at most the batch in
+  flight when the process dies, never a torn line in the middle of a file
+  (a reader drops a last line without its newline).
+
+A segment is closed and a new one started when it passes `max_bytes` or is
+older than `max_age_s`. Files are named `<kind>-<UTC start>-<seq>.jsonl` so
+their names sort in write order; a segment is never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from common.errors import ResourceExhausted
+from common.logging import get_logger
+
+log = get_logger(__name__)
+
+# What the writer thread asks of a queued item: the lines to write, given the
+# id of the segment they go to (so a serializer can restart per-segment state).
+Render = Callable[[int], list[dict]]
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    directory: Path
+    kind: str  # file name prefix, e.g. "impressions"
+    max_bytes: int = 64 << 20
+    max_age_s: float = 3600.0
+    max_queued: int = 10_000
+
+
+class SegmentLog:
+    """Start with `start()`, stop with `close()` (drains what is queued)."""
+
+    def __init__(self, settings: SegmentSettings, header: dict) -> None:
+        self._settings = settings
+        self._header = header
+        self._queue: queue.Queue[tuple[Render, Future[None]] | None] = queue.Queue(
+            settings.max_queued
+        )
+        self._thread = threading.Thread(target=self._run, name=f"{settings.kind}-log", daemon=True)
+        self._file: BinaryIO | None = None
+        self._segment = 0
+        self._opened_at = 0.0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._settings.directory.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def append(self, render: Render) -> Future[None]:
+        """Queues lines; the future resolves once they are on disk. Full queue: ResourceExhausted."""
+        future: Future[None] = Future()
+        try:
+            self._queue.put_nowait((render, future))
+        except queue.Full:
+            self.dropped += 1
+            raise ResourceExhausted(f"the {self._settings.kind} log is behind; retry") from None
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in batch
+            items = [item for item in batch if item is not None]
+            if items:
+                self._write(items)
+        if self._file is not None:
+            self._file.close()
+
+    def _write(self, items: list[tuple[Render, Future[None]]]) -> None:
+        try:
+            out = self._current()
+            for render, _ in items:
+                for record in render(self._segment):
+                    out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        except Exception as error:  # noqa: BLE001 - handed to every waiting producer
+            log.error("log write failed", kind=self._settings.kind, error=str(error))
+            for _, future in items:
+                future.set_exception(error)
+            return
+        for _, future in items:
+            future.set_result(None)
+
+    def _current(self) -> BinaryIO:
+        settings = self._settings
+        if self._file is not None and (
+            self._file.tell() < settings.max_bytes
+            and time.monotonic() - self._opened_at < settings.max_age_s
+        ):
+            return self._file
+        if self._file is not None:
+            self._file.close()
+        self._segment += 1
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = settings.directory / f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
+        self._file = open(path, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
+        self._opened_at = time.monotonic()
+        header = {**self._header, "created_at_ms": int(time.time() * 1000)}
+        self._file.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+        fd = os.open(settings.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the new file's directory entry is durable too
+        finally:
+            os.close(fd)
+        log.info("log segment opened", kind=settings.kind, path=str(path))
+        return self._file
+
+
+def read_records(directory: Path, kind: str) -> Iterator[dict]:
+    """Every complete record of `kind` segments in `directory`, in write order."""
+    for path in sorted(directory.glob(f"{kind}-*.jsonl")):
+        with path.open("rb") as segment:
+            for line in segment:
+                if line.endswith(b"\n"):  # a torn last line (crash mid-write) is skipped
+                    yield json.loads(line)
