@@ -8,6 +8,7 @@ import sys
 import grpc
 
 from cli.ava import add_commands as add_ava_commands
+from learning.commands import add_commands as add_learning_commands
 from cli.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
 from cli.render import format_page
 from cli.seed import seed_viewers
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (page, event, seed):
         sub.add_argument("--target", default=DEFAULT_TARGET, help="gateway address")
     add_ava_commands(commands)
+    add_learning_commands(commands)
     return parser
 
 

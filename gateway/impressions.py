@@ -66,7 +66,9 @@ class _ImpressionSerializer:
         self._segment = 0
         self._written: set[tuple[str, str]] = set()
 
-    def records(self, segment: int, page: PageRequest, rendered: RenderedPage) -> list[dict]:
+    def records(
+        self, segment: int, page: PageRequest, rendered: RenderedPage, time_ms: int
+    ) -> list[dict]:
         if segment != self._segment:
             self._segment, self._written = segment, set()
         inputs = rendered.inputs
@@ -106,7 +108,7 @@ class _ImpressionSerializer:
         impression = PageImpression(
             page_id=rendered.page_id,
             user_id=page.user_id,
-            time_ms=int(time.time() * 1000),
+            time_ms=time_ms,
             context={
                 "device_type": pb.DeviceType.Name(context.device_type),
                 "country": context.country,
@@ -162,9 +164,10 @@ class LearningLogs:
             return
         if not rendered.inputs.catalog.titles:
             return
+        served_ms = int(time.time() * 1000)  # now, not when the writer gets to it
         try:
             self._impressions.append(
-                lambda segment: self._serializer.records(segment, page, rendered)
+                lambda segment: self._serializer.records(segment, page, rendered, served_ms)
             )
         except KeyartError:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)

@@ -91,8 +91,8 @@ def bundled_weights() -> RecipeWeights:
     )
 
 
-def build_model(weights: RecipeWeights) -> onnx.ModelProto:
-    """The scoring graph with `weights` baked in as initializers."""
+def build_model(weights: RecipeWeights, name: str = "bundled") -> onnx.ModelProto:
+    """The scoring graph with `weights` baked in; its version is `<name>-<weights digest>`."""
     initializers = [
         numpy_helper.from_array(np.asarray(weights.wv, dtype=np.float32), "Wv"),
         numpy_helper.from_array(np.asarray(weights.wc, dtype=np.float32), "Wc"),
@@ -130,7 +130,7 @@ def build_model(weights: RecipeWeights) -> onnx.ModelProto:
     helper.set_model_props(
         model,
         {
-            "version": f"bundled-{weights.digest()}",
+            "version": f"{name}-{weights.digest()}",
             "feature_schema": SCHEMA_VERSION,
         },
     )

@@ -96,3 +96,88 @@ def test_counts_must_cover_the_scores_with_no_empty_title(counts: list[int], mes
 def test_epsilon_outside_unit_interval_is_refused(epsilon: float) -> None:
     with pytest.raises(ValueError, match="epsilon"):
         Policy(epsilon=epsilon)
+
+
+def test_softmax_distribution_is_exact_per_title() -> None:
+    temperature = 0.25
+    probabilities = Policy(temperature=temperature).distribution(SCORES, COUNTS)
+    expected = []
+    for group in np.split(SCORES.astype(np.float64), np.cumsum(COUNTS)[:-1]):
+        weights = np.exp(group / temperature)
+        expected.extend(weights / weights.sum())
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "policy", [Policy(epsilon=0.3, seed=2), Policy(temperature=0.2, seed=2)], ids=lambda p: p.name
+)
+def test_every_policy_logs_the_probability_of_its_choice(policy: Policy) -> None:
+    probabilities = policy.distribution(SCORES, COUNTS)
+    starts = np.cumsum(COUNTS) - COUNTS
+    for page in range(100):
+        decisions = policy.choose(SCORES, COUNTS, f"page-{page}")
+        np.testing.assert_array_equal(decisions.propensities, probabilities[starts + decisions.indices])
+
+
+def test_softmax_choice_frequencies_match_propensities() -> None:
+    titles = 40_000
+    scores = np.tile(np.float32([0.1, 0.9, 0.3, 0.5]), titles)
+    policy = Policy(temperature=0.3, seed=4)
+    decisions = policy.choose(scores, np.full(titles, 4), "softmax")
+    frequency = np.bincount(decisions.indices, minlength=4) / titles
+    np.testing.assert_allclose(frequency, policy.distribution(scores[:4], np.array([4])), atol=0.01)
+
+
+TITLES = ["t0", "t1", "t2", "t3"]
+
+
+def test_sticky_choice_repeats_within_its_period_whatever_the_page() -> None:
+    policy = Policy(epsilon=0.9, seed=1, sticky_s=600)
+    choices = {
+        tuple(
+            policy.choose(SCORES, COUNTS, f"page-{page}", user_id="u", title_ids=TITLES, now_s=1_200 + page)
+            .indices.tolist()
+        )
+        for page in range(50)
+    }
+    assert len(choices) == 1  # 50 page loads inside one 600 s bucket
+
+
+def test_sticky_choices_follow_the_policy_distribution_across_viewers_and_periods() -> None:
+    policy = Policy(temperature=0.3, seed=3, sticky_s=60)
+    scores = np.float32([0.1, 0.9, 0.3, 0.5])
+    counts = np.array([4])
+    tally = np.zeros(4)
+    for draw in range(20_000):
+        decisions = policy.choose(
+            scores, counts, "same-page", user_id=f"user-{draw % 500}", title_ids=["t"],
+            now_s=60.0 * (draw // 500),
+        )
+        tally[decisions.indices[0]] += 1
+        assert decisions.propensities[0] == policy.distribution(scores, counts)[decisions.indices[0]]
+    np.testing.assert_allclose(tally / tally.sum(), policy.distribution(scores, counts), atol=0.012)
+
+
+def test_sticky_draws_change_with_the_period() -> None:
+    policy = Policy(epsilon=1.0, seed=0, sticky_s=60)
+    scores = np.zeros(8 * 200, np.float32)
+    counts = np.full(200, 8)
+    titles = [f"t{i}" for i in range(200)]
+
+    def chosen(now_s: float) -> list[int]:
+        return policy.choose(scores, counts, "p", user_id="u", title_ids=titles, now_s=now_s).indices.tolist()
+
+    assert chosen(0) == chosen(59)
+    assert chosen(0) != chosen(60)
+
+
+def test_policy_names_and_invalid_combinations() -> None:
+    assert [Policy().name, Policy(epsilon=0.1).name, Policy(temperature=0.05).name] == [
+        "greedy",
+        "epsilon_greedy(epsilon=0.1)",
+        "softmax(temperature=0.05)",
+    ]
+    with pytest.raises(ValueError, match="not both"):
+        Policy(epsilon=0.1, temperature=0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        Policy(temperature=-1.0)

@@ -1,0 +1,1 @@
+"""The offline half of the bandit loop: logs → dataset → estimates, training, simulation."""

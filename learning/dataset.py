@@ -1,0 +1,227 @@
+"""Bandit decisions as arrays: joined from keyart's logs, or imported from a bandit-log file.
+
+A decision is one title on one page: the viewer and context features, the
+candidates' feature vectors, which one was shown, its propensity, and the
+reward. Reward (README, "Learning loop"): 1 when a qualified play of that
+title on that page (feedback joined by page id + title id) occurred within
+`reward_window_s` after the impression (or up to a minute before it, for
+clock skew between the client's stamp and the gateway's), else 0.
+
+The import format, `keyart-bandit/1`, is JSON lines: a header
+`{"schema": "keyart-bandit/1"}` and then one object per decision:
+`{"viewer": [VIEWER_DIM floats], "context": [CONTEXT_DIM floats],
+"candidates": [[ARTWORK_DIM floats], ...], "chosen": i, "propensity": p,
+"reward": r}` (optional `"time_ms"`). Widths are those of the feature schema
+(common/features.py), because the trained model serves on those inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
+from common.log_schema import (
+    FEEDBACK,
+    IMPRESSIONS,
+    FeedbackEvent,
+    LogFormatError,
+    PageImpression,
+    check_header,
+    decode_vector,
+)
+from common.segment_log import read_records
+
+BANDIT_SCHEMA = "keyart-bandit/1"
+REWARD_KIND = "QUALIFIED_PLAY"
+DEFAULT_REWARD_WINDOW_S = 30 * 60
+# A play stamped by the client may read a little before the gateway's impression time.
+CLOCK_SKEW_MS = 60_000
+
+
+@dataclass(frozen=True)
+class BanditData:
+    viewer: np.ndarray  # (n, VIEWER_DIM) float32
+    context: np.ndarray  # (n, CONTEXT_DIM) float32
+    artwork: np.ndarray  # (N, ARTWORK_DIM) float32, candidates grouped by decision
+    counts: np.ndarray  # (n,) candidates per decision
+    chosen: np.ndarray  # (n,) index within the decision's candidates
+    propensity: np.ndarray  # (n,) float64
+    reward: np.ndarray  # (n,) float64
+    time_ms: np.ndarray  # (n,) int64, 0 when unknown
+
+    def __len__(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.cumsum(self.counts) - self.counts
+
+    @property
+    def owner(self) -> np.ndarray:
+        """(N,) the decision each candidate row belongs to."""
+        return np.repeat(np.arange(len(self)), self.counts)
+
+    def chosen_rows(self) -> np.ndarray:
+        return self.artwork[self.starts + self.chosen]
+
+    def subset(self, keep: np.ndarray) -> BanditData:
+        """The decisions where `keep` (n,) bool is true."""
+        return BanditData(
+            self.viewer[keep],
+            self.context[keep],
+            self.artwork[np.repeat(keep, self.counts)],
+            self.counts[keep],
+            self.chosen[keep],
+            self.propensity[keep],
+            self.reward[keep],
+            self.time_ms[keep],
+        )
+
+
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, int, float, float, int]
+
+
+def _assemble(rows: Iterable[Row]) -> BanditData:
+    viewer, context, artwork, chosen, propensity, reward, time_ms = ([] for _ in range(7))
+    for v, c, a, i, p, r, t in rows:
+        viewer.append(v)
+        context.append(c)
+        artwork.append(a)
+        chosen.append(i)
+        propensity.append(p)
+        reward.append(r)
+        time_ms.append(t)
+    counts = np.array([len(a) for a in artwork], dtype=np.int64)
+    return BanditData(
+        np.array(viewer, dtype=np.float32).reshape(-1, VIEWER_DIM),
+        np.array(context, dtype=np.float32).reshape(-1, CONTEXT_DIM),
+        (np.concatenate(artwork) if artwork else np.zeros((0, ARTWORK_DIM))).astype(np.float32),
+        counts,
+        np.array(chosen, dtype=np.int64),
+        np.array(propensity, dtype=np.float64),
+        np.array(reward, dtype=np.float64),
+        np.array(time_ms, dtype=np.int64),
+    )
+
+
+def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
+    """Qualified plays by (page id, title id), each event id counted once."""
+    seen: set[str] = set()
+    plays: dict[tuple[str, str], list[int]] = {}
+    for record in read_records(directory, FEEDBACK):
+        if record["type"] == "header":
+            check_header(record)
+            continue
+        event = FeedbackEvent.from_record(record)
+        if event.event_id in seen or event.kind != REWARD_KIND or not event.page_id:
+            continue
+        seen.add(event.event_id)
+        plays.setdefault((event.page_id, event.title_id), []).append(event.occurred_at_ms)
+    return plays
+
+
+def read_pages(directory: Path) -> Iterator[tuple[PageImpression, dict[tuple[str, str], np.ndarray]]]:
+    """Each page record with the artwork vectors known so far, by (artwork id, catalog version)."""
+    vectors: dict[tuple[str, str], np.ndarray] = {}
+    for record in read_records(directory, IMPRESSIONS):
+        kind = record["type"]
+        if kind == "header":
+            check_header(record)
+        elif kind == "artwork":
+            key = (record["artwork_id"], record["catalog_version"])
+            vectors[key] = decode_vector(record["features"], ARTWORK_DIM)
+        elif kind == "page":
+            yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM), vectors
+
+
+def candidate_matrix(
+    page: PageImpression, candidate_ids: Iterable[str], vectors: dict[tuple[str, str], np.ndarray]
+) -> np.ndarray:
+    try:
+        return np.stack([vectors[(artwork, page.catalog_version)] for artwork in candidate_ids])
+    except KeyError as missing:
+        raise LogFormatError(f"page {page.page_id}: no artwork record for {missing}") from None
+
+
+def _keyart_rows(directory: Path, reward_window_s: float) -> Iterator[Row]:
+    plays = _play_times(directory)
+    window_ms = reward_window_s * 1000
+    for page, vectors in read_pages(directory):
+        for tile in page.tiles:
+            rewarded = any(
+                -CLOCK_SKEW_MS <= at - page.time_ms <= window_ms
+                for at in plays.get((page.page_id, tile.title_id), ())
+            )
+            yield (
+                page.viewer_features,
+                page.context_features,
+                candidate_matrix(page, tile.candidate_ids, vectors),
+                tile.chosen,
+                tile.propensity,
+                float(rewarded),
+                page.time_ms,
+            )
+
+
+def _bandit_rows(path: Path) -> Iterator[Row]:
+    with path.open() as lines:
+        for number, line in enumerate(lines, start=1):
+            record = json.loads(line)
+            if number == 1:
+                if record.get("schema") != BANDIT_SCHEMA:
+                    raise LogFormatError(f"{path}: first line must be the {BANDIT_SCHEMA} header")
+                continue
+            try:
+                candidates = np.array(record["candidates"], dtype=np.float32)
+                row = (
+                    np.array(record["viewer"], dtype=np.float32),
+                    np.array(record["context"], dtype=np.float32),
+                    candidates,
+                    int(record["chosen"]),
+                    float(record["propensity"]),
+                    float(record["reward"]),
+                    int(record.get("time_ms", 0)),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise LogFormatError(f"{path}:{number}: {error}") from error
+            shapes = (row[0].shape, row[1].shape, candidates.ndim and candidates.shape[1:])
+            if shapes != ((VIEWER_DIM,), (CONTEXT_DIM,), (ARTWORK_DIM,)):
+                raise LogFormatError(f"{path}:{number}: feature widths {shapes} do not fit the schema")
+            if not 0 <= row[3] < len(candidates) or not 0 < row[4] <= 1:
+                raise LogFormatError(f"{path}:{number}: chosen or propensity out of range")
+            yield row
+
+
+def write_bandit_file(data: BanditData, path: Path) -> None:
+    """`data` in the import format (what `keyart train --log FILE` reads back)."""
+    with path.open("w") as out:
+        out.write(json.dumps({"schema": BANDIT_SCHEMA}) + "\n")
+        for i, start in enumerate(data.starts):
+            out.write(
+                json.dumps(
+                    {
+                        "viewer": data.viewer[i].tolist(),
+                        "context": data.context[i].tolist(),
+                        "candidates": data.artwork[start : start + data.counts[i]].tolist(),
+                        "chosen": int(data.chosen[i]),
+                        "propensity": float(data.propensity[i]),
+                        "reward": float(data.reward[i]),
+                        "time_ms": int(data.time_ms[i]),
+                    }
+                )
+                + "\n"
+            )
+
+
+def load(path: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> BanditData:
+    """A keyart log directory (impressions + feedback segments) or a bandit-log file."""
+    if path.is_file():
+        return _assemble(_bandit_rows(path))
+    if not path.is_dir():
+        raise FileNotFoundError(f"no log file or directory at {path}")
+    return _assemble(_keyart_rows(path, reward_window_s))

@@ -1,0 +1,301 @@
+"""`keyart simulate`: the whole loop against the real four services, with a known truth.
+
+Starts the suite (exploring ranker watching a models directory, gateway
+logging impressions and feedback), seeds synthetic viewers' histories through
+ReportEvent, then per round: renders pages through RenderPage, reports a
+qualified play for each tile the hidden click model says was played, waits
+for the logs, trains on everything logged so far, and lets the ranker hot-swap
+the new model in.
+
+Each round prints the *true* CTR (expected plays per impression under the
+hidden model, so not sampled) of: uniform random, the catalog default, what
+the suite served (exploration included), the serving model's greedy choice,
+and the oracle. For each learned model it also checks that its offline
+estimates (IPS, SNIPS, DR on the held-out newest logs, from its model card)
+contain the greedy CTR it then achieves online. The last line:
+
+    summary: ctr_random=… ctr_default=… ctr_learned=… ctr_oracle=… oracle_lift=… ope_within_ci=…
+
+where ctr_learned is the last serving model's greedy CTR on the last round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from cli.client import PageClient
+from cli.supervisor import START_ORDER, Suite, SuiteConfig, free_address
+from learning import bilinear
+from learning.dataset import candidate_matrix, load, read_pages
+from learning.sim_world import World
+from learning.train import train
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from services.ranker.model import RankingModel
+from services.ranker.model_watch import card_path
+from services.ranker.policy import Policy
+
+DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
+BUDGET_MS = 5_000
+WORKERS = 4
+
+
+@dataclass
+class RoundTotals:
+    impressions: int = 0
+    plays: int = 0
+    random: float = 0.0
+    default: float = 0.0
+    served: float = 0.0
+    oracle: float = 0.0
+    page_ids: set[str] = field(default_factory=set)
+    model_versions: set[str] = field(default_factory=set)
+
+    def add(self, other: RoundTotals) -> None:
+        for name in ("impressions", "plays", "random", "default", "served", "oracle"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.page_ids |= other.page_ids
+        self.model_versions |= other.model_versions
+
+    def ctr(self, name: str) -> float:
+        return getattr(self, name) / max(self.impressions, 1)
+
+
+class Simulation:
+    def __init__(self, args: argparse.Namespace, workdir: Path, gateway: str) -> None:
+        self.args = args
+        self.world = World(args.viewers, args.seed)
+        self.logs = workdir / "logs"
+        self.models = workdir / "models"
+        self.gateway = gateway
+        self.users = {viewer.user_id: viewer for viewer in self.world.viewers}
+
+    def seed_histories(self, pool: ThreadPoolExecutor) -> None:
+        start = datetime.now(timezone.utc) - timedelta(days=14)
+
+        def seed(index: int) -> None:
+            viewer = self.world.viewers[index]
+            rng = random.Random(f"{self.args.seed}-history-{index}")
+            with PageClient(self.gateway, timeout_s=30) as client:
+                for i, title in enumerate(self.world.history(viewer, self.args.history_plays, rng)):
+                    client.report_event(
+                        event_id=f"{viewer.user_id}-history-{i}",
+                        user_id=viewer.user_id,
+                        title_id=title,
+                        kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+                        occurred_at=start + timedelta(hours=i),
+                    )
+
+        list(pool.map(seed, range(len(self.world.viewers))))
+
+    def serve_pages(self, round_index: int, first: int, count: int) -> RoundTotals:
+        totals = RoundTotals()
+        with PageClient(self.gateway, timeout_s=30) as client:
+            for page_index in range(first, first + count):
+                rng = random.Random(f"{self.args.seed}-{round_index}-{page_index}")
+                viewer = rng.choice(self.world.viewers)
+                device = rng.choice(DEVICES)
+                titles = rng.sample(self.world.choosable, self.args.titles_per_page)
+                context = pb.Context(
+                    device_type=device, local_hour=rng.randrange(24), day_of_week=rng.randint(1, 7)
+                )
+                page = client.render_page(
+                    viewer.user_id, [("sim", titles)], budget_ms=BUDGET_MS, context=context
+                )
+                totals.page_ids.add(page.page_id)
+                totals.model_versions.add(page.model_version)
+                for tile in page.rows[0].tiles:
+                    truth = self.world.probabilities(viewer, tile.title_id, device)
+                    served = truth[tile.artwork_id]
+                    totals.impressions += 1
+                    totals.served += served
+                    totals.random += sum(truth.values()) / len(truth)
+                    totals.default += truth[self.world.default_artwork(tile.title_id)]
+                    totals.oracle += max(truth.values())
+                    if rng.random() < served:
+                        totals.plays += 1
+                        client.report_event(
+                            event_id=f"{page.page_id}-{tile.title_id}",
+                            user_id=viewer.user_id,
+                            title_id=tile.title_id,
+                            artwork_id=tile.artwork_id,
+                            page_id=page.page_id,
+                            kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+                        )
+        return totals
+
+    def run_round(self, round_index: int, pool: ThreadPoolExecutor) -> RoundTotals:
+        pages = self.args.impressions // self.args.titles_per_page
+        share = -(-pages // WORKERS)
+        jobs = [
+            pool.submit(self.serve_pages, round_index, first, min(share, pages - first))
+            for first in range(0, pages, share)
+        ]
+        totals = RoundTotals()
+        for job in jobs:
+            totals.add(job.result())
+        return totals
+
+    def wait_for_log(self, page_ids: set[str], timeout_s: float = 60.0) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            logged = {page.page_id for page, _ in read_pages(self.logs)}
+            if page_ids <= logged:
+                return
+            time.sleep(0.2)
+        raise TimeoutError("the gateway did not log every page in time")
+
+    def greedy_ctr(self, model_path: Path, page_ids: set[str]) -> float:
+        """True CTR of the model's greedy choice on the logged pages `page_ids`."""
+        model = RankingModel(model_path)
+        total = impressions = 0.0
+        for page, vectors in read_pages(self.logs):
+            if page.page_id not in page_ids:
+                continue
+            counts = np.array([len(tile.candidate_ids) for tile in page.tiles])
+            artwork = np.concatenate(
+                [candidate_matrix(page, tile.candidate_ids, vectors) for tile in page.tiles]
+            )
+            scores = model.score(page.viewer_features[None], page.context_features[None], artwork)
+            chosen = Policy().choose(scores, counts, page.page_id).indices
+            viewer = self.users[page.user_id]
+            device = pb.DeviceType.Value(page.context["device_type"])
+            for tile, index in zip(page.tiles, chosen):
+                truth = self.world.probabilities(viewer, tile.title_id, device)
+                total += truth[tile.candidate_ids[index]]
+                impressions += 1
+        return total / max(impressions, 1)
+
+    def wait_for_swap(self, version: str, timeout_s: float = 60.0) -> None:
+        end = time.monotonic() + timeout_s
+        with PageClient(self.gateway) as client:
+            while time.monotonic() < end:
+                page = client.render_page(
+                    self.world.viewers[0].user_id,
+                    [("probe", self.world.choosable[:1])],
+                    budget_ms=BUDGET_MS,
+                )
+                if page.model_version == version:
+                    return
+                time.sleep(0.2)
+        raise TimeoutError(f"the ranker did not swap to {version} in time")
+
+
+def _build_bundled(path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "services.ranker.model_recipe", "--out", str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
+    models = workdir / "models"
+    return SuiteConfig(
+        data_dir=workdir,
+        model_path=models / "bundled.onnx",
+        addresses={name: free_address() for name in START_ORDER},
+        extra_env={
+            "PROFILE_DB": str(workdir / "profile.db"),
+            "ARTWORK_DB": str(workdir / "catalog.db"),
+            "GATEWAY_LOG_DIR": str(workdir / "logs"),
+            "RANKER_MODEL_DIR": str(models),
+            "RANKER_MODEL_POLL_S": "0.2",
+            "RANKER_EXPLORATION": "epsilon_greedy",
+            "RANKER_EPSILON": str(args.epsilon),
+            "RANKER_SEED": str(args.seed),
+            "PROFILE_SYNCHRONOUS": "normal",
+        },
+    )
+
+
+def _ope_line(card: dict, achieved: float) -> tuple[str, bool]:
+    parts, covered = [], True
+    for estimate in card["holdout_estimates"]:
+        inside = estimate["low"] <= achieved <= estimate["high"]
+        covered &= inside
+        parts.append(
+            f"{estimate['estimator']}={estimate['value']:.4f} "
+            f"[{estimate['low']:.4f}, {estimate['high']:.4f}]{'' if inside else ' MISS'}"
+        )
+    return "  offline estimates of this model: " + "  ".join(parts), covered
+
+
+def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    config = _suite_config(args, workdir)
+    _build_bundled(config.model_path)
+    with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
+        suite = Suite(config, service_log)
+        suite.start()
+        try:
+            sim = Simulation(args, workdir, config.addresses["gateway"])
+            sim.seed_histories(pool)
+            serving, card, covered_all, checked = config.model_path, None, True, 0
+            for round_index in range(args.rounds):
+                started = time.monotonic()
+                totals = sim.run_round(round_index, pool)
+                sim.wait_for_log(totals.page_ids)
+                greedy = sim.greedy_ctr(serving, totals.page_ids)
+                print(
+                    f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
+                    f"model={','.join(sorted(totals.model_versions))} "
+                    f"ctr_random={totals.ctr('random'):.4f} ctr_default={totals.ctr('default'):.4f} "
+                    f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
+                    f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+                if card is not None:
+                    line, covered = _ope_line(card, greedy)
+                    covered_all &= covered
+                    checked += 1
+                    print(line, flush=True)
+                if round_index + 1 < args.rounds:
+                    serving = sim.models / f"learned-round{round_index + 1}.onnx"
+                    settings = bilinear.FitSettings(seed=args.seed)
+                    card = train(load(sim.logs), serving, settings, 0.2, str(sim.logs))
+                    sim.wait_for_swap(card["model_version"])
+            lift = (greedy - totals.ctr("random")) / max(totals.ctr("oracle") - totals.ctr("random"), 1e-9)
+            return {
+                "ctr_random": totals.ctr("random"),
+                "ctr_default": totals.ctr("default"),
+                "ctr_learned": greedy,
+                "ctr_oracle": totals.ctr("oracle"),
+                "oracle_lift": lift,
+                "ope_within_ci": float(covered_all and checked > 0),
+            }
+        finally:
+            suite.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--impressions", type=int, default=20_000, help="per round")
+    parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--titles-per-page", type=int, default=20)
+    parser.add_argument("--history-plays", type=int, default=48, help="plays seeded per viewer")
+    parser.add_argument("--epsilon", type=float, default=0.2, help="exploration while serving")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary dir")
+
+
+def run(args: argparse.Namespace) -> int:
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="keyart-simulate-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"simulating in {workdir} (service logs: {workdir / 'services.log'})", flush=True)
+    summary = simulate(args, workdir)
+    print(
+        "summary: "
+        + " ".join(f"{name}={value:.4f}" for name, value in summary.items() if name != "ope_within_ci")
+        + f" ope_within_ci={int(summary['ope_within_ci'])}"
+    )
+    return 0

@@ -1,0 +1,146 @@
+"""The learning logs on real files: schema round trip, durability contract, segments, the join."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
+from common.log_schema import (
+    FEEDBACK,
+    IMPRESSIONS,
+    FeedbackEvent,
+    LogFormatError,
+    PageImpression,
+    TileDecision,
+    artwork_record,
+    header,
+)
+from common.segment_log import SegmentLog, SegmentSettings, read_records
+from learning.dataset import load, write_bandit_file
+from tests.unit.learning_data import synthetic
+
+NOW = 1_790_000_000_000
+
+
+def impression(page_id: str = "page-1", time_ms: int = NOW) -> PageImpression:
+    rng = np.random.default_rng(0)
+    return PageImpression(
+        page_id=page_id,
+        user_id="romance-fan",
+        time_ms=time_ms,
+        context={"device_type": "DEVICE_TYPE_TV", "country": "US", "local_hour": 21,
+                 "day_of_week": "DAY_OF_WEEK_FRIDAY"},
+        context_features=rng.random(CONTEXT_DIM).astype(np.float32),
+        viewer_known=True,
+        viewer_features=rng.random(VIEWER_DIM).astype(np.float32),
+        catalog_version="cat-1",
+        model_version="bundled-abc",
+        policy="epsilon_greedy(epsilon=0.1)",
+        tiles=(
+            TileDecision("gwh", ("gwh/a", "gwh/b"), 1, 0.95, 0.8, True),
+            TileDecision("pf", ("pf/a", "pf/b", "pf/c"), 0, 0.0333, 0.4, True),
+        ),
+    )
+
+
+def write(directory: Path, kind: str, records: list[dict], **settings: object) -> None:
+    segment_log = SegmentLog(SegmentSettings(directory, kind, **settings), header(kind))
+    segment_log.start()
+    for record in records:  # one batch each: a batch never straddles two segments
+        future = segment_log.append(lambda _segment, record=record: [record])
+        assert future.result(timeout=10) is None  # resolved once written and fsynced
+    segment_log.close()
+
+
+def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> None:
+    page = impression()
+    write(tmp_path, IMPRESSIONS, [page.to_record()])
+    header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
+    assert header_record["schema"] == "keyart-learning-log/1"
+    back = PageImpression.from_record(stored, VIEWER_DIM, CONTEXT_DIM)
+    np.testing.assert_array_equal(back.viewer_features, page.viewer_features)
+    np.testing.assert_array_equal(back.context_features, page.context_features)
+    assert back.tiles == page.tiles
+    assert (back.page_id, back.policy, back.model_version, back.context) == (
+        page.page_id, page.policy, page.model_version, page.context,
+    )
+
+
+def test_feedback_round_trips(tmp_path: Path) -> None:
+    event = FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW)
+    write(tmp_path, FEEDBACK, [event.to_record()])
+    assert FeedbackEvent.from_record(list(read_records(tmp_path, FEEDBACK))[1]) == event
+
+
+def test_segments_roll_by_size_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    records = [{"type": "feedback", "n": i, "pad": "x" * 200} for i in range(20)]
+    write(tmp_path, FEEDBACK, records, max_bytes=1_000)
+    segments = sorted(tmp_path.glob("feedback-*.jsonl"))
+    assert len(segments) > 3
+    with segments[-1].open("ab") as last:
+        last.write(b'{"type": "feedback", "n": 99')  # a crash in the middle of a line
+    read = [r["n"] for r in read_records(tmp_path, FEEDBACK) if r["type"] == "feedback"]
+    assert read == list(range(20))
+
+
+def _page_with_vectors(tmp_path: Path, plays: list[FeedbackEvent]) -> None:
+    page = impression()
+    vectors = [
+        artwork_record(artwork, "cat-1", np.full(ARTWORK_DIM, i, np.float32))
+        for i, artwork in enumerate(("gwh/a", "gwh/b", "pf/a", "pf/b", "pf/c"))
+    ]
+    write(tmp_path, IMPRESSIONS, [*vectors, page.to_record()])
+    write(tmp_path, FEEDBACK, [event.to_record() for event in plays])
+
+
+def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(tmp_path: Path) -> None:
+    _page_with_vectors(
+        tmp_path,
+        [
+            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW + 60_000),
+            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW + 60_000),
+            FeedbackEvent("e-2", "u", "page-1", "pf", "pf/a", "CLICK", NOW + 1_000),
+            FeedbackEvent("e-3", "u", "page-2", "pf", "pf/a", "QUALIFIED_PLAY", NOW + 1_000),
+        ],
+    )
+    data = load(tmp_path, reward_window_s=30 * 60)
+    assert data.reward.tolist() == [1.0, 0.0]  # a click is not a reward; page-2 is another page
+    assert data.chosen.tolist() == [1, 0]
+    assert data.counts.tolist() == [2, 3]
+    np.testing.assert_allclose(data.propensity, [0.95, 0.0333], rtol=1e-6)
+    assert data.artwork[:, 0].tolist() == [0, 1, 2, 3, 4]  # each candidate's own vector
+
+    late = load(tmp_path, reward_window_s=30)  # the play came 60 s after the impression
+    assert late.reward.tolist() == [0.0, 0.0]
+
+
+def test_a_log_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "impressions-0.jsonl").write_text(json.dumps({"type": "header", "schema": "v0"}) + "\n")
+    with pytest.raises(LogFormatError, match="schema"):
+        load(tmp_path)
+
+
+def test_bandit_import_format_round_trips(tmp_path: Path) -> None:
+    data, _ = synthetic(50, 3, seed=4, logging="epsilon")
+    path = tmp_path / "bandit.jsonl"
+    write_bandit_file(data, path)
+    back = load(path)
+    for name in ("viewer", "context", "artwork", "counts", "chosen", "propensity", "reward"):
+        np.testing.assert_allclose(getattr(back, name), getattr(data, name), rtol=1e-6)
+
+
+def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"schema": "keyart-bandit/1"}\n'
+        + json.dumps({"viewer": [0.0] * 3, "context": [0.0] * CONTEXT_DIM,
+                      "candidates": [[0.0] * ARTWORK_DIM], "chosen": 0, "propensity": 1.0,
+                      "reward": 0})
+        + "\n"
+    )
+    with pytest.raises(LogFormatError, match="bad.jsonl:2"):
+        load(path)
