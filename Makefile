@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava loadtest preview image clean
+.PHONY: run test proto model bench bench-ava bench-learning loadtest preview image clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-ava: proto
 IMAGE ?= keyart:0.1.0
 image:
 	docker build -t $(IMAGE) .
+
+# The learning loop against the real suite: 5 rounds of 20,000 impressions (see README).
+bench-learning: proto
+	$(VENV)/bin/keyart simulate --rounds 5 --impressions 20000
 
 clean:
 	rm -rf gen var .pytest_cache

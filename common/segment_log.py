@@ -68,7 +68,7 @@ class SegmentLog:
         self._thread.start()
 
     def append(self, render: Render) -> Future[None]:
-        """Queues lines; the future resolves once they are on disk. Full queue: ResourceExhausted."""
+        """Queues lines; the future resolves once they are on disk (ResourceExhausted if full)."""
         future: Future[None] = Future()
         try:
             self._queue.put_nowait((render, future))
@@ -124,7 +124,8 @@ class SegmentLog:
             self._file.close()
         self._segment += 1
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        path = settings.directory / f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
+        name = f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
+        path = settings.directory / name
         self._file = open(path, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
         self._opened_at = time.monotonic()
         header = {**self._header, "created_at_ms": int(time.time() * 1000)}

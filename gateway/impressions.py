@@ -60,7 +60,7 @@ class LearningLogConfig:
 
 
 class _ImpressionSerializer:
-    """Runs on the writer thread: page records, each preceded by the artwork records its segment lacks."""
+    """Runs on the writer thread: page records, each after the artwork records its segment lacks."""
 
     def __init__(self) -> None:
         self._segment = 0

@@ -33,12 +33,12 @@ from services.ranker.model_recipe import RecipeWeights
 
 @dataclass(frozen=True)
 class FitSettings:
-    epochs: int = 12
+    epochs: int = 30
     batch: int = 2048
     learning_rate: float = 0.05
     l2: float = 1e-3
     l2_slot: float = 1e-2  # pulls each slot's weight toward its block's shared weight
-    clip: float = 50.0
+    clip: float = 10.0
     seed: int = 0
     weighted: bool = True  # False: plain regression (the direct method's reward model)
 
@@ -78,7 +78,9 @@ def fit(data: BanditData, settings: FitSettings = FitSettings()) -> RecipeWeight
     match = data.viewer.astype(np.float64) * artwork[:, :VIEWER_DIM]  # viewer ⊙ artwork tags
     blocks = _blocks()
     reward = data.reward
-    weight = np.minimum(1.0 / data.propensity, settings.clip) if settings.weighted else np.ones(len(data))
+    weight = np.minimum(1.0 / data.propensity, settings.clip)
+    if not settings.weighted:
+        weight = np.ones(len(data))
     base_rate = float(np.average(reward, weights=weight)) if len(data) else 0.5
     params = {
         "tied": np.zeros(2),

@@ -125,9 +125,12 @@ def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
     return plays
 
 
-def read_pages(directory: Path) -> Iterator[tuple[PageImpression, dict[tuple[str, str], np.ndarray]]]:
+Vectors = dict[tuple[str, str], np.ndarray]  # (artwork id, catalog version) → features
+
+
+def read_pages(directory: Path) -> Iterator[tuple[PageImpression, Vectors]]:
     """Each page record with the artwork vectors known so far, by (artwork id, catalog version)."""
-    vectors: dict[tuple[str, str], np.ndarray] = {}
+    vectors: Vectors = {}
     for record in read_records(directory, IMPRESSIONS):
         kind = record["type"]
         if kind == "header":
@@ -140,7 +143,7 @@ def read_pages(directory: Path) -> Iterator[tuple[PageImpression, dict[tuple[str
 
 
 def candidate_matrix(
-    page: PageImpression, candidate_ids: Iterable[str], vectors: dict[tuple[str, str], np.ndarray]
+    page: PageImpression, candidate_ids: Iterable[str], vectors: Vectors
 ) -> np.ndarray:
     try:
         return np.stack([vectors[(artwork, page.catalog_version)] for artwork in candidate_ids])
@@ -191,7 +194,7 @@ def _bandit_rows(path: Path) -> Iterator[Row]:
                 raise LogFormatError(f"{path}:{number}: {error}") from error
             shapes = (row[0].shape, row[1].shape, candidates.ndim and candidates.shape[1:])
             if shapes != ((VIEWER_DIM,), (CONTEXT_DIM,), (ARTWORK_DIM,)):
-                raise LogFormatError(f"{path}:{number}: feature widths {shapes} do not fit the schema")
+                raise LogFormatError(f"{path}:{number}: feature widths {shapes} do not fit")
             if not 0 <= row[3] < len(candidates) or not 0 < row[4] <= 1:
                 raise LogFormatError(f"{path}:{number}: chosen or propensity out of range")
             yield row

@@ -42,7 +42,9 @@ def format_report(report: Report, decisions: int) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, required=True, help="log directory or bandit-log file")
-    parser.add_argument("--model", type=Path, action="append", default=[], help="ONNX model (repeat)")
+    parser.add_argument(
+        "--model", type=Path, action="append", default=[], help="ONNX model (repeatable)"
+    )
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

@@ -43,9 +43,8 @@ class Viewer:
 def play_probability(viewer: Viewer, artwork: Artwork, device_type: int) -> float:
     tones = artwork.tones
     tone_match = sum(viewer.genres.get(tone, 0.0) for tone in tones) / len(tones) if tones else 0.0
-    cast_match = (
-        sum(name in viewer.cast for name in artwork.cast) / len(artwork.cast) if artwork.cast else 0.0
-    )
+    cast = artwork.cast
+    cast_match = sum(name in viewer.cast for name in cast) / len(cast) if cast else 0.0
     logit = BASE + TONE * tone_match + CAST * cast_match + QUALITY * (artwork.aesthetic_score - 0.7)
     if device_type == DEVICE_MOBILE:
         logit += MOBILE * (artwork.composition - 0.6)
@@ -60,9 +59,12 @@ class World:
         self.titles: dict[str, Title] = {title.title_id: title for title in demo_titles()}
         self.choosable = [t.title_id for t in self.titles.values() if len(t.artworks) >= 2]
         self.by_genre = {
-            genre: [t.title_id for t in self.titles.values() if t.genres == (genre,)] for genre in GENRES
+            genre: [t.title_id for t in self.titles.values() if t.genres == (genre,)]
+            for genre in GENRES
         }
-        featured = sorted({name for t in self.titles.values() for a in t.artworks for name in a.cast})
+        featured = sorted(
+            {name for title in self.titles.values() for art in title.artworks for name in art.cast}
+        )
         self.viewers = [
             Viewer(
                 user_id=f"sim-{seed}-{i:04d}",

@@ -14,7 +14,8 @@ and the oracle. For each learned model it also checks that its offline
 estimates (IPS, SNIPS, DR on the held-out newest logs, from its model card)
 contain the greedy CTR it then achieves online. The last line:
 
-    summary: ctr_random=… ctr_default=… ctr_learned=… ctr_oracle=… oracle_lift=… ope_within_ci=…
+    summary: ctr_random=… ctr_default=… ctr_learned=… ctr_oracle=… oracle_lift=…
+             ope_within_ci=…   (one line)
 
 where ctr_learned is the last serving model's greedy CTR on the last round.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -249,7 +251,8 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 print(
                     f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
                     f"model={','.join(sorted(totals.model_versions))} "
-                    f"ctr_random={totals.ctr('random'):.4f} ctr_default={totals.ctr('default'):.4f} "
+                    f"ctr_random={totals.ctr('random'):.4f} "
+                    f"ctr_default={totals.ctr('default'):.4f} "
                     f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
                     f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
                     flush=True,
@@ -264,7 +267,8 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                     settings = bilinear.FitSettings(seed=args.seed)
                     card = train(load(sim.logs), serving, settings, 0.2, str(sim.logs))
                     sim.wait_for_swap(card["model_version"])
-            lift = (greedy - totals.ctr("random")) / max(totals.ctr("oracle") - totals.ctr("random"), 1e-9)
+            random_ctr = totals.ctr("random")
+            lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
             return {
                 "ctr_random": totals.ctr("random"),
                 "ctr_default": totals.ctr("default"),
@@ -289,13 +293,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the suite is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="keyart-simulate-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"simulating in {workdir} (service logs: {workdir / 'services.log'})", flush=True)
     summary = simulate(args, workdir)
     print(
         "summary: "
-        + " ".join(f"{name}={value:.4f}" for name, value in summary.items() if name != "ope_within_ci")
+        + " ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "ope_within_ci")
         + f" ope_within_ci={int(summary['ope_within_ci'])}"
     )
     return 0

@@ -1,4 +1,4 @@
-"""Target policies to evaluate, as probabilities (N,) over every logged candidate, and DR's reward model."""
+"""Target policies as probabilities (N,) over every logged candidate; DR's reward model."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ def uniform(data: BanditData) -> np.ndarray:
 
 
 def catalog_default(data: BanditData) -> np.ndarray:
-    """The best non-personalized choice: each title's highest aesthetic score, as the catalog picks."""
-    return greedy(
-        aesthetic_score(data.artwork[:, VISUAL_QUALITY_SLOT], data.artwork[:, COMPOSITION_SLOT]), data
-    )
+    """The best non-personalized choice: each title's highest aesthetic score, as in the catalog."""
+    quality = aesthetic_score(data.artwork[:, VISUAL_QUALITY_SLOT], data.artwork[:, COMPOSITION_SLOT])
+    return greedy(quality, data)
 
 
 def model_scores(path: Path, data: BanditData) -> tuple[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""`keyart train`: fit the bilinear model from bandit logs, check it offline, export ONNX + model card.
+"""`keyart train`: fit the bilinear model from bandit logs, check it offline, export ONNX + card.
 
 The newest decisions (`--holdout`, by time) are kept out of the fit and used
 to estimate the new model's greedy policy with IPS, SNIPS and DR; the DR
@@ -33,8 +33,10 @@ def split(data: BanditData, holdout: float) -> tuple[BanditData, BanditData]:
     return data.subset(keep), data.subset(~keep)
 
 
-def train(data: BanditData, out: Path, settings: bilinear.FitSettings, holdout: float, source: str) -> dict:
-    """Fits, writes the model card and then the model (so a watcher finds both); returns the card."""
+def train(
+    data: BanditData, out: Path, settings: bilinear.FitSettings, holdout: float, source: str
+) -> dict:
+    """Fits, writes the model card, then the model (a watcher finds both); returns the card."""
     if len(data) < 10:
         raise ValueError(f"{len(data)} decisions are too few to train on")
     fitting, held = split(data, holdout)
@@ -62,7 +64,8 @@ def train(data: BanditData, out: Path, settings: bilinear.FitSettings, holdout: 
             "mean_reward": float(data.reward.mean()),
         },
         "training": {
-            "objective": "importance-weighted logistic regression" if settings.weighted else "logistic regression",
+            "objective": ("importance-weighted " if settings.weighted else "")
+            + "logistic regression",
             **settings.__dict__,
             "train_log_loss": bilinear.log_loss(weights, fitting, settings.clip),
             "holdout_log_loss": bilinear.log_loss(weights, held, settings.clip),
@@ -83,7 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, required=True, help="log directory or bandit-log file")
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--reward-window-min", type=float, default=30.0)
-    parser.add_argument("--holdout", type=float, default=0.2, help="share of newest decisions held out")
+    parser.add_argument(
+        "--holdout", type=float, default=0.2, help="share of newest decisions held out"
+    )
     parser.add_argument("--epochs", type=int, default=bilinear.FitSettings.epochs)
     parser.add_argument("--clip", type=float, default=bilinear.FitSettings.clip)
     parser.add_argument("--l2", type=float, default=bilinear.FitSettings.l2)

@@ -82,18 +82,12 @@ def _page_uniforms(seed: int, page_id: str, titles: int) -> np.ndarray:
     return np.random.default_rng([seed, int.from_bytes(digest, "little")]).random(titles)
 
 
-def sticky_uniforms(
-    seed: int, user_id: str, title_ids: Sequence[str], bucket: int
-) -> np.ndarray:
+def sticky_uniforms(seed: int, user_id: str, titles: Sequence[str], bucket: int) -> np.ndarray:
     """One uniform per title, fixed for (seed, viewer, title, time bucket)."""
     prefix = f"{seed}\x00{user_id}\x00{bucket}\x00".encode()
+    digests = (hashlib.blake2b(prefix + title.encode(), digest_size=8).digest() for title in titles)
     return np.array(
-        [
-            (int.from_bytes(hashlib.blake2b(prefix + title.encode(), digest_size=8).digest(), "little") >> 11)
-            / _UNIT
-            for title in title_ids
-        ],
-        dtype=np.float64,
+        [(int.from_bytes(digest, "little") >> 11) / _UNIT for digest in digests], dtype=np.float64
     )
 
 
@@ -181,7 +175,7 @@ def _softmax(groups: _Groups, temperature: float) -> np.ndarray:
 
 
 def _inverse_cdf(probabilities: np.ndarray, groups: _Groups, uniforms: np.ndarray) -> np.ndarray:
-    """Per title, the first candidate whose cumulative probability exceeds u × the title's total."""
+    """Per title, the first candidate whose cumulative probability exceeds u × the total."""
     if not groups.counts.size:
         return np.zeros(0, dtype=np.int64)
     cumulative = np.cumsum(probabilities)
@@ -191,5 +185,6 @@ def _inverse_cdf(probabilities: np.ndarray, groups: _Groups, uniforms: np.ndarra
     passed = local_cumulative <= np.repeat(uniforms * totals, groups.counts)
     chosen = np.add.reduceat(passed.astype(np.int64), groups.starts)
     # Rounding can push u past the last candidate with any probability: stay on it.
-    last_possible = np.maximum.reduceat(np.where(probabilities > 0, groups.local, -1), groups.starts)
+    possible = np.where(probabilities > 0, groups.local, -1)
+    last_possible = np.maximum.reduceat(possible, groups.starts)
     return np.minimum(chosen, last_possible)

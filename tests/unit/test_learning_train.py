@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from learning import bilinear, targets
 from learning.dataset import write_bandit_file
@@ -18,7 +20,8 @@ from tests.unit.learning_data import synthetic, true_value
 def test_training_improves_on_the_logging_policy_and_the_baselines(tmp_path: Path) -> None:
     data, truth = synthetic(20_000, 5, seed=11, logging="epsilon")
     weights = bilinear.fit(data)
-    learned = true_value(targets.greedy(bilinear.candidate_scores(weights, data), data), truth, data.counts)
+    scores = bilinear.candidate_scores(weights, data)
+    learned = true_value(targets.greedy(scores, data), truth, data.counts)
     logged = float(data.reward.mean())
     default = true_value(targets.catalog_default(data), truth, data.counts)
     best = true_value(targets.greedy(truth, data), truth, data.counts)
@@ -50,8 +53,5 @@ def test_train_cli_exports_a_model_the_ranker_serves_and_its_card(tmp_path: Path
 
 
 def _weights_from(path: Path) -> bilinear.RecipeWeights:
-    import onnx
-    from onnx import numpy_helper
-
     arrays = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
     return bilinear.RecipeWeights(arrays["Wv"], arrays["Wc"], arrays["q"], float(arrays["bias"][0]))

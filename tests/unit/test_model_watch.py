@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import onnx
@@ -14,7 +16,7 @@ from structlog.testing import capture_logs
 from keyart.ranker.v1 import ranker_service_pb2_grpc
 from services.ranker.config import RankerConfig
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
-from services.ranker.model_watch import card_path
+from services.ranker.model_watch import ModelWatcher, card_path
 from services.ranker.server import build_server, load_model, model_watcher
 from tests.unit.test_ranker_service import config, page_request  # noqa: F401 - the fixture
 
@@ -22,7 +24,7 @@ Stub = ranker_service_pb2_grpc.RankerServiceStub
 
 
 def other_model(path: Path, bias: float, estimate: float | None = None) -> str:
-    """A valid model with different weights; its card when `estimate` is given. Returns its version."""
+    """A valid model with other weights (and a card if `estimate`); returns its version."""
     model = build_model(replace(bundled_weights(), bias=bias), name="learned")
     if estimate is not None:
         card_path(path).write_text(json.dumps({"offline_estimate": {"value": estimate}}))
@@ -30,7 +32,9 @@ def other_model(path: Path, bias: float, estimate: float | None = None) -> str:
     return next(p.value for p in model.metadata_props if p.key == "version")
 
 
-def run_with_watcher(config: RankerConfig, scenario) -> object:  # type: ignore[no-untyped-def]
+def run_with_watcher(
+    config: RankerConfig, scenario: Callable[[Stub, ModelWatcher], Awaitable[Any]]
+) -> Any:
     async def run() -> object:
         server, servicer = build_server(config)
         port = await server.start()
@@ -46,12 +50,14 @@ def run_with_watcher(config: RankerConfig, scenario) -> object:  # type: ignore[
     return asyncio.run(run())
 
 
-def test_good_model_swaps_in_while_rpcs_are_in_flight_and_none_fails(config: RankerConfig, tmp_path: Path) -> None:
+def test_good_model_swaps_in_while_rpcs_are_in_flight_and_none_fails(
+    config: RankerConfig, tmp_path: Path
+) -> None:
     models = tmp_path / "models"
     models.mkdir()
     watching = replace(config, model_dir=models, model_poll_s=0.05)
 
-    async def scenario(stub: Stub, watcher) -> tuple[list[str], list[str], list[str]]:  # type: ignore[no-untyped-def]
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[list[str], ...]:
         seen: list[str] = []
         failures: list[str] = []
         stop = asyncio.Event()
@@ -88,7 +94,7 @@ def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
     models.mkdir()
     watching = replace(config, model_dir=models, min_offline_estimate=0.05)
 
-    async def scenario(stub: Stub, watcher) -> list[tuple[bool, str]]:  # type: ignore[no-untyped-def]
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> list[tuple[bool, str]]:
         before = (await stub.RankPage(page_request())).model_version
         outcomes = []
         (models / "truncated.onnx").write_bytes(b"not an onnx model")
