@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import features
 from common.config import env_float, env_int, env_str
-from common.errors import KeyartError, Unavailable
+from common.errors import ResourceExhausted, Unavailable
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
@@ -169,7 +169,7 @@ class LearningLogs:
             self._impressions.append(
                 lambda segment: self._serializer.records(segment, page, rendered, served_ms)
             )
-        except KeyartError:
+        except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
 
     async def log_feedback(self, request: pb.ReportEventRequest) -> None:

@@ -171,6 +171,7 @@ SIX_FLOATS = pack(np.zeros(6, np.float32))
         ({"candidate_counts": [2, 2]}, "candidate_counts"),
         ({"candidate_counts": [2, 3, 0]}, "candidate_counts"),
         ({"candidate_counts": [5, 0]}, "candidate_counts"),
+        ({"title_ids": ["only-one"]}, "title_ids"),
     ],
 )
 def test_malformed_request_is_invalid_argument_naming_the_field(
@@ -214,3 +215,23 @@ def test_process_with_a_missing_model_exits_non_zero_naming_it(tmp_path: Path) -
     )
     assert done.returncode != 0
     assert str(missing) in done.stdout
+
+
+def test_sticky_softmax_ranker_repeats_a_viewers_choice_across_pages(config: RankerConfig) -> None:
+    sticky = replace(config, exploration="softmax", temperature=5.0, sticky_s=3_600, seed=2)
+    titles = ["good-will-hunting", "pulp-fiction"]
+
+    async def pages(channel: grpc.aio.Channel) -> list[object]:
+        stub = Stub(channel)
+        return [
+            await stub.RankPage(
+                page_request(page_id=f"page-{i}", user_id="romance-fan", title_ids=titles),
+                timeout=10,
+            )
+            for i in range(20)
+        ]
+
+    responses = with_server(sticky, pages)
+    assert len({tuple(r.chosen_indices) for r in responses}) == 1
+    assert {r.policy for r in responses} == {"softmax(temperature=5)"}
+    assert all(0 < p < 1 for p in responses[0].propensities)  # a hot softmax explores
