@@ -2,10 +2,12 @@
 
 Two kinds of segment files, JSON lines, each starting with a header record:
 
-- impressions: `artwork` records (an artwork's feature vector under a catalog
-  version, written once per segment before the first page that uses it) and
-  `page` records (one per rendered page: viewer, context, and one decision per
-  title — its candidate ids, the chosen index, propensity, score).
+- impressions: `page` records, one per rendered page: viewer and context
+  features, and one decision per title — its candidate ids, where their
+  feature rows are in the catalog version it was ranked under, the chosen
+  index, propensity, score. Artwork features are not repeated per impression:
+  a catalog version's rows are fixed, and learning/catalog_snapshot.py keeps
+  a copy per version beside the logs.
 - feedback: `feedback` records, one per acknowledged ReportEvent (at least
   once: a retried event may repeat; readers keep the first per event_id).
 
@@ -58,18 +60,24 @@ class TileDecision:
 
     title_id: str
     candidate_ids: tuple[str, ...]
+    catalog_version: str
+    first_row: int  # the candidates' feature rows: first_row … first_row + len - 1
     chosen: int
     propensity: float
     score: float
+    ranked: bool  # False: the ranker did not answer; the default was shown (propensity 1)
     personalized: bool
 
     def to_record(self) -> dict:
         return {
             "title_id": self.title_id,
             "candidates": list(self.candidate_ids),
+            "catalog_version": self.catalog_version,
+            "first_row": self.first_row,
             "chosen": self.chosen,
             "propensity": self.propensity,
             "score": self.score,
+            "ranked": self.ranked,
             "personalized": self.personalized,
         }
 
@@ -78,9 +86,12 @@ class TileDecision:
         return cls(
             title_id=record["title_id"],
             candidate_ids=tuple(record["candidates"]),
+            catalog_version=record["catalog_version"],
+            first_row=int(record["first_row"]),
             chosen=int(record["chosen"]),
             propensity=float(record["propensity"]),
             score=float(record["score"]),
+            ranked=bool(record["ranked"]),
             personalized=bool(record["personalized"]),
         )
 
@@ -94,7 +105,6 @@ class PageImpression:
     context_features: np.ndarray
     viewer_known: bool
     viewer_features: np.ndarray
-    catalog_version: str
     model_version: str
     policy: str
     tiles: tuple[TileDecision, ...]
@@ -109,7 +119,6 @@ class PageImpression:
             "context_features": encode_vector(self.context_features),
             "viewer_known": self.viewer_known,
             "viewer_features": encode_vector(self.viewer_features),
-            "catalog_version": self.catalog_version,
             "model_version": self.model_version,
             "policy": self.policy,
             "tiles": [tile.to_record() for tile in self.tiles],
@@ -125,20 +134,10 @@ class PageImpression:
             context_features=decode_vector(record["context_features"], context_dim),
             viewer_known=bool(record["viewer_known"]),
             viewer_features=decode_vector(record["viewer_features"], viewer_dim),
-            catalog_version=record["catalog_version"],
             model_version=record["model_version"],
             policy=record["policy"],
             tiles=tuple(TileDecision.from_record(tile) for tile in record["tiles"]),
         )
-
-
-def artwork_record(artwork_id: str, catalog_version: str, features: np.ndarray) -> dict:
-    return {
-        "type": "artwork",
-        "artwork_id": artwork_id,
-        "catalog_version": catalog_version,
-        "features": encode_vector(features),
-    }
 
 
 @dataclass(frozen=True)

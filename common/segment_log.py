@@ -34,9 +34,9 @@ from common.logging import get_logger
 
 log = get_logger(__name__)
 
-# What the writer thread asks of a queued item: the lines to write, given the
-# id of the segment they go to (so a serializer can restart per-segment state).
-Render = Callable[[int], list[dict]]
+# What the writer thread asks of a queued item: the records to write. Building
+# them there keeps serialization off the producer's event loop.
+Render = Callable[[], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class SegmentLog:
         try:
             out = self._current()
             for render, _ in items:
-                for record in render(self._segment):
+                for record in render():
                     out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())

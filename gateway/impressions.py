@@ -1,5 +1,9 @@
 """The gateway's learning logs: every ranked page's decisions, and every acknowledged event.
 
+A decision names its candidates and their rows in the catalog version it was
+ranked under, not their feature vectors (the gateway does not hold them; the
+ranker does): offline tools resolve rows from a snapshot of that version.
+
 Impressions are serialized and written on the log's writer thread; a page is
 never slowed or failed by its log (when the writer is behind, the page is
 dropped from the log and counted). Feedback is different: ReportEvent is
@@ -23,7 +27,6 @@ from common.log_schema import (
     FeedbackEvent,
     PageImpression,
     TileDecision,
-    artwork_record,
     header,
 )
 from common.logging import get_logger
@@ -59,35 +62,19 @@ class LearningLogConfig:
         return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, self.max_queued)
 
 
-class _ImpressionSerializer:
-    """Runs on the writer thread: page records, each after the artwork records its segment lacks."""
-
-    def __init__(self) -> None:
-        self._segment = 0
-        self._written: set[tuple[str, str]] = set()
-
-    def records(
-        self, segment: int, page: PageRequest, rendered: RenderedPage, time_ms: int
-    ) -> list[dict]:
-        if segment != self._segment:
-            self._segment, self._written = segment, set()
-        inputs = rendered.inputs
-        if inputs is None:
-            return []
-        catalog = inputs.catalog
-        matrix = features.unpack(catalog.packed_features, features.ARTWORK_DIM, field="artwork")
-        records: list[dict] = []
-        tiles = []
-        row = 0
-        ranking, viewer = inputs.ranking, inputs.viewer
-        personalized = ranking is not None and viewer is not None and viewer.known
-        for t, title in enumerate(catalog.titles.values()):
-            for offset, artwork_id in enumerate(title.artwork_ids):
-                key = (artwork_id, catalog.catalog_version)
-                if key not in self._written:
-                    self._written.add(key)
-                    records.append(artwork_record(artwork_id, key[1], matrix[row + offset]))
-            row += len(title.artwork_ids)
+def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> list[dict]:
+    """The page's one `page` record (runs on the writer thread, off the event loop)."""
+    inputs = rendered.inputs
+    if inputs is None:
+        return []
+    viewer = inputs.viewer
+    known = viewer is not None and viewer.known
+    tiles = []
+    policy = DEFAULT_POLICY
+    for titles, ranking in inputs.groups:
+        if ranking is not None:
+            policy = ranking.policy
+        for t, title in enumerate(titles):
             if ranking is None:
                 chosen = title.artwork_ids.index(title.default_artwork_id)
                 propensity, score = 1.0, 0.0
@@ -96,41 +83,42 @@ class _ImpressionSerializer:
                 propensity, score = ranking.propensities[t], ranking.scores[t]
             tiles.append(
                 TileDecision(
-                    title.title_id,
-                    title.artwork_ids,
-                    chosen,
-                    propensity,
-                    score,
-                    personalized,
+                    title_id=title.title_id,
+                    candidate_ids=title.artwork_ids,
+                    catalog_version=title.catalog_version,
+                    first_row=title.first_row,
+                    chosen=chosen,
+                    propensity=propensity,
+                    score=score,
+                    ranked=ranking is not None,
+                    personalized=ranking is not None and known,
                 )
             )
-        context = page.context
-        impression = PageImpression(
-            page_id=rendered.page_id,
-            user_id=page.user_id,
-            time_ms=time_ms,
-            context={
-                "device_type": pb.DeviceType.Name(context.device_type),
-                "country": context.country,
-                "local_hour": context.local_hour,
-                "day_of_week": pb.DayOfWeek.Name(context.day_of_week),
-            },
-            context_features=features.context_vector(
-                context.device_type, context.local_hour, context.day_of_week
-            ),
-            viewer_known=viewer is not None and viewer.known,
-            viewer_features=(
-                features.unpack(viewer.packed, features.VIEWER_DIM, field="viewer")[0]
-                if viewer is not None
-                else features.cold_start_vector()
-            ),
-            catalog_version=catalog.catalog_version,
-            model_version=rendered.model_version,
-            policy=ranking.policy if ranking is not None else DEFAULT_POLICY,
-            tiles=tuple(tiles),
-        )
-        records.append(impression.to_record())
-        return records
+    context = page.context
+    impression = PageImpression(
+        page_id=rendered.page_id,
+        user_id=page.user_id,
+        time_ms=time_ms,
+        context={
+            "device_type": pb.DeviceType.Name(context.device_type),
+            "country": context.country,
+            "local_hour": context.local_hour,
+            "day_of_week": pb.DayOfWeek.Name(context.day_of_week),
+        },
+        context_features=features.context_vector(
+            context.device_type, context.local_hour, context.day_of_week
+        ),
+        viewer_known=known,
+        viewer_features=(
+            features.unpack(viewer.packed, features.VIEWER_DIM, field="viewer")[0]
+            if viewer is not None
+            else features.cold_start_vector()
+        ),
+        model_version=rendered.model_version,
+        policy=policy,
+        tiles=tuple(tiles),
+    )
+    return [impression.to_record()]
 
 
 class LearningLogs:
@@ -146,7 +134,6 @@ class LearningLogs:
             self._feedback = SegmentLog(
                 config.settings(config.directory, FEEDBACK), header(FEEDBACK)
             )
-        self._serializer = _ImpressionSerializer()
 
     def start(self) -> None:
         for segment_log in (self._impressions, self._feedback):
@@ -160,14 +147,12 @@ class LearningLogs:
 
     def log_page(self, page: PageRequest, rendered: RenderedPage) -> None:
         """Queues the page's decisions; never waits for the disk."""
-        if self._impressions is None or rendered.inputs is None:
-            return
-        if not rendered.inputs.catalog.titles:
+        if self._impressions is None or rendered.inputs is None or not rendered.inputs.groups:
             return
         served_ms = int(time.time() * 1000)  # now, not when the writer gets to it
         try:
             self._impressions.append(
-                lambda segment: self._serializer.records(segment, page, rendered, served_ms)
+                lambda: page_records(page, rendered, served_ms)
             )
         except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
@@ -187,7 +172,7 @@ class LearningLogs:
             occurred_at_ms=event.occurred_at_ms,
         ).to_record()
         try:
-            await asyncio.wrap_future(self._feedback.append(lambda _segment: [record]))
+            await asyncio.wrap_future(self._feedback.append(lambda: [record]))
         except OSError as error:
             raise Unavailable(
                 f"could not log the event ({error.strerror}); retry with the same event_id"

@@ -31,10 +31,14 @@ from common.log_schema import (
     FeedbackEvent,
     LogFormatError,
     PageImpression,
+    TileDecision,
     check_header,
-    decode_vector,
 )
+from common.logging import get_logger
 from common.segment_log import read_records
+from learning.catalog_snapshot import catalog_matrices
+
+log = get_logger(__name__)
 
 BANDIT_SCHEMA = "keyart-bandit/1"
 REWARD_KIND = "QUALIFIED_PLAY"
@@ -125,37 +129,45 @@ def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
     return plays
 
 
-Vectors = dict[tuple[str, str], np.ndarray]  # (artwork id, catalog version) → features
+Matrices = dict[str, np.ndarray]  # catalog version → its artwork feature rows
 
 
-def read_pages(directory: Path) -> Iterator[tuple[PageImpression, Vectors]]:
-    """Each page record with the artwork vectors known so far, by (artwork id, catalog version)."""
-    vectors: Vectors = {}
+def read_pages(directory: Path) -> Iterator[PageImpression]:
     for record in read_records(directory, IMPRESSIONS):
-        kind = record["type"]
-        if kind == "header":
+        if record["type"] == "header":
             check_header(record)
-        elif kind == "artwork":
-            key = (record["artwork_id"], record["catalog_version"])
-            vectors[key] = decode_vector(record["features"], ARTWORK_DIM)
-        elif kind == "page":
-            yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM), vectors
+        elif record["type"] == "page":
+            yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
 
 
-def candidate_matrix(
-    page: PageImpression, candidate_ids: Iterable[str], vectors: Vectors
-) -> np.ndarray:
-    try:
-        return np.stack([vectors[(artwork, page.catalog_version)] for artwork in candidate_ids])
-    except KeyError as missing:
-        raise LogFormatError(f"page {page.page_id}: no artwork record for {missing}") from None
+def candidate_matrix(tile: TileDecision, matrices: Matrices) -> np.ndarray:
+    """The tile's candidates' feature rows (KeyError if its catalog version is unknown)."""
+    rows = matrices[tile.catalog_version][tile.first_row : tile.first_row + len(tile.candidate_ids)]
+    if len(rows) != len(tile.candidate_ids):
+        raise LogFormatError(f"{tile.title_id}: rows beyond catalog {tile.catalog_version}")
+    return rows
 
 
-def _keyart_rows(directory: Path, reward_window_s: float) -> Iterator[Row]:
+def page_matrices(directory: Path, artwork_target: str | None) -> Matrices:
+    """Feature rows of every catalog version the logged pages name, where they can be found."""
+    versions = {tile.catalog_version for page in read_pages(directory) for tile in page.tiles}
+    matrices = catalog_matrices(directory, versions, artwork_target)
+    if versions - set(matrices):
+        log.warning(
+            "decisions under these catalog versions are skipped: no snapshot, not served",
+            catalog_versions=sorted(versions - set(matrices)),
+        )
+    return matrices
+
+
+def _keyart_rows(directory: Path, reward_window_s: float, artwork_target: str | None) -> Iterator[Row]:
     plays = _play_times(directory)
     window_ms = reward_window_s * 1000
-    for page, vectors in read_pages(directory):
+    matrices = page_matrices(directory, artwork_target)
+    for page in read_pages(directory):
         for tile in page.tiles:
+            if tile.catalog_version not in matrices:
+                continue
             rewarded = any(
                 -CLOCK_SKEW_MS <= at - page.time_ms <= window_ms
                 for at in plays.get((page.page_id, tile.title_id), ())
@@ -163,7 +175,7 @@ def _keyart_rows(directory: Path, reward_window_s: float) -> Iterator[Row]:
             yield (
                 page.viewer_features,
                 page.context_features,
-                candidate_matrix(page, tile.candidate_ids, vectors),
+                candidate_matrix(tile, matrices),
                 tile.chosen,
                 tile.propensity,
                 float(rewarded),
@@ -221,10 +233,18 @@ def write_bandit_file(data: BanditData, path: Path) -> None:
             )
 
 
-def load(path: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> BanditData:
-    """A keyart log directory (impressions + feedback segments) or a bandit-log file."""
+def load(
+    path: Path,
+    reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
+    artwork_target: str | None = None,
+) -> BanditData:
+    """A keyart log directory (impressions + feedback segments) or a bandit-log file.
+
+    Artwork features of a log directory come from its catalog snapshots, taken
+    from the artwork service at `artwork_target` when missing.
+    """
     if path.is_file():
         return _assemble(_bandit_rows(path))
     if not path.is_dir():
         raise FileNotFoundError(f"no log file or directory at {path}")
-    return _assemble(_keyart_rows(path, reward_window_s))
+    return _assemble(_keyart_rows(path, reward_window_s, artwork_target))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, action="append", default=[], help="ONNX model (repeatable)"
     )
     parser.add_argument("--reward-window-min", type=float, default=30.0)
+    parser.add_argument(
+        "--artwork-target",
+        default=os.environ.get("ARTWORK_TARGET", "127.0.0.1:50053"),
+        help="artwork service for catalog snapshots the log directory lacks",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
-    data = load(args.log, args.reward_window_min * 60)
+    data = load(args.log, args.reward_window_min * 60, args.artwork_target)
     report = evaluate(data, args.model)
     if args.json:
         print(json.dumps({name: [e.to_dict() for e in found] for name, found in report.items()}))

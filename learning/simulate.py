@@ -30,16 +30,16 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 
 from cli.client import PageClient
-from cli.supervisor import START_ORDER, Suite, SuiteConfig, free_address
+from cli.supervisor import Suite, SuiteConfig, local_suite_config
 from learning import bilinear
-from learning.dataset import candidate_matrix, load, read_pages
+from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
 from learning.train import train
 from keyart.gateway.v1 import gateway_service_pb2 as pb
@@ -74,12 +74,15 @@ class RoundTotals:
 
 
 class Simulation:
-    def __init__(self, args: argparse.Namespace, workdir: Path, gateway: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str
+    ) -> None:
         self.args = args
         self.world = World(args.viewers, args.seed)
         self.logs = workdir / "logs"
         self.models = workdir / "models"
         self.gateway = gateway
+        self.artwork = artwork
         self.users = {viewer.user_id: viewer for viewer in self.world.viewers}
 
     def seed_histories(self, pool: ThreadPoolExecutor) -> None:
@@ -151,7 +154,7 @@ class Simulation:
     def wait_for_log(self, page_ids: set[str], timeout_s: float = 60.0) -> None:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            logged = {page.page_id for page, _ in read_pages(self.logs)}
+            logged = {page.page_id for page in read_pages(self.logs)}
             if page_ids <= logged:
                 return
             time.sleep(0.2)
@@ -160,14 +163,13 @@ class Simulation:
     def greedy_ctr(self, model_path: Path, page_ids: set[str]) -> float:
         """True CTR of the model's greedy choice on the logged pages `page_ids`."""
         model = RankingModel(model_path)
+        matrices = page_matrices(self.logs, self.artwork)
         total = impressions = 0.0
-        for page, vectors in read_pages(self.logs):
+        for page in read_pages(self.logs):
             if page.page_id not in page_ids:
                 continue
             counts = np.array([len(tile.candidate_ids) for tile in page.tiles])
-            artwork = np.concatenate(
-                [candidate_matrix(page, tile.candidate_ids, vectors) for tile in page.tiles]
-            )
+            artwork = np.concatenate([candidate_matrix(tile, matrices) for tile in page.tiles])
             scores = model.score(page.viewer_features[None], page.context_features[None], artwork)
             chosen = Policy().choose(scores, counts, page.page_id).indices
             viewer = self.users[page.user_id]
@@ -203,13 +205,11 @@ def _build_bundled(path: Path) -> None:
 
 def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
     models = workdir / "models"
-    return SuiteConfig(
-        data_dir=workdir,
-        model_path=models / "bundled.onnx",
-        addresses={name: free_address() for name in START_ORDER},
+    config = local_suite_config(workdir, models / "bundled.onnx")
+    return replace(
+        config,
         extra_env={
-            "PROFILE_DB": str(workdir / "profile.db"),
-            "ARTWORK_DB": str(workdir / "catalog.db"),
+            **config.extra_env,
             "GATEWAY_LOG_DIR": str(workdir / "logs"),
             "RANKER_MODEL_DIR": str(models),
             "RANKER_MODEL_POLL_S": "0.2",
@@ -240,7 +240,8 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         suite = Suite(config, service_log)
         suite.start()
         try:
-            sim = Simulation(args, workdir, config.addresses["gateway"])
+            addresses = config.addresses
+            sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
             sim.seed_histories(pool)
             serving, card, covered_all, checked = config.model_path, None, True, 0
             for round_index in range(args.rounds):
@@ -265,7 +266,8 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 if round_index + 1 < args.rounds:
                     serving = sim.models / f"learned-round{round_index + 1}.onnx"
                     settings = bilinear.FitSettings(seed=args.seed)
-                    card = train(load(sim.logs), serving, settings, 0.2, str(sim.logs))
+                    data = load(sim.logs, artwork_target=sim.artwork)
+                    card = train(data, serving, settings, 0.2, str(sim.logs))
                     sim.wait_for_swap(card["model_version"])
             random_ctr = totals.ctr("random")
             lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)

@@ -87,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
+        "--artwork-target",
+        default=os.environ.get("ARTWORK_TARGET", "127.0.0.1:50053"),
+        help="artwork service for catalog snapshots the log directory lacks",
+    )
+    parser.add_argument(
         "--holdout", type=float, default=0.2, help="share of newest decisions held out"
     )
     parser.add_argument("--epochs", type=int, default=bilinear.FitSettings.epochs)
@@ -96,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = load(args.log, args.reward_window_min * 60)
+    data = load(args.log, args.reward_window_min * 60, args.artwork_target)
     settings = bilinear.FitSettings(epochs=args.epochs, clip=args.clip, l2=args.l2, seed=args.seed)
     card = train(data, args.out, settings, args.holdout, str(args.log))
     estimate = card["offline_estimate"]

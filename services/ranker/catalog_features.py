@@ -43,6 +43,10 @@ class CatalogFeatures:
     def versions(self) -> list[str]:
         return list(self._matrices)
 
+    def matrix(self, version: str) -> np.ndarray | None:
+        """All feature rows of a held catalog version (offline tools snapshot it)."""
+        return self._matrices.get(version)
+
     async def rows(self, version: str, first_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """The feature rows of each title's candidates, titles in order.
 

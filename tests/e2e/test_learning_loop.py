@@ -17,7 +17,7 @@ from learning.dataset import load, read_pages
 def wait_for_page(logs: Path, page_id: str, timeout_s: float = 10.0) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if any(page.page_id == page_id for page, _ in read_pages(logs)):
+        if any(page.page_id == page_id for page in read_pages(logs)):
             return
         time.sleep(0.1)
     raise AssertionError(f"page {page_id} was not logged within {timeout_s} s")
@@ -38,7 +38,7 @@ def test_every_ranked_title_is_logged_and_a_play_joins_as_its_reward(
     )
     wait_for_page(logs, page.page_id)
 
-    logged = next(p for p, _ in read_pages(logs) if p.page_id == page.page_id)
+    logged = next(p for p in read_pages(logs) if p.page_id == page.page_id)
     served = {t.title_id: t for row in page.rows for t in row.tiles}
     assert {d.title_id for d in logged.tiles} == set(served)
     for decision in logged.tiles:
@@ -49,8 +49,9 @@ def test_every_ranked_title_is_logged_and_a_play_joins_as_its_reward(
     )
     assert logged.viewer_known and logged.viewer_features.any()
 
-    data = load(logs)
+    data = load(logs, artwork_target=suite_config.addresses["artwork"])
     assert data.reward.sum() >= 1  # the qualified play above, joined by page id + title id
+    assert list(logs.glob("catalog-*.npy"))  # the catalog version's rows, snapshotted
 
 
 def test_train_and_evaluate_commands_on_the_suites_logs(
@@ -62,7 +63,8 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
     out = tmp_path / "learned.onnx"
     keyart = [sys.executable, "-m", "cli.main"]
     trained = subprocess.run(
-        [*keyart, "train", "--log", str(logs), "--out", str(out), "--epochs", "2"],
+        [*keyart, "train", "--log", str(logs), "--out", str(out), "--epochs", "2",
+         "--artwork-target", suite_config.addresses["artwork"]],
         capture_output=True, text=True, timeout=120,
     )
     assert trained.returncode == 0, trained.stderr
@@ -71,7 +73,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
 
     evaluated = subprocess.run(
         [*keyart, "evaluate", "--log", str(logs), "--model", str(suite_config.model_path),
-         "--model", str(out)],
+         "--model", str(out), "--artwork-target", suite_config.addresses["artwork"]],
         capture_output=True, text=True, timeout=120,
     )
     assert evaluated.returncode == 0, evaluated.stderr

@@ -16,10 +16,10 @@ from common.log_schema import (
     LogFormatError,
     PageImpression,
     TileDecision,
-    artwork_record,
     header,
 )
 from common.segment_log import SegmentLog, SegmentSettings, read_records
+from learning.catalog_snapshot import save_snapshot
 from learning.dataset import load, write_bandit_file
 from tests.unit.learning_data import synthetic
 
@@ -37,12 +37,11 @@ def impression(page_id: str = "page-1", time_ms: int = NOW) -> PageImpression:
         context_features=rng.random(CONTEXT_DIM).astype(np.float32),
         viewer_known=True,
         viewer_features=rng.random(VIEWER_DIM).astype(np.float32),
-        catalog_version="cat-1",
         model_version="bundled-abc",
         policy="epsilon_greedy(epsilon=0.1)",
         tiles=(
-            TileDecision("gwh", ("gwh/a", "gwh/b"), 1, 0.95, 0.8, True),
-            TileDecision("pf", ("pf/a", "pf/b", "pf/c"), 0, 0.0333, 0.4, True),
+            TileDecision("gwh", ("gwh/a", "gwh/b"), "cat-1", 0, 1, 0.95, 0.8, True, True),
+            TileDecision("pf", ("pf/a", "pf/b", "pf/c"), "cat-1", 2, 0, 0.0333, 0.4, True, True),
         ),
     )
 
@@ -51,7 +50,7 @@ def write(directory: Path, kind: str, records: list[dict], **settings: object) -
     segment_log = SegmentLog(SegmentSettings(directory, kind, **settings), header(kind))
     segment_log.start()
     for record in records:  # one batch each: a batch never straddles two segments
-        future = segment_log.append(lambda _segment, record=record: [record])
+        future = segment_log.append(lambda record=record: [record])
         assert future.result(timeout=10) is None  # resolved once written and fsynced
     segment_log.close()
 
@@ -87,18 +86,16 @@ def test_segments_roll_by_size_and_a_torn_last_line_is_skipped(tmp_path: Path) -
     assert read == list(range(20))
 
 
-def _page_with_vectors(tmp_path: Path, plays: list[FeedbackEvent]) -> None:
-    page = impression()
-    vectors = [
-        artwork_record(artwork, "cat-1", np.full(ARTWORK_DIM, i, np.float32))
-        for i, artwork in enumerate(("gwh/a", "gwh/b", "pf/a", "pf/b", "pf/c"))
-    ]
-    write(tmp_path, IMPRESSIONS, [*vectors, page.to_record()])
+def _page_with_snapshot(tmp_path: Path, plays: list[FeedbackEvent]) -> None:
+    """The page above, its plays, and catalog cat-1 whose row i is all i."""
+    write(tmp_path, IMPRESSIONS, [impression().to_record()])
     write(tmp_path, FEEDBACK, [event.to_record() for event in plays])
+    rows = np.repeat(np.arange(6, dtype=np.float32)[:, None], ARTWORK_DIM, axis=1)
+    save_snapshot(tmp_path, "cat-1", rows)
 
 
 def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(tmp_path: Path) -> None:
-    _page_with_vectors(
+    _page_with_snapshot(
         tmp_path,
         [
             FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW + 60_000),
@@ -112,10 +109,15 @@ def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(tm
     assert data.chosen.tolist() == [1, 0]
     assert data.counts.tolist() == [2, 3]
     np.testing.assert_allclose(data.propensity, [0.95, 0.0333], rtol=1e-6)
-    assert data.artwork[:, 0].tolist() == [0, 1, 2, 3, 4]  # each candidate's own vector
+    assert data.artwork[:, 0].tolist() == [0, 1, 2, 3, 4]  # each candidate's own catalog row
 
     late = load(tmp_path, reward_window_s=30)  # the play came 60 s after the impression
     assert late.reward.tolist() == [0.0, 0.0]
+
+
+def test_decisions_under_a_catalog_version_without_snapshot_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, IMPRESSIONS, [impression().to_record()])
+    assert len(load(tmp_path)) == 0  # no snapshot of cat-1, no artwork service to ask
 
 
 def test_a_log_of_another_schema_version_is_refused(tmp_path: Path) -> None:
