@@ -40,6 +40,12 @@ SHED_PAGES = Counter(
     "keyart_gateway_shed_pages_total",
     "RenderPage calls refused with RESOURCE_EXHAUSTED because too many were in flight.",
 )
+RANKED_CHOICES = Counter(
+    "keyart_ranker_choices_total",
+    "Per-title choices: 'explore' when the policy showed other than its best-scored "
+    "candidate, else 'exploit'. Exploration share = explore / all.",
+    ["kind"],
+)
 MODEL_INFO = Gauge(
     "keyart_ranker_model_info",
     "1 for the model version the ranker serves.",

@@ -41,11 +41,13 @@ _UNIT = float(1 << 53)
 
 
 class Decisions(NamedTuple):
-    """Per title: chosen index within its group, that candidate's score, its propensity."""
+    """Per title: chosen index within its group, that candidate's score, its propensity;
+    and how many titles got a candidate other than the greedy best."""
 
     indices: np.ndarray  # (T,) int64
     scores: np.ndarray  # (T,) float32
     propensities: np.ndarray  # (T,) float64
+    explored: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ class Policy:
                 uniforms = _page_uniforms(self.seed, page_id, groups.counts.size)
             chosen = _inverse_cdf(probabilities, groups, uniforms)
             propensities = probabilities[groups.starts + chosen]
-        return Decisions(chosen, scores[groups.starts + chosen], propensities)
+        explored = int(np.count_nonzero(chosen != groups.best))
+        return Decisions(chosen, scores[groups.starts + chosen], propensities, explored)
 
     def distribution(self, scores: np.ndarray, candidate_counts: np.ndarray) -> np.ndarray:
         """The probability (N,) of choosing each candidate; each title's probabilities sum to 1."""

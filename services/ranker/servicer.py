@@ -9,6 +9,7 @@ import numpy as np
 
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
+from common.metrics import RANKED_CHOICES
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.model import RankingModel
@@ -75,6 +76,8 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         decisions = await asyncio.to_thread(
             self._rank, model, viewer, situation, artwork, counts, request
         )
+        RANKED_CHOICES.labels("explore").inc(decisions.explored)
+        RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored)
         return ranker_service_pb2.RankPageResponse(
             chosen_indices=decisions.indices.tolist(),
             scores=decisions.scores.tolist(),

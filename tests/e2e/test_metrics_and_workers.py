@@ -37,6 +37,8 @@ def test_every_server_serves_metrics(suite: Suite, suite_config: SuiteConfig, cl
     assert sample(metrics["gateway"], "keyart_rpc_duration_seconds_bucket", method=render, code="OK", le="+Inf") >= 2
     ranker_model = re.search(r'keyart_ranker_model_info\{model_version="(bundled-[0-9a-f]+)"\} 1\.0', metrics["ranker"])
     assert ranker_model is not None
+    assert sample(metrics["ranker"], "keyart_ranker_choices_total", kind="exploit") >= 1
+    assert sample(metrics["ranker"], "keyart_ranker_choices_total", kind="explore") == 0  # exploration off
     rank = "/keyart.ranker.v1.RankerService/RankPage"
     assert sample(metrics["ranker"], "keyart_rpc_duration_seconds_count", method=rank, code="OK") >= 1
     features = "/keyart.profile.v1.ProfileService/GetViewerFeatures"

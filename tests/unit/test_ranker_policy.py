@@ -80,7 +80,8 @@ def test_nan_score_never_wins() -> None:
 
 def test_empty_page() -> None:
     decisions = Policy(epsilon=0.1).choose(np.zeros(0, np.float32), np.zeros(0, np.int64), "p")
-    assert [part.size for part in decisions] == [0, 0, 0]
+    sizes = [decisions.indices.size, decisions.scores.size, decisions.propensities.size]
+    assert (sizes, decisions.explored) == ([0, 0, 0], 0)
 
 
 @pytest.mark.parametrize(
@@ -181,3 +182,12 @@ def test_policy_names_and_invalid_combinations() -> None:
         Policy(epsilon=0.1, temperature=0.1)
     with pytest.raises(ValueError, match="temperature"):
         Policy(temperature=-1.0)
+
+
+def test_explored_counts_the_titles_shown_other_than_their_best() -> None:
+    scores = np.arange(400, dtype=np.float32) % 4  # best is the last of each group of 4
+    counts = np.full(100, 4)
+    assert Policy().choose(scores, counts, "greedy").explored == 0
+    decisions = Policy(epsilon=1.0).choose(scores, counts, "explore")
+    assert decisions.explored == int(np.count_nonzero(decisions.indices != 3))
+    assert 50 < decisions.explored < 95  # uniform over 4: about 75 of 100 differ from the best
