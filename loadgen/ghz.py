@@ -1,9 +1,10 @@
 """ghz's config file in, ghz's summary and JSON report out, so results compare with ghz's.
 
 Honoured config keys: call, host, data, concurrency, total, duration, timeout,
-metadata, format ("summary" or "json"), insecure (must be true: the built-in
-generator speaks plaintext only), skipFirst. Any other key is refused by name
-rather than silently ignored.
+metadata, format ("summary" or "json"), skipFirst, and for TLS insecure (true:
+plaintext), cacert, cert and key (client certificate for mTLS), cname. Paths
+are relative to the config file. Any other key is refused by name rather than
+silently ignored.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
 
 from loadgen.runner import LoadPlan, LoadResult, percentile
 
 HONOURED = {
     "call", "host", "data", "concurrency", "total", "duration", "timeout", "metadata",
-    "format", "insecure", "skipFirst", "proto", "importPaths",
+    "format", "insecure", "skipFirst", "proto", "importPaths", "cacert", "cert", "key", "cname",
 }
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -64,8 +66,7 @@ def load_config(path: Path, host: str | None = None) -> GhzRun:
     unknown = sorted(set(config) - HONOURED)
     if unknown:
         raise ConfigProblem(f"{path}: unsupported ghz options {unknown}")
-    if config.get("insecure") is not True:
-        raise ConfigProblem(f"{path}: the built-in generator needs \"insecure\": true")
+    credentials = tls_credentials(config, path.parent)
     method, request_class = method_path(config["call"])
     request = json_format.ParseDict(config.get("data", {}), request_class())
     duration = config.get("duration")
@@ -79,8 +80,30 @@ def load_config(path: Path, host: str | None = None) -> GhzRun:
         duration_s=parse_duration(duration, "duration") if duration else None,
         timeout_s=parse_duration(config.get("timeout", "20s"), "timeout"),
         metadata=tuple((str(k), str(v)) for k, v in config.get("metadata", {}).items()),
+        credentials=credentials,
+        server_name=str(config.get("cname", "")),
     )
     return GhzRun(plan, config["call"], config.get("format", "summary"), int(config.get("skipFirst", 0)))
+
+
+def tls_credentials(config: dict[str, Any], base: Path) -> grpc.ChannelCredentials | None:
+    """None for `"insecure": true`; else TLS with `cacert` (and `cert` + `key` for mTLS)."""
+    if config.get("insecure") is True:
+        return None
+    if "cacert" not in config:
+        raise ConfigProblem('TLS needs "cacert" (or "insecure": true for plaintext)')
+    if ("cert" in config) != ("key" in config):
+        raise ConfigProblem('mTLS needs both "cert" and "key"')
+
+    def read(key: str) -> bytes | None:
+        if key not in config:
+            return None
+        try:
+            return (base / config[key]).read_bytes()
+        except OSError as error:
+            raise ConfigProblem(f"{key}: {error}") from None
+
+    return grpc.ssl_channel_credentials(read("cacert"), read("key"), read("cert"))
 
 
 def _histogram(latencies: list[float], buckets: int = 10) -> list[tuple[float, int]]:

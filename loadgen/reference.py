@@ -30,9 +30,20 @@ def configs() -> dict[str, dict[str, Any]]:
         "insecure": True,
         "data": reference_request(),
     }
+    tls = {key: value for key, value in common.items() if key != "insecure"}
     return {
         "render_page.json": {**common, "concurrency": 8, "duration": "20s", "timeout": "1s"},
         "render_page_smoke.json": {**common, "concurrency": 2, "total": 40, "timeout": "2s"},
+        # TLS with a bearer token: put the CA that signed the gateway's certificate at
+        # loadtest/certs/ca.pem (relative to this file) and your token in the metadata.
+        "render_page_tls.json": {
+            **tls,
+            "cacert": "certs/ca.pem",
+            "metadata": {"authorization": "Bearer REPLACE-WITH-YOUR-TOKEN"},
+            "concurrency": 2,
+            "total": 40,
+            "timeout": "2s",
+        },
     }
 
 

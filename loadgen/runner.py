@@ -46,6 +46,8 @@ class LoadPlan:
     timeout_s: float = 20.0
     metadata: tuple[tuple[str, str], ...] = ()
     max_message_bytes: int = 64 << 20
+    credentials: grpc.ChannelCredentials | None = None  # None: plaintext
+    server_name: str = ""  # TLS name to verify instead of the host's (ghz's cname)
 
 
 async def run_load(plan: LoadPlan) -> LoadResult:
@@ -54,7 +56,14 @@ async def run_load(plan: LoadPlan) -> LoadResult:
         raise ValueError("a load plan needs a total, a duration or both")
     result = LoadResult()
     options = [("grpc.max_receive_message_length", plan.max_message_bytes)]
-    async with grpc.aio.insecure_channel(plan.target, options=options) as channel:
+    if plan.server_name:
+        options.append(("grpc.ssl_target_name_override", plan.server_name))
+    channel = (
+        grpc.aio.secure_channel(plan.target, plan.credentials, options=options)
+        if plan.credentials
+        else grpc.aio.insecure_channel(plan.target, options=options)
+    )
+    async with channel:
         call = channel.unary_unary(plan.method)  # bytes in, bytes out
         await channel.channel_ready()
         remaining = [plan.total if plan.total is not None else -1]

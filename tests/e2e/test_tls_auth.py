@@ -4,6 +4,8 @@ TLS, requires bearer tokens and has reflection off. Certificates come from a thr
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cli.client import PageClient
 from cli.supervisor import Suite, SuiteConfig, free_address, local_suite_config
 from keyart.gateway.v1 import gateway_service_pb2 as pb
+from loadgen.reference import LOADTEST_DIR
 from tests.certs import ThrowawayCa
 
 READER = "reader-token"
@@ -151,3 +154,21 @@ def test_the_health_port_answers_plaintext_probes_and_nothing_else(secure: dict,
         with pytest.raises(grpc.RpcError) as refused:
             channel.unary_unary("/keyart.gateway.v1.PageService/RenderPage")(b"", timeout=5)
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_tls_ghz_config_drives_the_secure_gateway(secure: dict, tmp_path: Path) -> None:
+    config = json.loads((LOADTEST_DIR / "render_page_tls.json").read_text())
+    config |= {
+        "host": secure["addresses"]["gateway"],
+        "cacert": str(secure["ca"]),
+        "metadata": {"authorization": f"Bearer {READER}"},
+        "total": 6,
+    }
+    path = tmp_path / "tls.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "--config", str(path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert "[OK]\t6 responses" in done.stdout
+    assert "Error distribution" not in done.stdout

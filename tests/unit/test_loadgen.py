@@ -90,7 +90,9 @@ def test_ghz_config_becomes_a_plan_with_the_reference_request() -> None:
     ("change", "problem"),
     [
         ({"rps": 100}, "unsupported ghz options ['rps']"),
-        ({"insecure": False}, '"insecure": true'),
+        ({"insecure": False}, 'TLS needs "cacert"'),
+        ({"insecure": False, "cacert": "missing.pem"}, "cacert: "),
+        ({"insecure": False, "cacert": "x", "cert": "c.pem"}, 'mTLS needs both "cert" and "key"'),
         ({"call": "keyart.gateway.v1.PageService.Nope"}, "is not a method keyart serves"),
         ({"duration": "ten seconds"}, "duration:"),
     ],
