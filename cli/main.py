@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import grpc
 
 from cli.ava import add_commands as add_ava_commands
-from learning.commands import add_commands as add_learning_commands
 from cli.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
 from cli.render import format_page
 from cli.seed import seed_viewers
 from common.errors import KeyartError
 from demo.pages import demo_page, reference_page
+from learning.commands import add_commands as add_learning_commands
+
+
+def gateway_client(args: argparse.Namespace) -> PageClient:
+    credentials = grpc.ssl_channel_credentials(args.ca.read_bytes()) if args.ca else None
+    return PageClient(args.target, credentials=credentials, token=args.token)
 
 
 def _page(args: argparse.Namespace) -> int:
     rows = reference_page() if args.reference else demo_page()
-    with PageClient(args.target) as client:
+    with gateway_client(args) as client:
         response = client.render_page(args.user, rows, budget_ms=args.budget_ms)
     print(format_page(args.user, response))
     return 0
 
 
 def _event(args: argparse.Namespace) -> int:
-    with PageClient(args.target) as client:
+    with gateway_client(args) as client:
         response = client.report_event(
             user_id=args.user,
             title_id=args.title,
@@ -38,7 +44,7 @@ def _event(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    with PageClient(args.target) as client:
+    with gateway_client(args) as client:
         applied, duplicates = seed_viewers(client)
     print(f"seeded: {applied} new events, {duplicates} already there")
     return 0
@@ -77,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (page, event, seed):
         sub.add_argument("--target", default=DEFAULT_TARGET, help="gateway address")
+        sub.add_argument("--ca", type=Path, help="CA certificate: talk TLS to the gateway")
+        sub.add_argument("--token", default="", help="bearer token, when the gateway requires one")
     add_ava_commands(commands)
     add_learning_commands(commands)
     return parser

@@ -172,3 +172,13 @@ def test_the_tls_ghz_config_drives_the_secure_gateway(secure: dict, tmp_path: Pa
     )
     assert "[OK]\t6 responses" in done.stdout
     assert "Error distribution" not in done.stdout
+
+
+def test_the_cli_talks_tls_with_a_token(secure: dict) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "page", "--user", "romance-fan",
+         "--target", secure["addresses"]["gateway"], "--ca", str(secure["ca"]), "--token", READER],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    line = next(line for line in done.stdout.splitlines() if "good-will-hunting " in line)
+    assert "good-will-hunting/neutral" in line and "cold start" in line  # this suite is unseeded
