@@ -160,11 +160,20 @@ def test_backends_have_headless_services_the_gateway_targets(objects: list[dict]
         assert data[f"{backend.upper()}_TARGET"] == f"dns:///{backend}-headless:{port}"
 
 
+METRICS_PORT = 9090
+SCRAPE_POLICY = "allow-metrics-scrape"
+
+
 def allowed_sources(objects: list[dict], target: str) -> set[str]:
-    """Which apps' pods may open connections to `target`'s pods ('*' = anyone)."""
+    """Which apps' pods may open connections to `target`'s pods ('*' = anyone).
+
+    The metrics-scrape policy is checked on its own (it opens only the metrics port).
+    """
     labels = pod_labels(objects)[target]
     sources: set[str] = set()
     for policy in of_kind(objects, "NetworkPolicy"):
+        if policy["metadata"]["name"] == SCRAPE_POLICY:
+            continue
         if not selects(policy["spec"]["podSelector"].get("matchLabels", {}), labels):
             continue
         for rule in policy["spec"].get("ingress", []):
@@ -184,6 +193,23 @@ def test_network_policies_deny_by_default_and_allow_only_the_call_graph(objects:
     if "redis" in pod_labels(objects):
         expected["redis"] = {"profile"}
     assert {target: allowed_sources(objects, target) for target in pod_labels(objects)} == expected
+
+
+def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(objects: list[dict]) -> None:
+    policy = named(objects, "NetworkPolicy", SCRAPE_POLICY)["spec"]
+    (expression,) = policy["podSelector"]["matchExpressions"]
+    assert set(expression["values"]) == set(SERVICE_MODULES)
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": METRICS_PORT}]
+    data = config(objects)
+    for workload in of_kind(objects, "Deployment"):
+        name = workload["metadata"]["name"]
+        if name not in SERVICE_MODULES:
+            continue
+        assert data[f"{name.upper()}_METRICS_ADDRESS"] == f"0.0.0.0:{METRICS_PORT}"
+        ports = {p["name"]: p["containerPort"] for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        assert ports["metrics"] == METRICS_PORT
 
 
 def test_only_profile_may_reach_redis(objects: list[dict]) -> None:
