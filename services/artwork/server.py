@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from common.logging import get_logger
 from common.server import ServingServer, run_service, run_until_signalled
+from common.sqlite_files import CorruptDatabase
 from demo.catalog import demo_titles
 from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog
@@ -23,7 +24,7 @@ log = get_logger(__name__)
 
 def load_catalog(config: ArtworkConfig) -> Catalog:
     """Opens the store (seeding an empty one with the demo catalog if enabled). Blocking."""
-    store = ArtworkStore(config.db_path)
+    store = ArtworkStore(config.db_path, check=True)
     if config.seed_demo and store.title_count() == 0:
         store.upsert_titles(demo_titles())
         log.info("seeded demo catalog", db=str(config.db_path))
@@ -74,7 +75,7 @@ async def serve(config: ArtworkConfig) -> None:
 
 
 def main() -> None:
-    run_service("artwork", ArtworkConfig.from_env, serve)
+    run_service("artwork", ArtworkConfig.from_env, serve, fatal=(CorruptDatabase,))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from common.errors import InvalidArgument, NotFound
+from common.sqlite_files import check_database
 from services.artwork.model import Artwork, Title
 
 _SCHEMA = """
@@ -34,10 +35,13 @@ CREATE INDEX IF NOT EXISTS artworks_by_title ON artworks (title_id, position);
 class ArtworkStore:
     """Titles ordered by id, each with its artworks in their stored order."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check: bool = False) -> None:
+        """`check`: run SQLite's integrity check first (CorruptDatabase naming the file)."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
+            if check:
+                check_database(connection, path)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
 

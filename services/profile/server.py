@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.server import ServingServer, run_service, run_until_signalled
+from common.sqlite_files import CorruptDatabase
 from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 from services.profile.config import ProfileConfig
 from services.profile.redis_store import RedisProfileStore
@@ -30,7 +31,7 @@ async def serve(config: ProfileConfig) -> None:
 
 
 def main() -> None:
-    run_service("profile", ProfileConfig.from_env, serve, fatal=(StoreUnavailable,))
+    run_service("profile", ProfileConfig.from_env, serve, fatal=(StoreUnavailable, CorruptDatabase))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from common.sqlite_files import check_database
 from services.profile.store import FeedbackEvent, taste_from
 from services.profile.taste import EVENT_WEIGHTS, Decay, Taste
 
@@ -37,12 +38,16 @@ CREATE TABLE IF NOT EXISTS viewers (
 
 
 class SqliteProfileStore:
-    """Not thread-safe: use it from one thread (the servicer owns a one-thread executor)."""
+    """Not thread-safe: use it from one thread (the servicer owns a one-thread executor).
+
+    A corrupt or truncated file raises CorruptDatabase naming it.
+    """
 
     def __init__(self, path: str, decay: Decay, synchronous: str = "full") -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._decay = decay
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        check_database(self._db, path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
