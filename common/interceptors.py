@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -155,8 +156,19 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     scope.close()
 
+            async def writer_wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+                """For handlers that send with `context.write` (the stock health Watch)."""
+                scope = _CallScope(method, context)
+                try:
+                    await stream(decode_streamed(raw), context)
+                except BaseException as error:
+                    await scope.fail(error)
+                finally:
+                    scope.close()
+
+            # gRPC tells the two kinds apart by the handler's type, so the wrapper must match.
             return grpc.unary_stream_rpc_method_handler(
-                stream_wrapped,
+                writer_wrapped if inspect.iscoroutinefunction(stream) else stream_wrapped,
                 response_serializer=handler.response_serializer,
             )
         return handler
