@@ -8,8 +8,11 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.channels import retry_service_config
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
+
+PAGE_SERVICE = pb.DESCRIPTOR.services_by_name["PageService"].full_name
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 EVENT_KINDS = {
@@ -28,10 +31,15 @@ class PageClient:
         *,
         credentials: grpc.ChannelCredentials | None = None,
         token: str = "",
+        retry: bool = False,
     ) -> None:
-        """`credentials` for a gateway serving TLS; `token` when it requires a bearer token."""
+        """`credentials` for a gateway serving TLS; `token` when it requires a bearer token;
+        `retry`: retry on UNAVAILABLE and wait for a restarting gateway (common.channels)."""
+        options = [("grpc.service_config", retry_service_config(PAGE_SERVICE))] if retry else []
         self._channel = (
-            grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.insecure_channel(target, options=options)
         )
         self._stub = gateway_service_pb2_grpc.PageServiceStub(self._channel)
         self._timeout_s = timeout_s

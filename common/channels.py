@@ -17,6 +17,31 @@ from common.tls import ClientTls
 ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
+def retry_service_config(service: str) -> str:
+    """A client service config retrying `service`'s calls on UNAVAILABLE (up to 5 attempts),
+    each attempt waiting for the channel to be ready: a restarting server costs latency, not calls.
+
+    For clients of idempotent calls only: RenderPage reads, ReportEvent is keyed by event_id.
+    """
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": service}],
+                    "waitForReady": True,
+                    "retryPolicy": {
+                        "maxAttempts": 5,
+                        "initialBackoff": "0.05s",
+                        "maxBackoff": "1s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
 def channel_options(max_message_bytes: int) -> list[tuple[str, int | str]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from common.channels import retry_service_config
+
 
 @dataclass
 class CallRecord:
     latency_s: float
     code: str  # gRPC status code name, "OK" on success
     detail: str = ""
+    response: bytes = b""  # kept only when the plan asks (keep_responses)
+    started_s: float = 0.0  # since the run started
 
 
 @dataclass
@@ -48,6 +52,11 @@ class LoadPlan:
     max_message_bytes: int = 64 << 20
     credentials: grpc.ChannelCredentials | None = None  # None: plaintext
     server_name: str = ""  # TLS name to verify instead of the host's (ghz's cname)
+    # Calls started per second (open loop, `concurrency` ignored); None: closed loop.
+    rate_per_s: float | None = None
+    # Retry on UNAVAILABLE and wait for a restarting server (common.channels.retry_service_config).
+    retry: bool = False
+    keep_responses: bool = False
 
 
 async def run_load(plan: LoadPlan) -> LoadResult:
@@ -55,9 +64,14 @@ async def run_load(plan: LoadPlan) -> LoadResult:
     if plan.total is None and plan.duration_s is None:
         raise ValueError("a load plan needs a total, a duration or both")
     result = LoadResult()
-    options = [("grpc.max_receive_message_length", plan.max_message_bytes)]
+    options: list[tuple[str, int | str]] = [
+        ("grpc.max_receive_message_length", plan.max_message_bytes)
+    ]
     if plan.server_name:
         options.append(("grpc.ssl_target_name_override", plan.server_name))
+    if plan.retry:
+        service = plan.method.strip("/").split("/")[0]
+        options.append(("grpc.service_config", retry_service_config(service)))
     channel = (
         grpc.aio.secure_channel(plan.target, plan.credentials, options=options)
         if plan.credentials
@@ -71,19 +85,39 @@ async def run_load(plan: LoadPlan) -> LoadResult:
         started = loop.time()
         end = started + plan.duration_s if plan.duration_s is not None else float("inf")
 
+        async def one_call() -> None:
+            t0 = time.perf_counter()
+            at = loop.time() - started
+            try:
+                response = await call(plan.request, timeout=plan.timeout_s, metadata=plan.metadata)
+                kept = response if plan.keep_responses else b""
+                result.records.append(CallRecord(time.perf_counter() - t0, "OK", "", kept, at))
+            except grpc.aio.AioRpcError as error:
+                result.records.append(
+                    CallRecord(time.perf_counter() - t0, error.code().name, error.details() or "", b"", at)
+                )
+
         async def worker() -> None:
             while loop.time() < end and remaining[0] != 0:
                 remaining[0] -= 1
-                t0 = time.perf_counter()
-                try:
-                    await call(plan.request, timeout=plan.timeout_s, metadata=plan.metadata)
-                    result.records.append(CallRecord(time.perf_counter() - t0, "OK"))
-                except grpc.aio.AioRpcError as error:
-                    result.records.append(
-                        CallRecord(time.perf_counter() - t0, error.code().name, error.details() or "")
-                    )
+                await one_call()
 
-        await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+        async def open_loop(rate: float) -> None:
+            calls: set[asyncio.Task[None]] = set()
+            sent = 0
+            while loop.time() < end and remaining[0] != 0:
+                remaining[0] -= 1
+                task = asyncio.create_task(one_call())
+                calls.add(task)
+                task.add_done_callback(calls.discard)
+                sent += 1
+                await asyncio.sleep(max(0.0, started + sent / rate - loop.time()))
+            await asyncio.gather(*calls)
+
+        if plan.rate_per_s is not None:
+            await open_loop(plan.rate_per_s)
+        else:
+            await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
         result.wall_s = loop.time() - started
     return result
 

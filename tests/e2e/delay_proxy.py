@@ -9,13 +9,15 @@ from cli.supervisor import free_address
 
 
 class DelayProxy:
-    """Forwards `listen` → `upstream`; each chunk from upstream waits `delay_s` first."""
+    """Forwards `listen` → `upstream`; each chunk from upstream waits `delay_s` first,
+    and none passes at all while the proxy is stalled."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.address = free_address()
         self.delay_s = 0.0
         self._loop = asyncio.new_event_loop()
+        self._flowing = asyncio.Event()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -39,8 +41,16 @@ class DelayProxy:
             task.cancel()
         await asyncio.gather(*pipes, return_exceptions=True)
 
+    def stall(self) -> None:
+        """Holds every byte from upstream until `resume()`: a dependency that hangs."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def resume(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._flowing.set()
         host, port = self.address.rsplit(":", 1)
         self._server = self._loop.run_until_complete(
             asyncio.start_server(self._serve, host, int(port))
@@ -64,8 +74,10 @@ class DelayProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool) -> None:
         try:
             while data := await reader.read(65536):
-                if delayed and self.delay_s:
-                    await asyncio.sleep(self.delay_s)
+                if delayed:
+                    await self._flowing.wait()
+                    if self.delay_s:
+                        await asyncio.sleep(self.delay_s)
                 writer.write(data)
                 await writer.drain()
         finally:
