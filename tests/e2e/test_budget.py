@@ -9,50 +9,29 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import replace
-from pathlib import Path
 
 import grpc
 import pytest
 
 from cli.client import PageClient
-from cli.run import ensure_model
-from cli.seed import seed_viewers
-from cli.supervisor import Suite, local_suite_config
+from cli.supervisor import Suite
 from keyart.gateway.v1 import gateway_service_pb2 as pb
+from tests.chaos import proxied_suite
 from tests.e2e.delay_proxy import DelayProxy
 
-BACKENDS = ("profile", "artwork", "ranker")
 GWH = [("featured", ["good-will-hunting"])]
 
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Suite, dict[str, DelayProxy], PageClient]]:
-    data_dir = tmp_path_factory.mktemp("budget")
-    model = data_dir / "models" / "bundled.onnx"
-    ensure_model(model)
-    config = local_suite_config(data_dir, model)
-    with ExitStack() as stack:
-        proxies = {name: stack.enter_context(DelayProxy(config.addresses[name])) for name in BACKENDS}
-        config = replace(
-            config,
-            extra_env={
-                **config.extra_env,
-                **{f"{name.upper()}_TARGET": proxy.address for name, proxy in proxies.items()},
-                "GATEWAY_MAX_CONCURRENT_PAGES": "2",
-                "GATEWAY_BREAKER_FAILURES": "3",
-                "GATEWAY_BREAKER_OPEN_S": "0.5",
-            },
-        )
-        log = stack.enter_context(open(data_dir / "services.log", "wb"))
-        suite = Suite(config, log)
-        suite.start()
-        stack.callback(suite.stop)
-        client = stack.enter_context(PageClient(config.addresses["gateway"], timeout_s=10))
-        seed_viewers(client)
-        client.render_page("romance-fan", GWH)  # connects the gateway's channels
-        yield suite, proxies, client
+    extra_env = {
+        "GATEWAY_MAX_CONCURRENT_PAGES": "2",
+        "GATEWAY_BREAKER_FAILURES": "3",
+        "GATEWAY_BREAKER_OPEN_S": "0.5",
+    }
+    with proxied_suite(tmp_path_factory.mktemp("budget"), extra_env) as running:
+        running.client.render_page("romance-fan", GWH)
+        yield running.suite, running.proxies, running.client
 
 
 def tile(response: pb.RenderPageResponse) -> pb.Tile:
