@@ -157,6 +157,14 @@ class ServiceProcess:
     def exited(self) -> bool:
         return self.process is not None and self.process.poll() is not None
 
+    def rss_mib(self) -> float:
+        """The running process's resident set size, from /proc (Linux)."""
+        assert self.process is not None, f"{self.name} was never started"
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise ProcessLookupError(f"{self.name} (pid {self.process.pid}) reports no VmRSS")
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
@@ -185,3 +193,6 @@ class Suite:
 
     def exited(self) -> list[str]:
         return [name for name, service in self.services.items() if service.exited()]
+
+    def rss_mib(self) -> dict[str, float]:
+        return {name: service.rss_mib() for name, service in self.services.items()}

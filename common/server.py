@@ -40,11 +40,15 @@ class ServerSettings:
     max_connection_age_s: float = 300.0
     # A plaintext port serving health checks only: Kubernetes' gRPC probes cannot speak TLS.
     health_address: str = ""
+    # Calls beyond this many in flight are refused RESOURCE_EXHAUSTED by gRPC itself, before any
+    # Python work (0: no limit). Health checks on `address` count too.
+    max_concurrent_rpcs: int = 0
 
 
 def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
     """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT,
-    TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S, HEALTH_ADDRESS."""
+    TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S, HEALTH_ADDRESS,
+    MAX_CONCURRENT_RPCS."""
     max_bytes = env_int(
         f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
     )
@@ -61,6 +65,7 @@ def settings_from_env(prefix: str, default_address: str, default_max_bytes: int)
             f"{prefix}_MAX_CONNECTION_AGE_S", 300.0, minimum=1.0, maximum=86_400.0
         ),
         health_address=env_str(f"{prefix}_HEALTH_ADDRESS", ""),
+        max_concurrent_rpcs=env_int(f"{prefix}_MAX_CONCURRENT_RPCS", 0, minimum=0),
     )
 
 
@@ -93,6 +98,7 @@ class ServingServer:
         self.settings = settings
         self.server = grpc.aio.server(
             options=server_options(settings),
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
             interceptors=[*interceptors, ErrorMappingInterceptor()],
         )
         self.health = health.aio.HealthServicer()

@@ -35,6 +35,14 @@ class LoadResult:
         return [record.latency_s for record in self.records if record.code == "OK"]
 
     @property
+    def ok_per_s(self) -> float:
+        """Successful calls per second of wall time: the capacity, when the load saturates."""
+        return len(self.latencies_ok) / self.wall_s if self.wall_s else 0.0
+
+    def latencies(self, code: str) -> list[float]:
+        return [record.latency_s for record in self.records if record.code == code]
+
+    @property
     def errors(self) -> int:
         return sum(record.code != "OK" for record in self.records)
 

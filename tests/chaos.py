@@ -83,21 +83,27 @@ def page_rows() -> list[tuple[str, list[str]]]:
     return rows if LONG else [(row_id, titles[:10]) for row_id, titles in rows[:4]]
 
 
-def page_request(budget_ms: int, user_id: str = VIEWER) -> bytes:
+def page_request(budget_ms: int, rows: list[tuple[str, list[str]]] | None = None) -> bytes:
     return pb.RenderPageRequest(
-        user_id=user_id,
-        rows=[pb.RowRequest(row_id=row_id, title_ids=titles) for row_id, titles in page_rows()],
+        user_id=VIEWER,
+        rows=[pb.RowRequest(row_id=row_id, title_ids=titles) for row_id, titles in rows or page_rows()],
         context=pb.Context(device_type=pb.DEVICE_TYPE_TV, country="US", local_hour=21),
         budget_ms=budget_ms,
     ).SerializeToString()
 
 
-def render_plan(target: str, budget_ms: int, duration_s: float, **plan: object) -> LoadPlan:
+def render_plan(
+    target: str,
+    budget_ms: int,
+    duration_s: float,
+    rows: list[tuple[str, list[str]]] | None = None,
+    **plan: object,
+) -> LoadPlan:
     """RenderPage load for `duration_s`, with a deadline far past the budget: a late page shows
     as latency, not as an error."""
     options: dict[str, object] = {"concurrency": 2, "total": None, "timeout_s": 10.0, "keep_responses": True}
     options.update(plan)
-    return LoadPlan(target, RENDER_PAGE, page_request(budget_ms), duration_s=duration_s, **options)
+    return LoadPlan(target, RENDER_PAGE, page_request(budget_ms, rows), duration_s=duration_s, **options)
 
 
 @contextmanager
@@ -196,19 +202,3 @@ class HealthWatch:
         self._stream.cancel()
         self._channel.close()
         return self.statuses
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for pid {pid}")
-
-
-def suite_rss(suite: Suite) -> dict[str, float]:
-    return {
-        name: rss_mib(service.process.pid)
-        for name, service in suite.services.items()
-        if service.process is not None and service.process.poll() is None
-    }
