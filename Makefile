@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava bench-learning loadtest preview image clean
+.PHONY: run test proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ preview: proto
 
 test: proto model
 	$(PY) -m pytest -q tests
+
+# The fault, overload and durability tests at length, on the reference page, printing figures.
+chaos: proto model
+	KEYART_CHAOS_LONG=1 $(PY) -m pytest -q -s tests/e2e/test_faults.py tests/e2e/test_overload.py \
+		tests/e2e/test_durability.py
+
+# Constant load at ~70% of capacity for SOAK_S seconds; last line: summary: errors=… p99_drift_pct=… rss_growth_pct=…
+SOAK_S ?= 600
+soak: proto model
+	$(PY) -m bench.soak --seconds $(SOAK_S)
 
 # Figures, not pass/fail: the reference page against the floor and VW (about 5 minutes).
 bench: proto model $(VENV)/.bench-installed

@@ -56,11 +56,17 @@ def test_bad_ingests_leave_the_catalog_and_image_store_unchanged(
     stills = write_stills(tmp_path / "stills", ["coffee"])
     empty_video = tmp_path / "empty.mp4"
     empty_video.write_bytes(b"")
+    garbage_video = tmp_path / "garbage.mp4"
+    garbage_video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
+    corrupt_stills = write_stills(tmp_path / "corrupt-stills", ["coffee", "rocket"])
+    (corrupt_stills / "rocket.png").write_bytes((corrupt_stills / "rocket.png").read_bytes()[:200])
     images = tmp_path / "images"
     before = candidates(artwork)
     cases = [
         (["--title", "no-such-title", "--stills", str(stills)], "NotFound: title 'no-such-title' is not in the catalog"),
         (["--title", TITLE, "--video", str(empty_video)], f"InvalidArgument: video: {empty_video} is empty"),
+        (["--title", TITLE, "--video", str(garbage_video)], f"video: {garbage_video} cannot be read as a video"),
+        (["--title", TITLE, "--stills", str(corrupt_stills)], "InvalidArgument: stills: rocket.png is not an image"),
     ]
     for args, message in cases:
         done = keyart_ava(["ingest", *args, "--target", artwork], images)
