@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from common.errors import ResourceExhausted
+from common.errors import KeyartError, ResourceExhausted
 from common.logging import get_logger
 
 log = get_logger(__name__)
@@ -139,10 +139,27 @@ class SegmentLog:
         return self._file
 
 
+class CorruptSegment(KeyartError):
+    """A segment holds a complete line that is not a JSON record: damaged, not merely torn."""
+
+
 def read_records(directory: Path, kind: str) -> Iterator[dict]:
-    """Every complete record of `kind` segments in `directory`, in write order."""
+    """Every complete record of `kind` segments in `directory`, in write order.
+
+    A torn last line (a crash mid-write; never acknowledged) is skipped with a
+    warning naming the file; any other line that does not parse raises
+    CorruptSegment naming the file and line, so damaged data is never trained on.
+    """
     for path in sorted(directory.glob(f"{kind}-*.jsonl")):
         with path.open("rb") as segment:
-            for line in segment:
-                if line.endswith(b"\n"):  # a torn last line (crash mid-write) is skipped
-                    yield json.loads(line)
+            for number, line in enumerate(segment, start=1):
+                if not line.endswith(b"\n"):
+                    log.warning("torn last line skipped", path=str(path), line=number)
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise CorruptSegment(f"log segment {path} line {number} is not a JSON record") from None
+                if not isinstance(record, dict) or (number == 1) != (record.get("type") == "header"):
+                    raise CorruptSegment(f"log segment {path} line {number} is out of place")
+                yield record

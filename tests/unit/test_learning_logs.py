@@ -18,7 +18,7 @@ from common.log_schema import (
     TileDecision,
     header,
 )
-from common.segment_log import SegmentLog, SegmentSettings, read_records
+from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
 from learning.catalog_snapshot import save_snapshot
 from learning.dataset import load, write_bandit_file
 from tests.unit.learning_data import synthetic
@@ -146,3 +146,20 @@ def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
     )
     with pytest.raises(LogFormatError, match="bad.jsonl:2"):
         load(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        # record 1 cut short, the rest written after it: a lost middle, not a torn tail
+        (lambda raw: raw[: raw.index(b"\n") + 10] + b"\n" + raw[raw.index(b"\n") + 30 :], "line 2 is not a JSON record"),
+        (lambda raw: raw.split(b"\n", 1)[1], "line 1 is out of place"),  # the header is gone
+        (lambda raw: raw + b"\x00\xff garbage\n", "line 5 is not a JSON record"),
+    ],
+)
+def test_a_damaged_segment_is_refused_naming_the_file(tmp_path: Path, damage, problem: str) -> None:
+    write(tmp_path, FEEDBACK, [{"type": "feedback", "n": i} for i in range(3)])
+    (segment,) = tmp_path.glob("feedback-*.jsonl")  # a header and three records
+    segment.write_bytes(damage(segment.read_bytes()))
+    with pytest.raises(CorruptSegment, match=f"^log segment {segment} {problem}$"):
+        list(read_records(tmp_path, FEEDBACK))
