@@ -1,9 +1,10 @@
-"""Acknowledged events survive kill -9 of the profile service and count exactly once.
+"""Acknowledged events survive kill -9 and count exactly once; the learning logs stay whole.
 
-Events stream in through the gateway's ReportEvent while the profile process is
-killed with SIGKILL again and again; the client retries each event with the
-same event_id until it is acknowledged. The store is read the documented way:
-the SQLite file opened read-only (here while the process is dead or stopped).
+Events stream in through the gateway's ReportEvent while the profile process
+(or the gateway) is killed with SIGKILL again and again; the client retries
+each event with the same event_id until it is acknowledged. The profile store is
+read the documented way: the SQLite file opened read-only (here while the
+process is dead or stopped); the gateway's logs with common.segment_log.read_records.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import grpc
 import pytest
 
 from cli.client import PageClient
+from common.log_schema import FEEDBACK, IMPRESSIONS
+from common.segment_log import read_records
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.profile.taste import EVENT_WEIGHTS
-from tests.chaos import ProxiedSuite, proxied_suite
+from tests.chaos import VIEWER, ProxiedSuite, background_load, proxied_suite, render_plan, scaled
 from tests.e2e.delay_proxy import DelayProxy
 
 TITLE = "good-will-hunting"  # genres: drama, romance
@@ -159,3 +162,51 @@ def test_retry_after_a_deadline_exceeded_write_counts_once(durable: ProxiedSuite
     profile.start()
     profile.wait_serving()
     assert (sorted(stored), count, weight) == ([event_id, "warm-up"], 2, 2.0)
+
+
+def logged(directory: Path, kind: str, key: str, user_id: str) -> list[str]:
+    """`key` of `user_id`'s records in the gateway's `kind` log; CorruptSegment on damage."""
+    return [
+        record[key]
+        for record in read_records(directory, kind)
+        if record["type"] != "header" and record["user_id"] == user_id
+    ]
+
+
+def test_kill_9_of_the_gateway_keeps_the_learning_logs_whole(durable: ProxiedSuite) -> None:
+    """Feedback is fsynced before it is acknowledged, so every acknowledged event is in the
+    log (at least once; readers count an event_id once). Impressions are not waited for: a
+    kill may lose the pages in flight, but never leaves a damaged or doubled record."""
+    gateway = durable.suite.services["gateway"]
+    logs = durable.config.data_dir / "logs"
+    kills = int(scaled(5, 20))
+    plan = render_plan(durable.gateway, 250, kills * 1.5, retry=True)
+    viewer = "log-viewer"
+    with background_load(plan) as pages, EventStream(durable.gateway, viewer) as stream:
+        for kill in range(kills):
+            time.sleep(0.3)
+            gateway.kill()
+            acknowledged = set(stream.acknowledged)
+            assert acknowledged <= set(logged(logs, FEEDBACK, "event_id", viewer)), f"kill {kill + 1}"
+            page_ids = logged(logs, IMPRESSIONS, "page_id", VIEWER)
+            assert len(page_ids) == len(set(page_ids))
+            gateway.start()
+            gateway.wait_serving()
+    assert gateway.stop() == 0  # drains what is queued
+    feedback = logged(logs, FEEDBACK, "event_id", viewer)
+    logged_pages = set(logged(logs, IMPRESSIONS, "page_id", VIEWER))
+    answered = {
+        pb.RenderPageResponse.FromString(record.response).page_id
+        for record in pages.result().records
+        if record.code == "OK"
+    }
+    gateway.start()
+    gateway.wait_serving()
+    print(
+        f"\n{kills} kill -9 of the gateway: {len(stream.acknowledged)} events acknowledged, all in the"
+        f" feedback log ({len(feedback)} lines); {len(answered)} pages answered,"
+        f" {len(answered - logged_pages)} of them not in the impression log"
+    )
+    assert set(feedback) == set(stream.acknowledged)
+    assert pages.result().errors == 0
+    assert len(answered - logged_pages) <= kills * plan.concurrency * 4  # only what was in flight
