@@ -18,10 +18,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from cli.client import PageClient
 from cli.run import ensure_model
-from cli.seed import seed_viewers
-from cli.supervisor import Suite, local_suite_config
+from cli.seed import seeded_suite
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
@@ -50,35 +48,27 @@ def main() -> None:
     model = Path("var/models/bundled.onnx")
     ensure_model(model)
     data_dir = Path(tempfile.mkdtemp(prefix="keyart-soak-"))
-    config = local_suite_config(data_dir, model)
     request = json_format.ParseDict(reference_request(), pb.RenderPageRequest()).SerializeToString()
-    target = config.addresses["gateway"]
     print(f"keyart soak {time.strftime('%Y-%m-%d %H:%M')}: {args.seconds:.0f} s, data in {data_dir}")
-    with open(data_dir / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        suite.start()
-        try:
-            with PageClient(target) as client:
-                seed_viewers(client)
-            load(LoadPlan(target, RENDER_PAGE, request, total=50))  # warm caches and channels
-            capacity = load(
-                LoadPlan(target, RENDER_PAGE, request, concurrency=IN_FLIGHT, total=None, duration_s=10)
-            ).ok_per_s
-            rate = capacity * args.share
-            print(f"capacity {capacity:.1f} pages/s; soaking at {rate:.1f} pages/s ({args.share:.0%})")
-            rss: dict[str, dict[str, float]] = {}
-            timer = threading.Timer(warmup_s, lambda: rss.update(start=suite.rss_mib()))
-            timer.start()
-            result = load(
-                LoadPlan(
-                    target, RENDER_PAGE, request, total=None, duration_s=args.seconds,
-                    timeout_s=5.0, rate_per_s=rate,
-                )
+    with seeded_suite(data_dir, model) as suite:
+        target = suite.services["gateway"].address
+        load(LoadPlan(target, RENDER_PAGE, request, total=50))  # warm caches and channels
+        capacity = load(
+            LoadPlan(target, RENDER_PAGE, request, concurrency=IN_FLIGHT, total=None, duration_s=10)
+        ).ok_per_s
+        rate = capacity * args.share
+        print(f"capacity {capacity:.1f} pages/s; soaking at {rate:.1f} pages/s ({args.share:.0%})")
+        rss: dict[str, dict[str, float]] = {}
+        timer = threading.Timer(warmup_s, lambda: rss.update(start=suite.rss_mib()))
+        timer.start()
+        result = load(
+            LoadPlan(
+                target, RENDER_PAGE, request, total=None, duration_s=args.seconds,
+                timeout_s=5.0, rate_per_s=rate,
             )
-            timer.join()
-            rss["end"] = suite.rss_mib()
-        finally:
-            suite.stop()
+        )
+        timer.join()
+        rss["end"] = suite.rss_mib()
     errors = result.errors
     error_rate = errors / max(len(result.records), 1)
     p99_start = p99_ms(result, warmup_s, warmup_s + window_s)

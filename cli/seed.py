@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from cli.client import PageClient
+from cli.supervisor import Suite, local_suite_config
 from demo.viewers import demo_histories
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
@@ -21,3 +26,18 @@ def seed_viewers(client: PageClient) -> tuple[int, int]:
         duplicates += response.duplicate
         applied += not response.duplicate
     return applied, duplicates
+
+
+@contextmanager
+def seeded_suite(data_dir: Path, model: Path) -> Iterator[Suite]:
+    """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded."""
+    config = local_suite_config(data_dir, model)
+    with open(data_dir / "services.log", "wb") as log:
+        suite = Suite(config, log)
+        suite.start()
+        try:
+            with PageClient(config.addresses["gateway"]) as client:
+                seed_viewers(client)
+            yield suite
+        finally:
+            suite.stop()
