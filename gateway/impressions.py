@@ -24,9 +24,9 @@ from common.errors import ResourceExhausted, Unavailable
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
+    DecisionColumns,
     FeedbackEvent,
     PageImpression,
-    TileDecision,
     header,
 )
 from common.logging import get_logger
@@ -46,7 +46,8 @@ class LearningLogConfig:
     directory: Path | None  # None: logging off
     segment_bytes: int
     segment_s: float
-    max_queued: int
+    max_queued: int  # events waiting for the feedback writer
+    max_queued_pages: int  # pages waiting for the impression writer (each holds its tiles)
 
     @classmethod
     def from_env(cls) -> LearningLogConfig:
@@ -56,10 +57,39 @@ class LearningLogConfig:
             segment_bytes=env_int("GATEWAY_LOG_SEGMENT_BYTES", 64 << 20, minimum=1 << 10),
             segment_s=env_float("GATEWAY_LOG_SEGMENT_S", 3600.0, minimum=1.0),
             max_queued=env_int("GATEWAY_LOG_MAX_QUEUED", 10_000, minimum=1),
+            max_queued_pages=env_int("GATEWAY_LOG_MAX_QUEUED_PAGES", 64, minimum=1),
         )
 
     def settings(self, directory: Path, kind: str) -> SegmentSettings:
-        return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, self.max_queued)
+        queued = self.max_queued_pages if kind == IMPRESSIONS else self.max_queued
+        return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, queued)
+
+
+def decision_columns(rendered: RenderedPage) -> DecisionColumns:
+    """The page's decisions as columns, built straight from the ranking (1,600 titles
+    a page: no object per title)."""
+    inputs = rendered.inputs
+    known = inputs.viewer is not None and inputs.viewer.known
+    columns = DecisionColumns([], [], [], [], [], [], [], [], [], [])
+    for titles, ranking in inputs.groups:
+        n = len(titles)
+        columns.title_ids.extend(title.title_id for title in titles)
+        for title in titles:
+            columns.candidate_ids.extend(title.artwork_ids)
+        columns.candidate_counts.extend(len(title.artwork_ids) for title in titles)
+        columns.catalog_versions.extend(title.catalog_version for title in titles)
+        columns.first_rows.extend(title.first_row for title in titles)
+        if ranking is None:  # the ranker did not answer: each title's default, p = 1
+            columns.chosen.extend(title.artwork_ids.index(title.default_artwork_id) for title in titles)
+            columns.propensities.extend([1.0] * n)
+            columns.scores.extend([0.0] * n)
+        else:
+            columns.chosen.extend(ranking.chosen_indices)
+            columns.propensities.extend(ranking.propensities)
+            columns.scores.extend(ranking.scores)
+        columns.ranked.extend([ranking is not None] * n)
+        columns.personalized.extend([ranking is not None and known] * n)
+    return columns
 
 
 def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> list[dict]:
@@ -68,32 +98,9 @@ def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> lis
     if inputs is None:
         return []
     viewer = inputs.viewer
-    known = viewer is not None and viewer.known
-    tiles = []
-    policy = DEFAULT_POLICY
-    for titles, ranking in inputs.groups:
-        if ranking is not None:
-            policy = ranking.policy
-        for t, title in enumerate(titles):
-            if ranking is None:
-                chosen = title.artwork_ids.index(title.default_artwork_id)
-                propensity, score = 1.0, 0.0
-            else:
-                chosen = ranking.chosen_indices[t]
-                propensity, score = ranking.propensities[t], ranking.scores[t]
-            tiles.append(
-                TileDecision(
-                    title_id=title.title_id,
-                    candidate_ids=title.artwork_ids,
-                    catalog_version=title.catalog_version,
-                    first_row=title.first_row,
-                    chosen=chosen,
-                    propensity=propensity,
-                    score=score,
-                    ranked=ranking is not None,
-                    personalized=ranking is not None and known,
-                )
-            )
+    policy = next(
+        (ranking.policy for _, ranking in inputs.groups if ranking is not None), DEFAULT_POLICY
+    )
     context = page.context
     impression = PageImpression(
         page_id=rendered.page_id,
@@ -108,7 +115,7 @@ def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> lis
         context_features=features.context_vector(
             context.device_type, context.local_hour, context.day_of_week
         ),
-        viewer_known=known,
+        viewer_known=viewer is not None and viewer.known,
         viewer_features=(
             features.unpack(viewer.packed, features.VIEWER_DIM, field="viewer")[0]
             if viewer is not None
@@ -116,9 +123,9 @@ def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> lis
         ),
         model_version=rendered.model_version,
         policy=policy,
-        tiles=tuple(tiles),
+        tiles=(),
     )
-    return [impression.to_record()]
+    return [impression.record_with(decision_columns(rendered))]
 
 
 class LearningLogs:

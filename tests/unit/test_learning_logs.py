@@ -59,7 +59,8 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     page = impression()
     write(tmp_path, IMPRESSIONS, [page.to_record()])
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
-    assert header_record["schema"] == "keyart-learning-log/1"
+    assert header_record["schema"] == "keyart-learning-log/2"
+    assert stored["title_ids"] == [tile.title_id for tile in page.tiles]  # decisions as columns
     back = PageImpression.from_record(stored, VIEWER_DIM, CONTEXT_DIM)
     np.testing.assert_array_equal(back.viewer_features, page.viewer_features)
     np.testing.assert_array_equal(back.context_features, page.context_features)
@@ -67,6 +68,13 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     assert (back.page_id, back.policy, back.model_version, back.context) == (
         page.page_id, page.policy, page.model_version, page.context,
     )
+
+
+def test_decision_columns_of_different_lengths_are_refused() -> None:
+    record = impression().to_record()
+    record["chosen"] = record["chosen"][:-1]
+    with pytest.raises(LogFormatError, match="columns of different lengths"):
+        PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
 
 
 def test_feedback_round_trips(tmp_path: Path) -> None:
