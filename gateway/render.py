@@ -73,6 +73,24 @@ class RenderedPage:
     degradations: list[Degradation]
     model_version: str
     inputs: RankedInputs | None = None
+    ranked_at: float = 0.0  # loop time when the ranker had answered (or was given up on)
+
+
+class TailEstimate:
+    """A moving average of the work left once the ranker has answered (tiles, the
+    response message, the log), so the ranker's timeout leaves room for it and a
+    page whose ranker is late still lands inside its budget."""
+
+    def __init__(self, initial_s: float = 0.005, weight: float = 0.2) -> None:
+        self.seconds = initial_s
+        self._weight = weight
+
+    def observe(self, seconds: float) -> None:
+        self.seconds += self._weight * (seconds - self.seconds)
+
+    @property
+    def reserve_s(self) -> float:
+        return 1.5 * self.seconds + 0.002
 
 
 class Deadline:
@@ -93,6 +111,7 @@ class PageRenderer:
         self._backends = backends
         self._cache = cache
         self._breakers = breakers
+        self.tail = TailEstimate()
 
     async def _call(
         self, dependency: str, timeout: float, call: Callable[[float], Awaitable[T]]
@@ -121,7 +140,7 @@ class PageRenderer:
         self, page: PageRequest, *, page_id: str, budget_s: float, request_id: str
     ) -> RenderedPage:
         deadline = Deadline(budget_s)
-        keep_for_ranker = budget_s * RANKER_SHARE
+        keep_for_ranker = budget_s * RANKER_SHARE + self.tail.reserve_s
         title_ids = page.unique_title_ids()
         candidates, missing = self._cache.lookup(title_ids)
         viewer_call = self._call(
@@ -156,12 +175,13 @@ class PageRenderer:
         by_version: dict[str, list[TitleCandidates]] = {}
         for title in candidates.values():
             by_version.setdefault(title.catalog_version, []).append(title)
-        rankings = await asyncio.gather(
+        rankings: list[Ranking | Degradation] = await asyncio.gather(
             *(
                 self._rank(page, titles, version, viewer, deadline, page_id, request_id)
                 for version, titles in by_version.items()
             )
         )
+        ranked_at = asyncio.get_running_loop().time()
         logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
         for titles, ranking in zip(by_version.values(), rankings):
             logged.groups.append((titles, ranking if isinstance(ranking, Ranking) else None))
@@ -174,7 +194,7 @@ class PageRenderer:
                 model_version = ranking.model_version
                 choices.update(ranked_choices(titles, ranking, viewer))
         rows = assemble_rows(page, choices, unseen)
-        return RenderedPage(page_id, rows, degradations, model_version, logged)
+        return RenderedPage(page_id, rows, degradations, model_version, logged, ranked_at)
 
     async def _rank(
         self,
@@ -199,7 +219,7 @@ class PageRenderer:
         )
         ranking = await self._call(
             "ranker",
-            deadline.remaining(),
+            deadline.remaining(self.tail.reserve_s),
             lambda t: self._backends.rank(
                 viewer=viewer_packed,
                 context=context,

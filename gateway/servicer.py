@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 
@@ -109,7 +110,9 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
         record_fallbacks(rendered)
         if self._logs is not None:
             self._logs.log_page(page, rendered)
-        return page_to_proto(rendered)
+        response = page_to_proto(rendered)
+        self._renderer.tail.observe(asyncio.get_running_loop().time() - rendered.ranked_at)
+        return response
 
     async def ReportEvent(
         self, request: pb.ReportEventRequest, context: grpc.aio.ServicerContext
