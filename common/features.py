@@ -13,7 +13,11 @@ artwork = [tone weights | featured cast | visual_quality, composition]  (ARTWORK
 context = [device one-hot | hour sin, cos, known | weekend, day known]  (CONTEXT_DIM)
 
 Each taste block is scaled so its largest magnitude is 1; artwork tone and
-cast blocks sum to 1. Changing anything here changes SCHEMA_VERSION.
+cast blocks sum to 1. The viewer's cast block holds only the names that stand
+out (`standout_cast`): a play credits a title's whole cast, so most names a
+viewer has met are co-stars met once or twice, and left in they fill every
+hashed slot and drown the few names the viewer keeps coming back to.
+Changing anything here changes SCHEMA_VERSION.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ GENRES: tuple[str, ...] = (
 GENRE_INDEX: dict[str, int] = {genre: i for i, genre in enumerate(GENRES)}
 CAST_BUCKETS = 64
 DEVICE_SLOTS = 5  # keyart.gateway.v1.DeviceType numbers 0-4
+# A cast name stands out when its affinity is this many standard deviations above the mean of
+# the viewer's cast affinities (the usual outlier rule).
+STANDOUT_SDS = 2.0
 
 GENRE_BLOCK = slice(0, len(GENRES))
 CAST_BLOCK = slice(len(GENRES), len(GENRES) + CAST_BUCKETS)
@@ -60,7 +67,9 @@ CONTEXT_DIM = DEVICE_SLOTS + 3 + 2
 AESTHETIC_WEIGHTS = (0.6, 0.4)  # (visual_quality, composition)
 
 SCHEMA_VERSION = "features-v1-" + hashlib.sha256(
-    repr((GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled")).encode()
+    repr(
+        (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled", "standout-cast-capped", STANDOUT_SDS)
+    ).encode()
 ).hexdigest()[:8]
 
 
@@ -85,6 +94,20 @@ def _scale_to_unit_max(block: np.ndarray) -> None:
         block /= peak
 
 
+def standout_cast(cast_weights: Mapping[str, float]) -> dict[str, float]:
+    """The names at least STANDOUT_SDS standard deviations above the viewer's mean cast affinity.
+
+    The bar never rises above the strongest affinity, so the viewer's most-met
+    name always counts, and when no name stands apart (all equal, a single
+    name) every name does: nothing says which of them the viewer comes back for.
+    """
+    if not cast_weights:
+        return {}
+    weights = np.fromiter(cast_weights.values(), dtype=np.float64, count=len(cast_weights))
+    bar = min(weights.mean() + STANDOUT_SDS * weights.std(), weights.max())
+    return {name: w for name, w in cast_weights.items() if w >= bar - 1e-9 * abs(bar)}
+
+
 def viewer_vector(genre_weights: Mapping[str, float], cast_weights: Mapping[str, float]) -> np.ndarray:
     """Taste features from named affinities; all zeros is the cold-start vector."""
     vector = np.zeros(VIEWER_DIM, dtype=np.float32)
@@ -92,7 +115,7 @@ def viewer_vector(genre_weights: Mapping[str, float], cast_weights: Mapping[str,
         if genre in GENRE_INDEX:
             vector[GENRE_INDEX[genre]] += weight
     cast = vector[CAST_BLOCK]
-    for name, weight in cast_weights.items():
+    for name, weight in standout_cast(cast_weights).items():
         slot, sign = cast_slot(name)
         cast[slot] += sign * weight
     _scale_to_unit_max(vector[GENRE_BLOCK])
