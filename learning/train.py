@@ -94,7 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--holdout", type=float, default=0.2, help="share of newest decisions held out"
     )
-    parser.add_argument("--epochs", type=int, default=bilinear.FitSettings.epochs)
+    parser.add_argument(
+        "--max-iterations", type=int, default=bilinear.FitSettings.max_iterations, help="L-BFGS"
+    )
     parser.add_argument("--clip", type=float, default=bilinear.FitSettings.clip)
     parser.add_argument("--l2", type=float, default=bilinear.FitSettings.l2)
     parser.add_argument("--seed", type=int, default=0)
@@ -102,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data = load(args.log, args.reward_window_min * 60, args.artwork_target)
-    settings = bilinear.FitSettings(epochs=args.epochs, clip=args.clip, l2=args.l2, seed=args.seed)
+    settings = bilinear.FitSettings(
+        max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed)
     card = train(data, args.out, settings, args.holdout, str(args.log))
     estimate = card["offline_estimate"]
     print(

@@ -63,7 +63,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
     out = tmp_path / "learned.onnx"
     keyart = [sys.executable, "-m", "cli.main"]
     trained = subprocess.run(
-        [*keyart, "train", "--log", str(logs), "--out", str(out), "--epochs", "2",
+        [*keyart, "train", "--log", str(logs), "--out", str(out), "--max-iterations", "20",
          "--artwork-target", suite_config.addresses["artwork"]],
         capture_output=True, text=True, timeout=120,
     )

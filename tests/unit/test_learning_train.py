@@ -37,7 +37,7 @@ def test_train_cli_exports_a_model_the_ranker_serves_and_its_card(tmp_path: Path
     write_bandit_file(data, log)
     out = tmp_path / "models" / "learned.onnx"
 
-    card = train(data, out, bilinear.FitSettings(epochs=4), holdout=0.25, source=str(log))
+    card = train(data, out, bilinear.FitSettings(max_iterations=20), holdout=0.25, source=str(log))
 
     model = RankingModel(out)  # loads, signature, metadata and probe checks of the ranker
     assert model.version == card["model_version"]
