@@ -47,7 +47,10 @@ GENRES: tuple[str, ...] = (
     "western",
 )
 GENRE_INDEX: dict[str, int] = {genre: i for i, genre in enumerate(GENRES)}
-CAST_BUCKETS = 64
+# Enough slots that a viewer's few standout names rarely share one with an artwork's featured
+# cast (the demo catalog credits 205 names); at 64, `keyart simulate` measured 3 points less
+# oracle lift for the learned policy.
+CAST_BUCKETS = 128
 DEVICE_SLOTS = 5  # keyart.gateway.v1.DeviceType numbers 0-4
 # A cast name stands out when its affinity is this many standard deviations above the mean of
 # the viewer's cast affinities (the usual outlier rule).
@@ -68,7 +71,8 @@ AESTHETIC_WEIGHTS = (0.6, 0.4)  # (visual_quality, composition)
 
 SCHEMA_VERSION = "features-v1-" + hashlib.sha256(
     repr(
-        (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled", "standout-cast-capped", STANDOUT_SDS)
+        (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled")
+        + ("standout-cast-capped", STANDOUT_SDS)
     ).encode()
 ).hexdigest()[:8]
 
