@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import grpc
 
 from common.errors import InvalidArgument, NotFound, Unavailable
@@ -42,9 +40,8 @@ class EventReporter:
         self._backends = backends
         self._timeout_s = timeout_s
 
-    async def report(self, request: pb.ReportEventRequest, request_id: str) -> bool:
+    async def report(self, event: Feedback, request_id: str) -> bool:
         """Applies the event once; returns True when it had already been recorded."""
-        event = parse_event(request, int(time.time() * 1000))
         try:
             tags = await self._backends.title_tags(event.title_id, self._timeout_s, request_id)
             if tags is None:

@@ -31,7 +31,7 @@ from common.log_schema import (
 )
 from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
-from gateway.events import parse_event
+from gateway.backends import Feedback
 from gateway.page_request import PageRequest
 from gateway.render import RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
@@ -164,11 +164,10 @@ class LearningLogs:
         except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
 
-    async def log_feedback(self, request: pb.ReportEventRequest) -> None:
+    async def log_feedback(self, event: Feedback) -> None:
         """Returns once the event's line is on disk."""
         if self._feedback is None:
             return
-        event = parse_event(request, int(time.time() * 1000))
         record = FeedbackEvent(
             event_id=event.event_id,
             user_id=event.user_id,

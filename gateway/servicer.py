@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 
@@ -12,7 +13,7 @@ import structlog
 from common.errors import ResourceExhausted
 from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
 from gateway.config import PageLimits
-from gateway.events import EventReporter
+from gateway.events import EventReporter, parse_event
 from gateway.impressions import LearningLogs
 from gateway.page_request import parse_page_request
 from gateway.render import FallbackReason, PageRenderer, RenderedPage
@@ -117,7 +118,9 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
     async def ReportEvent(
         self, request: pb.ReportEventRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportEventResponse:
-        duplicate = await self._reporter.report(request, _request_id())
+        # Parsed once, so the profile and the feedback log see the same event and time.
+        event = parse_event(request, int(time.time() * 1000))
+        duplicate = await self._reporter.report(event, _request_id())
         if self._logs is not None:
-            await self._logs.log_feedback(request)  # duplicates too: the log is at-least-once
+            await self._logs.log_feedback(event)  # duplicates too: the log is at-least-once
         return pb.ReportEventResponse(duplicate=duplicate)

@@ -44,7 +44,6 @@ from learning.sim_world import World
 from learning.train import train
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.ranker.model import RankingModel
-from services.ranker.model_watch import card_path
 from services.ranker.policy import Policy
 
 DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
