@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     page = impression()
     write(tmp_path, IMPRESSIONS, [page.to_record()])
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
-    assert header_record["schema"] == "keyart-learning-log/2"
-    assert stored["title_ids"] == [tile.title_id for tile in page.tiles]  # decisions as columns
+    assert header_record["schema"] == "keyart-learning-log/3"
+    assert stored["title_ids"] == "\n".join(tile.title_id for tile in page.tiles)  # columns
+    chosen = np.frombuffer(base64.b64decode(stored["chosen"]), dtype="<i4")
+    assert chosen.tolist() == [tile.chosen for tile in page.tiles]
     back = PageImpression.from_record(stored, VIEWER_DIM, CONTEXT_DIM)
     np.testing.assert_array_equal(back.viewer_features, page.viewer_features)
     np.testing.assert_array_equal(back.context_features, page.context_features)
@@ -72,7 +75,7 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
 
 def test_decision_columns_of_different_lengths_are_refused() -> None:
     record = impression().to_record()
-    record["chosen"] = record["chosen"][:-1]
+    record["chosen"] = base64.b64encode(base64.b64decode(record["chosen"])[:-4]).decode()
     with pytest.raises(LogFormatError, match="columns of different lengths"):
         PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
 
