@@ -11,7 +11,7 @@ from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
-from services.ranker.catalog_features import CatalogFeatures
+from services.ranker.catalog_features import CandidateRows, CatalogFeatures
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy
 
@@ -60,21 +60,21 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         viewer = _one_row(request.viewer_features, VIEWER_DIM, "viewer_features")
         situation = _one_row(request.context_features, CONTEXT_DIM, "context_features")
         counts = np.asarray(request.candidate_counts, dtype=np.int64)
-        artwork = await self._candidates(request, counts)
+        candidates = await self._candidates(request, counts)
         if counts.size and counts.min() == 0:
             title = int(np.argmin(counts))
             raise InvalidArgument("candidate_counts", f"title {title} has no candidates")
-        if counts.sum() != artwork.shape[0]:
+        if counts.sum() != candidates.count:
             raise InvalidArgument(
                 "candidate_counts",
-                f"sum to {counts.sum()}, but artwork_features has {artwork.shape[0]} rows",
+                f"sum to {counts.sum()}, but artwork_features has {candidates.count} rows",
             )
         if request.title_ids and len(request.title_ids) != counts.size:
             raise InvalidArgument(
                 "title_ids", f"{len(request.title_ids)} ids for {counts.size} candidate groups"
             )
         decisions = await asyncio.to_thread(
-            self._rank, model, viewer, situation, artwork, counts, request
+            self._rank, model, viewer, situation, candidates, counts, request
         )
         RANKED_CHOICES.labels("explore").inc(decisions.explored)
         RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored)
@@ -88,12 +88,12 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
 
     async def _candidates(
         self, request: ranker_service_pb2.RankPageRequest, counts: np.ndarray
-    ) -> np.ndarray:
+    ) -> CandidateRows:
         """The candidates' feature rows: sent inline, or named by catalog rows."""
         if not request.catalog_version:
             artwork = _matrix(request.artwork_features, ARTWORK_DIM, "artwork_features")
             self._check_size(artwork.shape[0], "artwork_features")
-            return artwork
+            return CandidateRows(artwork)
         self._check_size(int(counts.sum()), "candidate_counts")
         if request.artwork_features:
             raise InvalidArgument("artwork_features", "must be empty when catalog_version is set")
@@ -113,12 +113,12 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         model: RankingModel,
         viewer: np.ndarray,
         situation: np.ndarray,
-        artwork: np.ndarray,
+        candidates: CandidateRows,
         counts: np.ndarray,
         request: ranker_service_pb2.RankPageRequest,
     ) -> Decisions:
         return self._policy.choose(
-            model.score(viewer, situation, artwork),
+            candidates.score(model, viewer, situation),
             counts,
             request.page_id,
             user_id=request.user_id,

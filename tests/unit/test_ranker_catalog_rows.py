@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-from common.features import CONTEXT_DIM, cold_start_vector, pack, viewer_vector
+from common.features import ARTWORK_DIM, CONTEXT_DIM, cold_start_vector, pack, viewer_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
 from keyart.ranker.v1 import ranker_service_pb2 as pb
@@ -18,7 +18,9 @@ from keyart.ranker.v1 import ranker_service_pb2_grpc
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.server import build_server as build_artwork
-from services.ranker.catalog_features import CatalogFeatures
+from services.ranker.catalog_features import WHOLE_CATALOG_SHARE, CandidateRows, CatalogFeatures
+from services.ranker.model import RankingModel
+from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.server import build_server as build_ranker
 from services.ranker.server import load_model
 from tests.unit.test_ranker_service import config  # noqa: F401  (the ranker config fixture)
@@ -108,3 +110,18 @@ def test_bad_rows_are_refused_naming_the_field(config, overrides, code, field) -
     assert isinstance(error, grpc.aio.AioRpcError)
     assert error.code() == code
     assert error.details().startswith(f"{field}:")
+
+
+def test_whole_catalog_scoring_picks_the_same_scores_as_a_gather(tmp_path: Path) -> None:
+    model = RankingModel(save_model(build_model(bundled_weights()), tmp_path / "m.onnx"))
+    matrix = np.random.default_rng(0).random((400, ARTWORK_DIM), dtype=np.float32)
+    viewer = viewer_vector({"crime": 1.0}, {"Uma Thurman": 1.0})[None, :]
+    context = np.zeros((1, CONTEXT_DIM), dtype=np.float32)
+    expected = model.score(viewer, context, matrix)
+    few = np.array([5, 6, 7, 300])  # under WHOLE_CATALOG_SHARE: rows gathered, then scored
+    many = np.arange(10, 10 + int(WHOLE_CATALOG_SHARE * 400) + 1)  # whole catalog scored
+    for index in (few, many):
+        np.testing.assert_allclose(
+            CandidateRows(matrix, index).score(model, viewer, context), expected[index], rtol=1e-6
+        )
+    np.testing.assert_allclose(CandidateRows(matrix).score(model, viewer, context), expected, rtol=1e-6)
