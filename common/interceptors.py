@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import grpc
@@ -87,6 +89,41 @@ class _CallScope:
         structlog.contextvars.unbind_contextvars("request_id", "method")
 
 
+class Drain:
+    """Counts calls in flight and, once a server stops, refuses new ones UNAVAILABLE.
+
+    gRPC's own stop answers CANCELLED to calls it has received but not yet
+    handed to a handler (grpc/grpc#41785), which clients do not retry; a server
+    that first refuses new calls itself and waits for its in-flight ones leaves
+    stop() next to nothing to cancel. Health and reflection are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.refusing = False
+        self.in_flight = 0
+
+    @contextmanager
+    def track(self, counted: bool) -> Iterator[None]:
+        if not counted:
+            yield
+            return
+        if self.refusing:
+            raise Unavailable("the server is shutting down; retry")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def refuse_and_wait(self, timeout_s: float) -> None:
+        """Refuses new calls, then returns once none is in flight or `timeout_s` has passed."""
+        self.refusing = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while self.in_flight and loop.time() < end:
+            await asyncio.sleep(0.01)
+
+
 def _decoder(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
     """Decodes a request inside the call, so a malformed one is INVALID_ARGUMENT naming the
     field (gRPC's own decoding answers INTERNAL, "Exception deserializing request")."""
@@ -111,8 +148,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every unary-unary and unary-stream handler in a _CallScope.
 
     KeyartError → its status with its message; anything else → INTERNAL with a
-    generic message, the detail going to the log only.
+    generic message, the detail going to the log only. Calls are tracked by `drain`.
     """
+
+    def __init__(self, drain: Drain) -> None:
+        self._drain = drain
 
     async def intercept_service(
         self,
@@ -123,6 +163,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None:
             return handler
+        track = functools.partial(self._drain.track, not method.startswith(_QUIET_PREFIXES))
         if handler.unary_unary is not None:
             unary = handler.unary_unary
             decode = _decoder(handler.request_deserializer)
@@ -130,7 +171,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             async def unary_wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
                 scope = _CallScope(method, context)
                 try:
-                    return await unary(decode(raw), context)
+                    with track():
+                        return await unary(decode(raw), context)
                 except BaseException as error:
                     await scope.fail(error)
                 finally:
@@ -149,8 +191,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             ) -> AsyncIterator[Any]:
                 scope = _CallScope(method, context)
                 try:
-                    async for response in stream(decode_streamed(raw), context):
-                        yield response
+                    with track():
+                        async for response in stream(decode_streamed(raw), context):
+                            yield response
                 except BaseException as error:
                     await scope.fail(error)
                 finally:
@@ -160,7 +203,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 """For handlers that send with `context.write` (the stock health Watch)."""
                 scope = _CallScope(method, context)
                 try:
-                    await stream(decode_streamed(raw), context)
+                    with track():
+                        await stream(decode_streamed(raw), context)
                 except BaseException as error:
                     await scope.fail(error)
                 finally:

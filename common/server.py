@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.config import ConfigError, env_bool, env_float, env_int, env_str
-from common.interceptors import ErrorMappingInterceptor
+from common.interceptors import Drain, ErrorMappingInterceptor
 from common.logging import configure_logging, get_logger
 from common.metrics import start_metrics_server
 from common.tls import ServerTls, server_tls_from_env
@@ -96,10 +96,11 @@ class ServingServer:
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.settings = settings
+        self._drain = Drain()
         self.server = grpc.aio.server(
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
-            interceptors=[*interceptors, ErrorMappingInterceptor()],
+            interceptors=[*interceptors, ErrorMappingInterceptor(self._drain)],
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -141,8 +142,12 @@ class ServingServer:
             await self.health.set(name, status)
 
     async def stop(self) -> None:
+        """NOT_SERVING; new calls refused UNAVAILABLE while in-flight ones finish; then stop."""
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.server.stop(self.settings.grace_s)
+        loop = asyncio.get_running_loop()
+        drained_by = loop.time() + self.settings.grace_s
+        await self._drain.refuse_and_wait(self.settings.grace_s)
+        await self.server.stop(max(drained_by - loop.time(), 0.0))
         if self._health_server is not None:
             await self._health_server.stop(self.settings.grace_s)
 
