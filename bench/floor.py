@@ -8,6 +8,7 @@ message (serialized, as the server does) — only the network hops are gone.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,13 @@ from demo.catalog import demo_titles
 from gateway.backends import Ranking, TitleCandidates, ViewerFeatures
 from gateway.config import PageLimits
 from gateway.page_request import parse_page_request
-from gateway.render import FallbackReason, RenderedPage, assemble_rows, ranked_choices
+from gateway.render import (
+    FallbackReason,
+    RenderedPage,
+    assemble_rows,
+    ranked_choices,
+    viewer_fallback,
+)
 from gateway.servicer import page_to_proto
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.artwork.catalog import Catalog
@@ -65,6 +72,9 @@ class InProcessPage:
             tuple(decisions.propensities.tolist()),
             self._model.version,
         )
-        choices = ranked_choices(found, ranking, ViewerFeatures(True, features.SCHEMA_VERSION, b""))
-        rows = assemble_rows(page, choices, FallbackReason.UNKNOWN_TITLE)
-        return page_to_proto(RenderedPage(page_id, rows, [], self._model.version)).SerializeToString()
+        viewer_known = ViewerFeatures(True, features.SCHEMA_VERSION, b"")
+        choices = ranked_choices(found, ranking, viewer_fallback(viewer_known))
+        fallbacks: Counter[FallbackReason] = Counter()
+        rows = assemble_rows(page, choices, FallbackReason.UNKNOWN_TITLE, fallbacks)
+        rendered = RenderedPage(page_id, rows, fallbacks, [], self._model.version)
+        return page_to_proto(rendered).SerializeToString()

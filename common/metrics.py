@@ -27,7 +27,7 @@ DEGRADATIONS = Counter(
 )
 FALLBACK_TILES = Counter(
     "keyart_gateway_fallback_tiles_total",
-    "Tiles that were not personalized, by reason.",
+    "Titles shown without personalization, by reason (a title on two rows counts once).",
     ["reason"],
 )
 BREAKER_OPEN = Gauge(

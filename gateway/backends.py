@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from common.channels import backend_channel, request_metadata
 from gateway.config import GatewayConfig
+from gateway.tile_wire import CandidateTiles
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 from keyart.profile.v1 import profile_service_pb2 as profile_pb
@@ -32,8 +34,10 @@ class TitleCandidates:
     catalog_version: str
     first_row: int
 
-    def image_url_of(self, artwork_id: str) -> str:
-        return self.image_urls[self.artwork_ids.index(artwork_id)]
+    @cached_property
+    def tiles(self) -> CandidateTiles:
+        """Encoded once per title and catalog version (the catalog cache keeps it)."""
+        return CandidateTiles(self.title_id, self.artwork_ids, self.image_urls)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import grpc
 
 from common import features
 from gateway.backends import Backends, Ranking, TitleCandidates, ViewerFeatures
 from gateway.breaker import CircuitBreaker
+from gateway import tile_wire
 from gateway.catalog_cache import CatalogCache
 from gateway.page_request import PageRequest
 
@@ -46,18 +48,6 @@ class Degradation:
     detail: str
 
 
-class TileChoice(NamedTuple):
-    """One tile's decision (a NamedTuple: a page builds 1,600 of them)."""
-
-    title_id: str
-    artwork_id: str = ""
-    image_url: str = ""
-    personalized: bool = False
-    score: float = 0.0
-    propensity: float = 1.0
-    fallback: FallbackReason = FallbackReason.NONE
-
-
 @dataclass(frozen=True)
 class RankedInputs:
     """What a page's artwork was chosen from, for the impression log (gateway/impressions.py)."""
@@ -69,7 +59,8 @@ class RankedInputs:
 @dataclass(frozen=True)
 class RenderedPage:
     page_id: str
-    rows: list[tuple[str, list[TileChoice]]]
+    rows: list[bytes]  # RenderPageResponse.rows entries, encoded (gateway/tile_wire.py)
+    fallbacks: Counter[FallbackReason]  # titles shown for each reason other than NONE
     degradations: list[Degradation]
     model_version: str
     inputs: RankedInputs | None = None
@@ -170,7 +161,8 @@ class PageRenderer:
             self._cache.store(fetched)
             candidates.update(fetched)
 
-        choices: dict[str, TileChoice] = {}
+        choices: dict[str, bytes] = {}
+        fallbacks: Counter[FallbackReason] = Counter()
         model_version = ""
         by_version: dict[str, list[TitleCandidates]] = {}
         for title in candidates.values():
@@ -189,12 +181,16 @@ class PageRenderer:
                 if ranking.status_code == "FAILED_PRECONDITION":
                     self._cache.mark_stale()  # the ranker dropped a version we still cache
                 degradations.append(ranking)
-                choices.update(_defaults(titles))
+                choices.update(default_choices(titles))
+                fallbacks[FallbackReason.RANKER_UNAVAILABLE] += len(titles)
             else:
                 model_version = ranking.model_version
-                choices.update(ranked_choices(titles, ranking, viewer))
-        rows = assemble_rows(page, choices, unseen)
-        return RenderedPage(page_id, rows, degradations, model_version, logged, ranked_at)
+                reason = viewer_fallback(viewer)
+                choices.update(ranked_choices(titles, ranking, reason))
+                fallbacks[reason] += len(titles)
+        rows = assemble_rows(page, choices, unseen, fallbacks)
+        del fallbacks[FallbackReason.NONE]
+        return RenderedPage(page_id, rows, fallbacks, degradations, model_version, logged, ranked_at)
 
     async def _rank(
         self,
@@ -245,49 +241,52 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
     )
 
 
-def _defaults(titles: list[TitleCandidates]) -> dict[str, TileChoice]:
+def default_choices(titles: list[TitleCandidates]) -> dict[str, bytes]:
+    reason = FallbackReason.RANKER_UNAVAILABLE.value
     return {
-        title.title_id: TileChoice(
-            title.title_id,
-            artwork_id=title.default_artwork_id,
-            image_url=title.image_url_of(title.default_artwork_id),
-            fallback=FallbackReason.RANKER_UNAVAILABLE,
-        )
+        title.title_id: title.tiles.unranked(title.artwork_ids.index(title.default_artwork_id), reason)
         for title in titles
     }
 
 
 def assemble_rows(
-    page: PageRequest, choices: dict[str, TileChoice], unseen: FallbackReason
-) -> list[tuple[str, list[TileChoice]]]:
-    """The page's rows in request order; a title without a choice falls back for `unseen`."""
-    return [
-        (row_id, [choices.get(title) or TileChoice(title, fallback=unseen) for title in titles])
-        for row_id, titles in page.rows
-    ]
+    page: PageRequest,
+    choices: dict[str, bytes],
+    unseen: FallbackReason,
+    fallbacks: Counter[FallbackReason],
+) -> list[bytes]:
+    """The page's rows in request order; a title without a choice falls back for
+    `unseen`, counted in `fallbacks`."""
+    rows = []
+    for row_id, titles in page.rows:
+        tiles = []
+        for title in titles:
+            tile = choices.get(title)
+            if tile is None:
+                tile = choices[title] = tile_wire.title_only(title, unseen)
+                fallbacks[unseen] += 1
+            tiles.append(tile)
+        rows.append(tile_wire.row(row_id, tiles))
+    return rows
+
+
+def viewer_fallback(viewer: ViewerFeatures | Degradation) -> FallbackReason:
+    """Why tiles ranked for this viewer are not personalized, or NONE."""
+    if isinstance(viewer, Degradation):
+        return FallbackReason.PROFILE_UNAVAILABLE
+    if not viewer.known:
+        return FallbackReason.COLD_START
+    return FallbackReason.NONE
 
 
 def ranked_choices(
-    titles: list[TitleCandidates], ranking: Ranking, viewer: ViewerFeatures | Degradation
-) -> dict[str, TileChoice]:
-    if isinstance(viewer, Degradation):
-        reason = FallbackReason.PROFILE_UNAVAILABLE
-    elif not viewer.known:
-        reason = FallbackReason.COLD_START
-    else:
-        reason = FallbackReason.NONE
-    personalized = reason is FallbackReason.NONE
-    return {
-        title.title_id: TileChoice(
-            title.title_id,
-            artwork_id=title.artwork_ids[index],
-            image_url=title.image_urls[index],
-            personalized=personalized,
-            score=score,
-            propensity=propensity,
-            fallback=reason,
-        )
-        for title, index, score, propensity in zip(
-            titles, ranking.chosen_indices, ranking.scores, ranking.propensities
-        )
-    }
+    titles: list[TitleCandidates], ranking: Ranking, reason: FallbackReason
+) -> dict[str, bytes]:
+    tiles = tile_wire.ranked_tiles(
+        [title.tiles for title in titles],
+        ranking.chosen_indices,
+        ranking.scores,
+        ranking.propensities,
+        reason.value,
+    )
+    return dict(zip([title.title_id for title in titles], tiles))

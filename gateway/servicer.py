@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
 
 import grpc
 import structlog
@@ -16,7 +15,7 @@ from gateway.config import PageLimits
 from gateway.events import EventReporter, parse_event
 from gateway.impressions import LearningLogs
 from gateway.page_request import parse_page_request
-from gateway.render import FallbackReason, PageRenderer, RenderedPage
+from gateway.render import PageRenderer, RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
@@ -28,31 +27,20 @@ def _request_id() -> str:
 
 
 def page_to_proto(page: RenderedPage) -> pb.RenderPageResponse:
-    """The response message. Fields are set one by one (and defaults skipped): with upb
-    that is about three times faster than keyword construction for a 1,600-tile page."""
-    response = pb.RenderPageResponse(page_id=page.page_id, model_version=page.model_version)
-    for row_id, tiles in page.rows:
-        add_tile = response.rows.add(row_id=row_id).tiles.add
-        for choice in tiles:
-            tile = add_tile()
-            tile.title_id = choice.title_id
-            if choice.artwork_id:
-                tile.artwork_id = choice.artwork_id
-                tile.image_url = choice.image_url
-            if choice.personalized:
-                tile.personalized = True
-            if choice.score:
-                tile.score = choice.score
-            tile.propensity = choice.propensity
-            if choice.fallback is not FallbackReason.NONE:
-                tile.fallback_reason = choice.fallback.value
-    for degradation in page.degradations:
-        response.degradations.add(
-            dependency=pb.Dependency.Value(f"DEPENDENCY_{degradation.dependency.upper()}"),
-            status_code=degradation.status_code,
-            detail=degradation.detail,
-        )
-    return response
+    """The response message: the page's fields, then its rows already encoded."""
+    head = pb.RenderPageResponse(
+        page_id=page.page_id,
+        model_version=page.model_version,
+        degradations=[
+            pb.Degradation(
+                dependency=pb.Dependency.Value(f"DEPENDENCY_{degradation.dependency.upper()}"),
+                status_code=degradation.status_code,
+                detail=degradation.detail,
+            )
+            for degradation in page.degradations
+        ],
+    )
+    return pb.RenderPageResponse.FromString(head.SerializeToString() + b"".join(page.rows))
 
 
 def record_fallbacks(page: RenderedPage) -> None:
@@ -66,9 +54,7 @@ def record_fallbacks(page: RenderedPage) -> None:
             detail=degradation.detail,
             page_id=page.page_id,
         )
-    reasons = Counter(tile.fallback for _, tiles in page.rows for tile in tiles)
-    reasons.pop(FallbackReason.NONE, None)
-    for reason, count in reasons.items():
+    for reason, count in page.fallbacks.items():
         FALLBACK_TILES.labels(reason.name.lower()).inc(count)
 
 

@@ -1,0 +1,125 @@
+"""RenderPage's tiles encoded straight to protobuf wire bytes.
+
+A reference page has 1,600 tiles; setting their fields one by one through
+protobuf's Python API cost more than a millisecond a page, plus an object per
+tile before that. Here a title's unchanging fields (title, artwork id, image
+URL) are serialized once per candidate by protobuf itself, and a page only
+adds each tile's decision (four scalar fields) and the length prefixes.
+Protobuf parses concatenated encodings of a message as one message, so the
+bytes are a RenderPageResponse exactly like one built field by field
+(tests/unit/test_tile_wire.py checks this on random pages).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
+_LENGTH_DELIMITED, _FIXED32, _VARINT = 2, 5, 0
+
+
+def _tag(message: type, field: str, wire_type: int) -> int:
+    number = message.DESCRIPTOR.fields_by_name[field].number
+    assert number < 16, "one-byte tags only"  # noqa: S101 - a proto change must revisit this module
+    return number << 3 | wire_type
+
+
+_TILE_IN_ROW = _tag(pb.Row, "tiles", _LENGTH_DELIMITED)
+_ROW_ID = _tag(pb.Row, "row_id", _LENGTH_DELIMITED)
+_ROW_IN_PAGE = _tag(pb.RenderPageResponse, "rows", _LENGTH_DELIMITED)
+_PERSONALIZED = _tag(pb.Tile, "personalized", _VARINT)
+_SCORE = _tag(pb.Tile, "score", _FIXED32)
+_PROPENSITY = _tag(pb.Tile, "propensity", _FIXED32)
+_FALLBACK = _tag(pb.Tile, "fallback_reason", _VARINT)
+assert all(  # noqa: S101 - encoded below as little-endian float32
+    pb.Tile.DESCRIPTOR.fields_by_name[name].type == FieldDescriptor.TYPE_FLOAT
+    for name in ("score", "propensity")
+)
+
+# A ranked tile's decision, encoded for a whole page at once: personalized, score
+# and propensity, or score, propensity and the reason it is not personalized.
+_PERSONALIZED_DECISION = np.dtype(
+    [("tag", "u1"), ("flag", "u1"), ("score_tag", "u1"), ("score", "<f4"),
+     ("propensity_tag", "u1"), ("propensity", "<f4")]
+)
+_FALLBACK_DECISION = np.dtype(
+    [("score_tag", "u1"), ("score", "<f4"), ("propensity_tag", "u1"), ("propensity", "<f4"),
+     ("tag", "u1"), ("flag", "u1")]
+)
+_RANKED_SIZE = _PERSONALIZED_DECISION.itemsize
+assert _RANKED_SIZE == _FALLBACK_DECISION.itemsize  # noqa: S101 - one prefix serves both
+_UNRANKED_FALLBACK = struct.Struct("<BfBB")  # propensity 1 and a reason, no score
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _delimited(tag: int, body: bytes) -> bytes:
+    return bytes((tag,)) + varint(len(body)) + body
+
+
+class CandidateTiles:
+    """One title's candidates as tiles: the unchanging fields, serialized once."""
+
+    def __init__(self, title_id: str, artwork_ids: tuple[str, ...], image_urls: tuple[str, ...]):
+        fixed = [
+            pb.Tile(title_id=title_id, artwork_id=artwork, image_url=url).SerializeToString()
+            for artwork, url in zip(artwork_ids, image_urls)
+        ]
+        # Each ranked tile's Row.tiles tag and length, ahead of its fixed fields.
+        self.ranked_prefixes = [
+            bytes((_TILE_IN_ROW,)) + varint(len(body) + _RANKED_SIZE) + body for body in fixed
+        ]
+        self._fixed = fixed
+
+    def unranked(self, index: int, reason: int) -> bytes:
+        """A candidate shown without ranking (propensity 1) for `reason`."""
+        return _delimited(_TILE_IN_ROW, self._fixed[index] + _fallback(reason))
+
+
+def ranked_tiles(
+    titles: Sequence[CandidateTiles],
+    indices: Sequence[int],
+    scores: Sequence[float],
+    propensities: Sequence[float],
+    reason: int,
+) -> list[bytes]:
+    """Each title's chosen candidate as a tile; `reason` 0 means personalized."""
+    decisions = np.zeros(len(titles), _FALLBACK_DECISION if reason else _PERSONALIZED_DECISION)
+    decisions["score_tag"], decisions["score"] = _SCORE, scores
+    decisions["propensity_tag"], decisions["propensity"] = _PROPENSITY, propensities
+    decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
+    encoded = decisions.tobytes()
+    size = _RANKED_SIZE
+    return [
+        title.ranked_prefixes[index] + encoded[at : at + size]
+        for title, index, at in zip(titles, indices, range(0, len(encoded), size))
+    ]
+
+
+def _fallback(reason: int) -> bytes:
+    return _UNRANKED_FALLBACK.pack(_PROPENSITY, 1.0, _FALLBACK, reason)
+
+
+def title_only(title_id: str, reason: enum.Enum) -> bytes:
+    """The tile of a title without candidates: its id and why."""
+    body = pb.Tile(title_id=title_id).SerializeToString() + _fallback(reason.value)
+    return _delimited(_TILE_IN_ROW, body)
+
+
+def row(row_id: str, tiles: list[bytes]) -> bytes:
+    """One RenderPageResponse.rows entry from its tiles' encodings."""
+    body = _delimited(_ROW_ID, row_id.encode()) + b"".join(tiles)
+    return _delimited(_ROW_IN_PAGE, body)

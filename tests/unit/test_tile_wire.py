@@ -1,0 +1,110 @@
+"""The hand-framed tiles parse as the same RenderPageResponse protobuf builds field by field."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gateway.backends import Ranking, TitleCandidates
+from google.protobuf import wrappers_pb2
+
+from gateway.page_request import PageRequest
+from gateway.render import (
+    Degradation,
+    FallbackReason,
+    RenderedPage,
+    assemble_rows,
+    default_choices,
+    ranked_choices,
+)
+from gateway.servicer import page_to_proto
+from gateway.tile_wire import varint
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
+
+def title(rng: random.Random, n: int) -> TitleCandidates:
+    # Ids and URLs of all lengths (varint lengths of one and two bytes) and non-ASCII text.
+    title_id = f"tïtle-{n}-" + "x" * rng.randrange(0, 150)
+    count = rng.randrange(1, 9)
+    artwork_ids = tuple(f"{title_id}/art-{i}" for i in range(count))
+    urls = tuple(f"http://img/{'p' * rng.randrange(0, 300)}/{i}.jpg" for i in range(count))
+    return TitleCandidates(title_id, rng.choice(artwork_ids), artwork_ids, urls, "v1", 8 * n)
+
+
+def expected_tile(
+    candidates: TitleCandidates, index: int, score: float, propensity: float, reason: FallbackReason
+) -> pb.Tile:
+    return pb.Tile(
+        title_id=candidates.title_id,
+        artwork_id=candidates.artwork_ids[index],
+        image_url=candidates.image_urls[index],
+        personalized=reason is FallbackReason.NONE,
+        score=score,
+        propensity=propensity,
+        fallback_reason=reason.value,
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
+    rng = random.Random(seed)
+    titles = [title(rng, n) for n in range(rng.randrange(1, 60))]
+    ranked, defaulted = titles[: len(titles) // 2], titles[len(titles) // 2 :]
+    ranking = Ranking(
+        tuple(rng.randrange(len(t.artwork_ids)) for t in ranked),
+        tuple(float(np.float32(rng.uniform(-5, 5))) for _ in ranked),
+        tuple(float(np.float32(rng.random())) for _ in ranked),
+        "model-1",
+    )
+    reason = rng.choice(
+        [FallbackReason.NONE, FallbackReason.COLD_START, FallbackReason.PROFILE_UNAVAILABLE]
+    )
+    unknown = [f"unknown-{i}" for i in range(rng.randrange(0, 4))]
+    shown = [t.title_id for t in titles] + unknown
+    rows = tuple(
+        (f"row-{r}", tuple(rng.sample(shown, rng.randrange(1, len(shown) + 1))))
+        for r in range(rng.randrange(1, 6))
+    )
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+
+    choices = {**ranked_choices(ranked, ranking, reason), **default_choices(defaulted)}
+    fallbacks: Counter[FallbackReason] = Counter()
+    encoded = assemble_rows(page, choices, FallbackReason.CATALOG_UNAVAILABLE, fallbacks)
+    degradation = Degradation("ranker", "UNAVAILABLE", "down")
+    response = page_to_proto(RenderedPage("page-1", encoded, fallbacks, [degradation], "model-1"))
+
+    by_title = {
+        t.title_id: expected_tile(t, i, s, p, reason)
+        for t, i, s, p in zip(ranked, ranking.chosen_indices, ranking.scores, ranking.propensities)
+    }
+    for t in defaulted:
+        default = t.artwork_ids.index(t.default_artwork_id)
+        by_title[t.title_id] = expected_tile(t, default, 0.0, 1.0, FallbackReason.RANKER_UNAVAILABLE)
+    for title_id in unknown:
+        by_title[title_id] = pb.Tile(
+            title_id=title_id, propensity=1.0, fallback_reason=FallbackReason.CATALOG_UNAVAILABLE.value
+        )
+    expected = pb.RenderPageResponse(
+        page_id="page-1",
+        model_version="model-1",
+        rows=[pb.Row(row_id=row_id, tiles=[by_title[t] for t in ids]) for row_id, ids in rows],
+        degradations=[
+            pb.Degradation(
+                dependency=pb.DEPENDENCY_RANKER, status_code="UNAVAILABLE", detail="down"
+            )
+        ],
+    )
+    assert response == expected
+    assert fallbacks[FallbackReason.CATALOG_UNAVAILABLE] == len(
+        {t for _, ids in rows for t in ids if t in unknown}
+    )
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16_383, 16_384, 2**31])
+def test_varint_matches_protobuf(value: int) -> None:
+    # A uint64 field's encoding is its tag byte (field 1, varint) followed by the value's varint.
+    encoded = wrappers_pb2.UInt64Value(value=value).SerializeToString()
+    assert encoded == (b"\x08" + varint(value) if value else b"")
