@@ -11,6 +11,7 @@ import itertools
 import random
 
 from common.features import GENRES, aesthetic_score
+from demo.layout import face_boxes
 from services.artwork.model import Artwork, Title
 
 SEED = 20240611
@@ -24,6 +25,16 @@ UMA_THURMAN = "Uma Thurman"
 JOHN_TRAVOLTA = "John Travolta"
 
 
+def _drawn(
+    artwork_id: str,
+    cast: tuple[str, ...],
+    tones: tuple[str, ...],
+    visual_quality: float,
+    composition: float,
+) -> Artwork:
+    """A demo candidate with face boxes where demo.images draws its featured cast's faces."""
+    return Artwork(artwork_id, cast, tones, visual_quality, composition, face_boxes(len(cast)))
+
 STORY_TITLES: tuple[Title, ...] = (
     Title(
         title_id="good-will-hunting",
@@ -31,21 +42,21 @@ STORY_TITLES: tuple[Title, ...] = (
         genres=("drama", "romance"),
         cast=(MATT_DAMON, ROBIN_WILLIAMS, MINNIE_DRIVER, "Ben Affleck"),
         artworks=(
-            Artwork(
+            _drawn(
                 artwork_id="good-will-hunting/damon-driver",
                 cast=(MATT_DAMON, MINNIE_DRIVER),
                 tones=("romance", "drama"),
                 visual_quality=0.84,
                 composition=0.78,
             ),
-            Artwork(
+            _drawn(
                 artwork_id="good-will-hunting/robin-williams",
                 cast=(ROBIN_WILLIAMS,),
                 tones=("comedy", "drama"),
                 visual_quality=0.82,
                 composition=0.76,
             ),
-            Artwork("good-will-hunting/neutral", (), (), visual_quality=0.88, composition=0.8),
+            _drawn("good-will-hunting/neutral", (), (), visual_quality=0.88, composition=0.8),
         ),
     ),
     Title(
@@ -54,21 +65,21 @@ STORY_TITLES: tuple[Title, ...] = (
         genres=("crime", "thriller"),
         cast=(UMA_THURMAN, JOHN_TRAVOLTA, "Samuel L. Jackson", "Bruce Willis"),
         artworks=(
-            Artwork(
+            _drawn(
                 artwork_id="pulp-fiction/uma-thurman",
                 cast=(UMA_THURMAN,),
                 tones=("crime", "thriller"),
                 visual_quality=0.85,
                 composition=0.77,
             ),
-            Artwork(
+            _drawn(
                 artwork_id="pulp-fiction/john-travolta",
                 cast=(JOHN_TRAVOLTA,),
                 tones=("crime", "thriller"),
                 visual_quality=0.83,
                 composition=0.79,
             ),
-            Artwork("pulp-fiction/neutral", (), (), visual_quality=0.89, composition=0.81),
+            _drawn("pulp-fiction/neutral", (), (), visual_quality=0.89, composition=0.81),
         ),
     ),
 )
@@ -219,7 +230,7 @@ def _artworks(
     for index in range(REFERENCE_CANDIDATES if reference else rng.randint(4, 10)):
         featured, tones = _tags(rng, genres, cast, leads[index] if index < len(leads) else None)
         artwork_id = f"{title_id}/a{index + 1:02d}"
-        artworks.append(Artwork(artwork_id, featured, tones, *_quality(rng, scores)))
+        artworks.append(_drawn(artwork_id, featured, tones, *_quality(rng, scores)))
     return tuple(artworks)
 
 

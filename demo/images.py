@@ -23,10 +23,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from common.config import env_str
 from demo.catalog import demo_titles
+from demo.layout import FIGURE_WIDTH, HEAD_CENTER_Y, HEAD_RADIUS, HEIGHT, WIDTH, figure_lefts, figure_scale
 from services.artwork.model import Artwork, Title
 
-WIDTH, HEIGHT = 320, 180
-FIGURE_WIDTH = 100
 CAPTION_BAND = 28  # the strip along the bottom holding the cast names
 DEFAULT_IMAGE_DIR = "var/images"
 Rgb = tuple[int, int, int]
@@ -132,8 +131,8 @@ def _figure(name: str, scale: float) -> Image.Image:
     clothes = CLOTHES[digest[1] % len(CLOTHES)]
     hair = _mix(skin, (20, 15, 10), 0.55 + (digest[2] % 40) / 100)
     x = FIGURE_WIDTH / 2
-    head_r = 24 * scale
-    head_y = HEIGHT * 0.42
+    head_r = HEAD_RADIUS * scale
+    head_y = HEAD_CENTER_Y
     body_top = head_y + head_r * 0.8
     draw.ellipse((x - 46 * scale, body_top, x + 46 * scale, body_top + 110 * scale), fill=clothes)
     draw.ellipse((x - head_r - 3, head_y - head_r - 6, x + head_r + 3, head_y + head_r * 0.4), fill=hair)
@@ -156,14 +155,14 @@ def draw_artwork(title: Title, artwork: Artwork) -> Image.Image:
         draw.line((WIDTH / 2 - 60, HEIGHT / 2 + 18, WIDTH / 2 + 60, HEIGHT / 2 + 18), fill=accent, width=2)
         return image
     count = len(artwork.cast)
-    scale = 1.0 if count == 1 else 0.85
-    centers = [WIDTH * (index + 1) / (count + 1) for index in range(count)]
-    for name, x in zip(artwork.cast, centers):
-        sprite = _figure(name, scale)
-        image.paste(sprite, (round(x - FIGURE_WIDTH / 2), 0), sprite)
+    lefts = figure_lefts(count)
+    for name, left in zip(artwork.cast, lefts):
+        sprite = _figure(name, figure_scale(count))
+        image.paste(sprite, (left, 0), sprite)
     draw.rectangle((0, HEIGHT - CAPTION_BAND, WIDTH, HEIGHT), fill=(0, 0, 0))
-    for name, x in zip(artwork.cast, centers):
-        _paste_centered(image, _label(name, 14, (255, 255, 255)), (x, HEIGHT - CAPTION_BAND / 2))
+    for name, left in zip(artwork.cast, lefts):
+        center = (left + FIGURE_WIDTH / 2, HEIGHT - CAPTION_BAND / 2)
+        _paste_centered(image, _label(name, 14, (255, 255, 255)), center)
     _paste_centered(image, _label(title.name, 13, (255, 255, 255)), (WIDTH / 2, 14))
     return image
 

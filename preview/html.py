@@ -97,14 +97,25 @@ def home_page(panels: list[PanelView], users: list[str], show_defaults: bool) ->
     return _document("keyart preview: " + " vs ".join(users), body)
 
 
+def _face_boxes(candidate: Artwork) -> str:
+    """AVA's face boxes as outlines over the image: fractions of it, so percentages of its box."""
+    return "".join(
+        f"<div class='face-box' style='left:{f.x:.2%};top:{f.y:.2%};width:{f.width:.2%};"
+        f"height:{f.height:.2%}'></div>"
+        for f in candidate.faces
+    )
+
+
 def title_page(
     name: str, title_id: str, default_id: str, facts: str, ranked: list[Artwork], notices: list[str]
 ) -> str:
-    """All candidates, best AVA aesthetic score first, each with a rule-of-thirds grid."""
+    """All candidates, best AVA aesthetic score first, each with a rule-of-thirds grid and
+    AVA's face boxes (`data-face-boxes` counts them)."""
     items = "".join(
         f"<figure class='candidate-card' data-artwork-id='{escape(c.artwork_id)}'>"
-        f"<div class='annotated'><img src='{image_src(c.artwork_id)}' alt='{escape(c.artwork_id)}'>"
-        "<div class='thirds'></div></div>"
+        f"<div class='annotated' data-face-boxes='{len(c.faces)}'>"
+        f"<img src='{image_src(c.artwork_id)}' alt='{escape(c.artwork_id)}'>"
+        f"<div class='thirds'></div>{_face_boxes(c)}</div>"
         f"<figcaption><b>#{rank} {escape(c.artwork_id)}</b>{' · default' if c.artwork_id == default_id else ''}"
         f"{_tags(c)}</figcaption></figure>"
         for rank, c in enumerate(ranked, start=1)

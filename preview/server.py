@@ -75,7 +75,7 @@ async def title_view(request: web.Request) -> web.Response:
     title = titles[title_id]
     ranked = sorted(candidates_of(title), key=lambda c: -c.aesthetic_score)
     facts = f"{', '.join(title.genres)} · cast: {', '.join(title.cast)} · default {title.default_artwork_id}"
-    notices = ["Candidates ranked by AVA's aesthetic score. Face boxes: the catalog's AVA tags hold none."]
+    notices = ["Candidates ranked by AVA's aesthetic score; outlined: the faces AVA found in each."]
     return _html(html.title_page(title.name, title_id, title.default_artwork_id, facts, ranked, notices))
 
 

@@ -8,6 +8,7 @@ from cli.render import FALLBACK_REASONS
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from preview.backend import Problem, Rows
+from services.artwork.messages import artwork_of
 from services.artwork.model import Artwork
 
 Titles = dict[str, artwork_pb.Title]
@@ -42,16 +43,7 @@ class PanelView:
 
 def candidates_of(title: artwork_pb.Title) -> tuple[Artwork, ...]:
     """The title's candidates as the artwork domain types, in catalog order."""
-    return tuple(
-        Artwork(
-            artwork.artwork_id,
-            tuple(artwork.tags.cast),
-            tuple(artwork.tags.tones),
-            artwork.tags.visual_quality,
-            artwork.tags.composition,
-        )
-        for artwork in title.artworks
-    )
+    return tuple(artwork_of(artwork.artwork_id, artwork.tags) for artwork in title.artworks)
 
 
 def _default_tile(title_id: str, titles: Titles | Problem, why: str) -> TileView:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def _content(title: Title) -> list[object]:
         title.genres,
         title.cast,
         [
-            [a.artwork_id, a.cast, a.tones, a.visual_quality, a.composition]
+            [a.artwork_id, a.cast, a.tones, a.visual_quality, a.composition, [astuple(f) for f in a.faces]]
             for a in title.artworks
         ],
     ]

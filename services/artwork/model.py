@@ -8,12 +8,23 @@ from common.features import aesthetic_score
 
 
 @dataclass(frozen=True)
+class FaceBox:
+    """A face in the artwork's (cropped) image; every field a fraction 0..1 of its size."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
 class Artwork:
     artwork_id: str
     cast: tuple[str, ...]
     tones: tuple[str, ...]
     visual_quality: float
     composition: float
+    faces: tuple[FaceBox, ...] = ()  # largest first
 
     @property
     def aesthetic_score(self) -> float:

@@ -15,6 +15,7 @@ from common.validation import require_id
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog, CatalogEntry
+from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork
 from services.artwork.registration import artworks_to_register
 
@@ -59,12 +60,7 @@ def _title(entry: CatalogEntry) -> pb.Title:
             pb.Artwork(
                 artwork_id=artwork.artwork_id,
                 image_url=image_url,
-                tags=pb.AvaTags(
-                    cast=artwork.cast,
-                    tones=artwork.tones,
-                    visual_quality=artwork.visual_quality,
-                    composition=artwork.composition,
-                ),
+                tags=ava_tags(artwork),
             )
             for artwork, image_url in zip(title.artworks, entry.image_urls, strict=True)
         ],

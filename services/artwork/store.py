@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common.errors import InvalidArgument, NotFound
 from common.sqlite_files import check_database
-from services.artwork.model import Artwork, Title
+from services.artwork.model import Artwork, FaceBox, Title
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS titles (
@@ -26,10 +26,29 @@ CREATE TABLE IF NOT EXISTS artworks (
     cast_json      TEXT NOT NULL,
     tones_json     TEXT NOT NULL,
     visual_quality REAL NOT NULL,
-    composition    REAL NOT NULL
+    composition    REAL NOT NULL,
+    faces_json     TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS artworks_by_title ON artworks (title_id, position);
 """
+# Columns added since the first schema, for files written before them: (column, definition).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("faces_json", "TEXT NOT NULL DEFAULT '[]'"),)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Adds the columns an older file lacks; its artworks get the column's default (no faces)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(artworks)")}
+    for column, definition in _ADDED_COLUMNS:
+        if column not in present:
+            connection.execute(f"ALTER TABLE artworks ADD COLUMN {column} {definition}")
+
+
+def _faces_json(faces: Sequence[FaceBox]) -> str:
+    return json.dumps([[f.x, f.y, f.width, f.height] for f in faces])
+
+
+def _faces(raw: str) -> tuple[FaceBox, ...]:
+    return tuple(FaceBox(*box) for box in json.loads(raw))
 
 
 class ArtworkStore:
@@ -44,6 +63,7 @@ class ArtworkStore:
                 check_database(connection, path)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
+            _migrate(connection)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -61,10 +81,10 @@ class ArtworkStore:
         with self._connect() as connection:
             artworks: dict[str, list[Artwork]] = {}
             artwork_rows = connection.execute(
-                "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition"
-                " FROM artworks ORDER BY title_id, position"
+                "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition,"
+                " faces_json FROM artworks ORDER BY title_id, position"
             )
-            for title_id, artwork_id, cast, tones, visual_quality, composition in artwork_rows:
+            for title_id, artwork_id, cast, tones, visual_quality, composition, faces in artwork_rows:
                 artworks.setdefault(title_id, []).append(
                     Artwork(
                         artwork_id,
@@ -72,6 +92,7 @@ class ArtworkStore:
                         tuple(json.loads(tones)),
                         visual_quality,
                         composition,
+                        _faces(faces),
                     )
                 )
             title_rows = connection.execute(
@@ -129,7 +150,7 @@ class ArtworkStore:
     ) -> None:
         connection.executemany(
             "INSERT INTO artworks (artwork_id, title_id, position, cast_json, tones_json,"
-            " visual_quality, composition) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " visual_quality, composition, faces_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     artwork.artwork_id,
@@ -139,6 +160,7 @@ class ArtworkStore:
                     json.dumps(artwork.tones),
                     artwork.visual_quality,
                     artwork.composition,
+                    _faces_json(artwork.faces),
                 )
                 for title_id, position, artwork in rows
             ],

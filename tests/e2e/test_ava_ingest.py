@@ -3,16 +3,20 @@ service's gRPC API and served by GetCandidates; bad input changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import grpc
+import pytest
 
 from cli.supervisor import Suite, SuiteConfig
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+from services.artwork.ava.client import ArtworkCatalogClient
+from services.artwork.model import Artwork, FaceBox
 from tests.ava_media import write_stills
 
 TITLE = "title-00015"  # on neither demo page
@@ -28,6 +32,12 @@ def keyart_ava(args: list[str], image_dir: Path) -> subprocess.CompletedProcess[
 def candidates(address: str) -> pb.GetCandidatesResponse:
     with grpc.insecure_channel(address) as channel:
         return ArtworkServiceStub(channel).GetCandidates(pb.GetCandidatesRequest(title_ids=[TITLE]), timeout=5)
+
+
+def served_artworks(address: str) -> dict[str, pb.Artwork]:
+    with grpc.insecure_channel(address) as channel:
+        response = ArtworkServiceStub(channel).GetTitles(pb.GetTitlesRequest(title_ids=[TITLE]), timeout=5)
+    return {artwork.artwork_id: artwork for artwork in response.titles[0].artworks}
 
 
 def test_ingested_stills_are_served_as_candidates(suite: Suite, suite_config: SuiteConfig, tmp_path: Path) -> None:
@@ -47,6 +57,32 @@ def test_ingested_stills_are_served_as_candidates(suite: Suite, suite_config: Su
     for artwork_id in new_ids:
         assert (images / f"{artwork_id}.png").stat().st_size > 0
         assert (images / f"{artwork_id}.2x3.png").stat().st_size > 0
+    # Only the astronaut has a face: one box, in her 16:9 crop (full width, rows around her face).
+    served = served_artworks(artwork)
+    with_faces = [served[i] for i in new_ids if served[i].tags.faces]
+    assert len(with_faces) == 1 and len(with_faces[0].tags.faces) == 1
+    face = with_faces[0].tags.faces[0]
+    assert 0.25 < face.x + face.width / 2 < 0.6 and 0.2 < face.y + face.height / 2 < 0.6
+    assert 0.1 < face.width < 0.4 and face.y + face.height <= 1.0
+
+
+def test_face_boxes_registered_are_returned_by_get_titles(suite: Suite, suite_config: SuiteConfig) -> None:
+    address = suite_config.addresses["artwork"]
+    faces = (FaceBox(0.125, 0.25, 0.25, 0.5), FaceBox(0.5, 0.0625, 0.5, 0.9375))
+    artwork = Artwork(f"{TITLE}/faces-e2e", ("Eileen Collins",), ("drama",), 0.7, 0.6, faces)
+    with ArtworkCatalogClient(address) as catalog:
+        catalog.register(TITLE, [artwork], replace=False)
+        before = served_artworks(address)
+        too_wide = dataclasses.replace(
+            artwork, artwork_id=f"{TITLE}/faces-bad", faces=(faces[0], FaceBox(0.5, 0.0, 0.75, 0.5))
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            catalog.register(TITLE, [artwork, too_wide], replace=False)
+    served = before[artwork.artwork_id].tags.faces
+    assert [(f.x, f.y, f.width, f.height) for f in served] == [dataclasses.astuple(f) for f in faces]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "artworks[1].tags.faces[1].width: x + width exceeds 1: the box leaves the image"
+    assert served_artworks(address) == before
 
 
 def test_bad_ingests_leave_the_catalog_and_image_store_unchanged(

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
@@ -19,6 +20,9 @@ from cli.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 from demo.catalog import demo_titles
 from demo.images import draw_missing, image_path
 from demo.pages import demo_page
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -110,6 +114,7 @@ def test_title_view_lists_every_candidate_best_first(preview: ServiceProcess) ->
              for name in ("neutral", "damon-driver", "robin-williams")]  # fmt: skip
     assert order == sorted(order)
     assert body.count("class='thirds'") == 3
+    assert body.count("class='face-box'") == 3  # two figures on damon-driver, one on robin-williams
 
 
 def test_two_viewers_side_by_side_in_chromium(preview: ServiceProcess) -> None:
@@ -147,7 +152,27 @@ def test_two_viewers_side_by_side_in_chromium(preview: ServiceProcess) -> None:
             assert "Robin Williams" in details.inner_text()
             assert details.locator("img.candidate.other").count() == 2
             page.screenshot(path=str(screenshot), full_page=False)
+            assert_face_boxes_drawn(page, preview)
         finally:
             browser.close()
     print(f"preview screenshot: {screenshot.resolve()}")
     assert screenshot.stat().st_size > 10_000
+
+
+def assert_face_boxes_drawn(page: Page, preview: ServiceProcess) -> None:
+    """The title view outlines AVA's face boxes, on the picture, one per drawn figure."""
+    page.goto(f"http://{preview.address}/title/good-will-hunting", wait_until="load")
+    expected = {"damon-driver": 2, "robin-williams": 1, "neutral": 0}
+    for name, count in expected.items():
+        picture = page.locator(f".candidate-card[data-artwork-id='good-will-hunting/{name}'] .annotated")
+        assert picture.get_attribute("data-face-boxes") == str(count)
+        boxes = picture.locator(".face-box")
+        assert boxes.count() == count
+        image = picture.locator("img").bounding_box()
+        assert image is not None
+        for index in range(count):
+            box = boxes.nth(index).bounding_box()
+            assert box is not None and box["width"] > 10 and box["height"] > 10
+            assert image["x"] <= box["x"] and box["x"] + box["width"] <= image["x"] + image["width"] + 0.5
+            assert image["y"] <= box["y"] and box["y"] + box["height"] <= image["y"] + image["height"] + 0.5
+    page.screenshot(path=str(ARTIFACTS / "preview-title-face-boxes.png"), full_page=False)

@@ -40,11 +40,24 @@ def on_server(db_path: Path, scenario: Callable[[ArtworkServiceStub], Awaitable[
     return asyncio.run(run())
 
 
-def new(name: str, tones: tuple[str, ...] = ("drama",), title: str = TITLE) -> pb.NewArtwork:
+def new(
+    name: str,
+    tones: tuple[str, ...] = ("drama",),
+    title: str = TITLE,
+    faces: list[tuple[float, float, float, float]] | None = None,
+) -> pb.NewArtwork:
+    boxes = [pb.FaceBox(x=x, y=y, width=w, height=h) for x, y, w, h in faces or []]
     return pb.NewArtwork(
         artwork_id=f"{title}/{name}",
-        tags=pb.AvaTags(cast=["Eileen Collins"], tones=tones, visual_quality=0.7, composition=0.6),
+        tags=pb.AvaTags(
+            cast=["Eileen Collins"], tones=tones, visual_quality=0.7, composition=0.6, faces=boxes
+        ),
     )
+
+
+def with_faces(*faces: tuple[float, float, float, float]) -> pb.RegisterArtworksRequest:
+    """A registration whose second artwork carries `faces` (the first is fine)."""
+    return pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ok"), new("faces", faces=list(faces))])
 
 
 async def candidates(stub: ArtworkServiceStub) -> pb.GetCandidatesResponse:
@@ -121,6 +134,31 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
             grpc.StatusCode.INVALID_ARGUMENT,
             "artworks: must list at least one artwork",
         ),
+        (
+            with_faces((0.1, 0.1, 0.2, 0.2), (0.5, -0.25, 0.2, 0.2)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.faces[1].y: -0.25 is not a fraction between 0 and 1",
+        ),
+        (
+            with_faces((0.1, 0.1, float("nan"), 0.2)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.faces[0].width: nan is not a fraction between 0 and 1",
+        ),
+        (
+            with_faces((0.75, 0.1, 0.5, 0.2)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.faces[0].width: x + width exceeds 1: the box leaves the image",
+        ),
+        (
+            with_faces((0.1, 0.5, 0.2, 0.0)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.faces[0].height: must be above 0",
+        ),
+        (
+            with_faces(*[(0.0, 0.0, 0.1, 0.1)] * 33),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[1].tags.faces: 33 boxes exceed the limit of 32",
+        ),
     ],
 )
 def test_bad_registrations_change_nothing(
@@ -151,3 +189,22 @@ def test_an_artwork_id_of_another_title_is_refused_whole(tmp_path: Path) -> None
             replace=True,
         )
     assert store.load_titles() == before
+
+
+def test_face_boxes_are_stored_and_served_by_get_titles(tmp_path: Path) -> None:
+    # In float32, 0.6 + 0.4 is a hair above 1: a box touching the edge is still accepted.
+    faces = [(0.6, 0.125, 0.4, 0.5), (0.0, 0.5, 0.25, 0.5)]
+
+    async def scenario(stub: ArtworkServiceStub) -> pb.Title:
+        await stub.RegisterArtworks(
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ava-faces", faces=faces)])
+        )
+        return (await stub.GetTitles(pb.GetTitlesRequest(title_ids=[TITLE]))).titles[0]
+
+    title = on_server(tmp_path / "catalog.db", scenario)
+    served = {a.artwork_id: a for a in title.artworks}[f"{TITLE}/ava-faces"]
+    got = [(f.x, f.y, f.width, f.height) for f in served.tags.faces]
+    np.testing.assert_allclose(got, faces, atol=1e-6)
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    boxes = [(f.x, f.y, f.width, f.height) for f in stored.artworks[-1].faces]
+    np.testing.assert_allclose(boxes, faces, atol=1e-6)

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,11 +18,12 @@ from common.config import ConfigError
 from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
+from demo.layout import face_boxes
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
-from services.artwork.model import Artwork, Title
+from services.artwork.model import Artwork, FaceBox, Title
 from services.artwork.server import build_server, load_catalog
 from services.artwork.store import ArtworkStore
 
@@ -152,6 +154,10 @@ def test_get_titles_returns_metadata_and_ava_tags(catalog: Catalog) -> None:
     assert list(first.tags.tones) == ["romance", "drama"]
     assert first.tags.visual_quality == pytest.approx(0.84)
     assert first.tags.composition == pytest.approx(0.78)
+    # Two figures drawn, two face boxes: those of demo.layout, where demo.images draws the faces.
+    boxes = [(f.x, f.y, f.width, f.height) for f in first.tags.faces]
+    np.testing.assert_allclose(boxes, [dataclasses.astuple(f) for f in face_boxes(2)], atol=1e-6)
+    assert len(boxes) == 2 and boxes[0][0] < boxes[1][0]
     assert response.titles[1].name == "Midnight in Lisbon"
 
 
@@ -215,6 +221,42 @@ def test_store_round_trips_and_replaces_a_titles_artworks(tmp_path: Path) -> Non
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert connection.execute("SELECT COUNT(*) FROM artworks").fetchone() == (1,)
+
+
+# The artworks table as files written before face boxes have it.
+SCHEMA_BEFORE_FACES = """
+CREATE TABLE titles (title_id TEXT PRIMARY KEY, name TEXT NOT NULL, genres_json TEXT NOT NULL,
+                     cast_json TEXT NOT NULL);
+CREATE TABLE artworks (artwork_id TEXT PRIMARY KEY,
+                       title_id TEXT NOT NULL REFERENCES titles (title_id) ON DELETE CASCADE,
+                       position INTEGER NOT NULL, cast_json TEXT NOT NULL, tones_json TEXT NOT NULL,
+                       visual_quality REAL NOT NULL, composition REAL NOT NULL);
+INSERT INTO titles VALUES ('t1', 'Sample', '["drama"]', '["Ada Crane"]');
+INSERT INTO artworks VALUES ('t1/a', 't1', 0, '["Ada Crane"]', '["drama"]', 0.5, 0.6);
+"""
+
+
+def test_store_round_trips_face_boxes(tmp_path: Path) -> None:
+    store = ArtworkStore(tmp_path / "catalog.db")
+    faces = (FaceBox(0.25, 0.125, 0.1875, 0.5), FaceBox(0.625, 0.0, 0.375, 1.0))
+    title = sample_title(Artwork("t1/a", ("Ada Crane", "Wes Hollis"), (), 0.5, 0.6, faces))
+    store.upsert_titles([title])
+    assert ArtworkStore(store.path).load_titles() == [title]
+
+
+def test_a_file_from_before_face_boxes_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript(SCHEMA_BEFORE_FACES)
+    store = ArtworkStore(path, check=True)
+    old = Artwork("t1/a", ("Ada Crane",), ("drama",), 0.5, 0.6)
+    assert store.load_titles() == [Title("t1", "Sample", ("drama",), ("Ada Crane",), (old,))]
+    with_face = Artwork("t1/b", ("Ada Crane",), (), 0.7, 0.8, (FaceBox(0.1, 0.2, 0.3, 0.4),))
+    store.add_artworks("t1", [with_face], replace=False)
+    assert ArtworkStore(path).load_titles()[0].artworks == (old, with_face)
+    with closing(sqlite3.connect(path)) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(artworks)")]
+    assert columns.count("faces_json") == 1  # opening it again did not add it twice
 
 
 def test_a_failed_upsert_changes_nothing(tmp_path: Path) -> None:

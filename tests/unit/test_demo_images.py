@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from demo.catalog import STORY_TITLES
-from demo.images import HEIGHT, WIDTH, draw_missing, image_path, palette
+from demo.catalog import STORY_TITLES, demo_titles
+from demo.images import HEIGHT, SKIN_TONES, WIDTH, draw_artwork, draw_missing, image_path, palette
 
 
 def test_draws_each_candidate_once(tmp_path: Path) -> None:
@@ -31,3 +31,25 @@ def test_story_candidates_look_different(tmp_path: Path) -> None:
     assert corner("damon-driver") == palette(("romance",))[0]
     assert corner("robin-williams") == palette(("comedy",))[0]
     assert corner("neutral") == palette(())[0]
+
+
+def test_face_boxes_sit_on_the_drawn_faces() -> None:
+    """Inside each box, across the face, is skin; just beside it is not; one box per figure."""
+    titles = [*STORY_TITLES, *demo_titles()[2:40]]
+    checked = {len(a.cast) for t in titles for a in t.artworks}
+    assert checked == {0, 1, 2}
+    for title in titles:
+        for artwork in title.artworks:
+            assert len(artwork.faces) == len(artwork.cast)
+            picture = draw_artwork(title, artwork).convert("RGB")
+            for box in artwork.faces:
+                cx, cy = (box.x + box.width / 2) * WIDTH, (box.y + box.height / 2) * HEIGHT
+                rx, ry = box.width / 2 * WIDTH, box.height / 2 * HEIGHT
+
+                def at(dx: float, dy: float) -> object:
+                    return picture.getpixel((round(cx + dx * rx), round(cy + dy * ry)))
+
+                skin = at(0, 0)
+                assert skin in SKIN_TONES, artwork.artwork_id
+                assert [at(-0.8, 0), at(0.8, 0), at(0, -0.8), at(0, 0.3)] == [skin] * 4
+                assert at(-1.3, 0) != skin and at(1.3, 0) != skin

@@ -9,6 +9,7 @@ import grpc
 from common.errors import NotFound
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork
 
 DEFAULT_ARTWORK_TARGET = "127.0.0.1:50053"
@@ -44,15 +45,7 @@ class ArtworkCatalogClient:
             title_id=title_id,
             replace_existing=replace,
             artworks=[
-                pb.NewArtwork(
-                    artwork_id=artwork.artwork_id,
-                    tags=pb.AvaTags(
-                        cast=artwork.cast,
-                        tones=artwork.tones,
-                        visual_quality=artwork.visual_quality,
-                        composition=artwork.composition,
-                    ),
-                )
+                pb.NewArtwork(artwork_id=artwork.artwork_id, tags=ava_tags(artwork))
                 for artwork in artworks
             ],
         )

@@ -15,7 +15,7 @@ from common.validation import require_id
 from services.artwork.ava.analyse import Analysis, analyse
 from services.artwork.ava.client import ArtworkCatalogClient
 from services.artwork.ava.config import AvaConfig
-from services.artwork.ava.crop import SHAPES, crop
+from services.artwork.ava.crop import SHAPES, crop, faces_in_window, shape_window
 from services.artwork.ava.faces import load_gallery
 from services.artwork.ava.rank import Scored
 from services.artwork.ava.tags import guessed_tones, load_labels
@@ -64,16 +64,21 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     os.replace(temporary, path)
 
 
-def to_artwork(title_id: str, chosen: Scored, tones: tuple[str, ...] | None) -> Artwork:
+def to_artwork(
+    title_id: str, chosen: Scored, tones: tuple[str, ...] | None, frame_size: tuple[int, int]
+) -> Artwork:
     """The candidate's tags; its id comes from the picture's hash, so a re-ingest of the
-    same picture replaces its artwork instead of adding a copy."""
+    same picture replaces its artwork instead of adding a copy. Its face boxes are placed
+    in the primary crop of the `frame_size` (width, height) frame, the served image."""
     annotation = chosen.annotation
+    window = shape_window(*frame_size, PRIMARY_SHAPE, annotation.subject)
     return Artwork(
         artwork_id=f"{title_id}/ava-{annotation.phash:016x}",
         cast=annotation.cast,
         tones=tones if tones is not None else guessed_tones(annotation),
         visual_quality=round(chosen.visual_quality, 4),
         composition=round(chosen.composition, 4),
+        faces=faces_in_window((face.box for face in annotation.faces), window),
     )
 
 
@@ -107,15 +112,15 @@ def ingest(request: IngestRequest, config: AvaConfig, catalog: ArtworkCatalogCli
             f"no frame is usable as artwork (rejected: {analysis.rejected})",
         )
     started = time.perf_counter()
-    artworks = [
-        to_artwork(request.title_id, chosen, labels.tones if labels else None)
-        for chosen in analysis.top
-    ]
+    artworks: list[Artwork] = []
     created: list[Path] = []
     written: list[Path] = []
     try:
-        for chosen, artwork in zip(analysis.top, artworks, strict=True):
+        for chosen in analysis.top:
             image = chosen.frame.image()
+            frame_size = (image.shape[1], image.shape[0])
+            artwork = to_artwork(request.title_id, chosen, labels.tones if labels else None, frame_size)
+            artworks.append(artwork)
             for shape, path in image_paths(config.image_dir, artwork.artwork_id).items():
                 if not path.exists():
                     created.append(path)
