@@ -107,7 +107,7 @@ class DecisionColumns:
     """A page's decisions as columns, the form they are logged in."""
 
     title_ids: list[str]
-    candidate_ids: list[str]  # every title's candidates, one after the other
+    candidate_ids: list[str]  # per title, its candidates' ids joined by join_ids
     candidate_counts: list[int]
     catalog_versions: list[str]
     first_rows: list[int]
@@ -140,7 +140,7 @@ class DecisionColumns:
     def of(cls, tiles: tuple[TileDecision, ...]) -> DecisionColumns:
         return cls(
             title_ids=[tile.title_id for tile in tiles],
-            candidate_ids=[c for tile in tiles for c in tile.candidate_ids],
+            candidate_ids=[join_ids(tile.candidate_ids) for tile in tiles],
             candidate_counts=[len(tile.candidate_ids) for tile in tiles],
             catalog_versions=[tile.catalog_version for tile in tiles],
             first_rows=[tile.first_row for tile in tiles],

@@ -73,14 +73,15 @@ def decision_columns(rendered: RenderedPage) -> DecisionColumns:
     columns = DecisionColumns([], [], [], [], [], [], [], [], [], [])
     for titles, ranking in inputs.groups:
         n = len(titles)
-        columns.title_ids.extend(title.title_id for title in titles)
-        for title in titles:
-            columns.candidate_ids.extend(title.artwork_ids)
-        columns.candidate_counts.extend(len(title.artwork_ids) for title in titles)
-        columns.catalog_versions.extend(title.catalog_version for title in titles)
-        columns.first_rows.extend(title.first_row for title in titles)
+        columns.title_ids.extend([title.title_id for title in titles])
+        columns.candidate_ids.extend([title.joined_artwork_ids for title in titles])
+        columns.candidate_counts.extend([len(title.artwork_ids) for title in titles])
+        columns.catalog_versions.extend([title.catalog_version for title in titles])
+        columns.first_rows.extend([title.first_row for title in titles])
         if ranking is None:  # the ranker did not answer: each title's default, p = 1
-            columns.chosen.extend(title.artwork_ids.index(title.default_artwork_id) for title in titles)
+            columns.chosen.extend(
+                [title.artwork_ids.index(title.default_artwork_id) for title in titles]
+            )
             columns.propensities.extend([1.0] * n)
             columns.scores.extend([0.0] * n)
         else:
