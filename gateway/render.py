@@ -263,7 +263,7 @@ def assemble_rows(
         for title in titles:
             tile = choices.get(title)
             if tile is None:
-                tile = choices[title] = tile_wire.title_only(title, unseen)
+                tile = choices[title] = tile_wire.title_only(title, unseen.value)
                 fallbacks[unseen] += 1
             tiles.append(tile)
         rows.append(tile_wire.row(row_id, tiles))

@@ -12,7 +12,6 @@ bytes are a RenderPageResponse exactly like one built field by field
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections.abc import Sequence
 
@@ -55,6 +54,7 @@ _FALLBACK_DECISION = np.dtype(
 _RANKED_SIZE = _PERSONALIZED_DECISION.itemsize
 assert _RANKED_SIZE == _FALLBACK_DECISION.itemsize  # noqa: S101 - one prefix serves both
 _UNRANKED_FALLBACK = struct.Struct("<BfBB")  # propensity 1 and a reason, no score
+# A reason is one byte: its varint is the value itself while FallbackReason stays below 128.
 
 
 def varint(value: int) -> bytes:
@@ -113,9 +113,9 @@ def _fallback(reason: int) -> bytes:
     return _UNRANKED_FALLBACK.pack(_PROPENSITY, 1.0, _FALLBACK, reason)
 
 
-def title_only(title_id: str, reason: enum.Enum) -> bytes:
+def title_only(title_id: str, reason: int) -> bytes:
     """The tile of a title without candidates: its id and why."""
-    body = pb.Tile(title_id=title_id).SerializeToString() + _fallback(reason.value)
+    body = pb.Tile(title_id=title_id).SerializeToString() + _fallback(reason)
     return _delimited(_TILE_IN_ROW, body)
 
 
