@@ -12,20 +12,21 @@ candidate (each decision's probabilities sum to 1). With w_i = π(a_i|x_i) / p_i
           decisions the target agrees with, weighted by π(a_i|x_i) (Li et al.);
           on other logs it is not defined.
 
-Intervals are normal approximations (mean ± 1.96 standard errors of the
-per-decision terms; the delta method for the ratio estimators).
+Intervals are BCa bootstrap intervals over decisions (learning/bootstrap.py,
+seeded): the per-decision terms are heavy-tailed, and the normal approximation
+they replace was too narrow when the value rested on a few rewarded
+exploratory decisions. Decisions are resampled as independent units; on the
+simulator's logs resampling whole pages instead gave the same widths.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from learning.bootstrap import ratio_interval
 from learning.dataset import BanditData
-
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -43,22 +44,12 @@ class Estimate:
         return self.__dict__.copy()
 
 
-def _mean(name: str, terms: np.ndarray) -> Estimate:
-    n = terms.size
-    value = float(terms.mean()) if n else math.nan
-    half = Z95 * float(terms.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    return Estimate(name, value, value - half, value + half, n)
-
-
-def _ratio(name: str, weights: np.ndarray, rewards: np.ndarray) -> Estimate:
-    n = weights.size
-    total = float(weights.sum())
-    if n == 0 or total <= 0:
-        return Estimate(name, math.nan, -math.inf, math.inf, n)
-    value = float((weights * rewards).sum()) / total
-    influence = weights * (rewards - value) / (total / n)
-    half = Z95 * float(influence.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    return Estimate(name, value, value - half, value + half, n)
+def _estimate(
+    name: str, numerators: np.ndarray, denominators: np.ndarray | None = None
+) -> Estimate:
+    """Σ numerators / Σ denominators (the mean when None), with its bootstrap interval."""
+    found = ratio_interval(numerators, denominators)
+    return Estimate(name, found.value, found.low, found.high, numerators.size)
 
 
 def importance_weights(data: BanditData, target: np.ndarray) -> np.ndarray:
@@ -66,11 +57,12 @@ def importance_weights(data: BanditData, target: np.ndarray) -> np.ndarray:
 
 
 def ips(data: BanditData, target: np.ndarray) -> Estimate:
-    return _mean("ips", importance_weights(data, target) * data.reward)
+    return _estimate("ips", importance_weights(data, target) * data.reward)
 
 
 def snips(data: BanditData, target: np.ndarray) -> Estimate:
-    return _ratio("snips", importance_weights(data, target), data.reward)
+    weights = importance_weights(data, target)
+    return _estimate("snips", weights * data.reward, weights)
 
 
 def doubly_robust(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> Estimate:
@@ -78,7 +70,7 @@ def doubly_robust(data: BanditData, target: np.ndarray, predicted: np.ndarray) -
     direct = np.add.reduceat(target * predicted, data.starts) if len(data) else np.zeros(0)
     logged = predicted[data.starts + data.chosen]
     correction = importance_weights(data, target) * (data.reward - logged)
-    return _mean("dr", direct + correction)
+    return _estimate("dr", direct + correction)
 
 
 def is_uniform(data: BanditData) -> bool:
@@ -89,7 +81,8 @@ def replay(data: BanditData, target: np.ndarray) -> Estimate | None:
     """None unless the log explored uniformly."""
     if not is_uniform(data):
         return None
-    return _ratio("replay", target[data.starts + data.chosen], data.reward)
+    agreement = target[data.starts + data.chosen]
+    return _estimate("replay", agreement * data.reward, agreement)
 
 
 def estimate_all(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> list[Estimate]:
@@ -100,4 +93,4 @@ def estimate_all(data: BanditData, target: np.ndarray, predicted: np.ndarray) ->
 
 def logged_value(data: BanditData) -> Estimate:
     """The logging policy's own mean reward (on-policy)."""
-    return _mean("logged", data.reward)
+    return _estimate("logged", data.reward)

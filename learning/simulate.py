@@ -11,8 +11,16 @@ Each round prints the *true* CTR (expected plays per impression under the
 hidden model, so not sampled) of: uniform random, the catalog default, what
 the suite served (exploration included), the serving model's greedy choice,
 and the oracle. For each learned model it also checks that its offline
-estimates (IPS, SNIPS, DR on the held-out newest logs, from its model card)
-contain the greedy CTR it then achieves online. The last line:
+estimates (IPS, SNIPS, DR with 95% bootstrap intervals, computed on the
+held-out newest logs before the model serves, from its model card) contain the
+greedy CTR it then achieves online, on the next round's fresh pages. That CTR
+is exact for those pages (no play sampling), but the pages are a sample: its
+standard error over pages is printed, and each side of an interval is widened
+in quadrature by its 95% half-width (two independent estimates of one value
+are compared). Also printed, not checked: the model's exact greedy CTR on the
+held-out pages themselves, which is what the intervals estimate; where it
+differs from the next round's CTR, the viewers' profiles moved in between.
+The last line:
 
     summary: ctr_random=… ctr_default=… ctr_learned=… ctr_oracle=… oracle_lift=…
              ope_within_ci=…   (one line)
@@ -23,6 +31,7 @@ where ctr_learned is the last serving model's greedy CTR on the last round.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import signal
 import subprocess
@@ -41,7 +50,7 @@ from cli.supervisor import Suite, SuiteConfig, local_suite_config
 from learning import bilinear
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
-from learning.train import train
+from learning.train import split, train
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
@@ -49,6 +58,8 @@ from services.ranker.policy import Policy
 DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
 BUDGET_MS = 5_000
 WORKERS = 4
+HOLDOUT = 0.2  # share of the newest decisions each training run holds out for its estimates
+Z95 = 1.959963984540054
 
 
 @dataclass
@@ -159,11 +170,12 @@ class Simulation:
             time.sleep(0.2)
         raise TimeoutError("the gateway did not log every page in time")
 
-    def greedy_ctr(self, model_path: Path, page_ids: set[str]) -> float:
-        """True CTR of the model's greedy choice on the logged pages `page_ids`."""
+    def greedy_ctr(self, model_path: Path, page_ids: set[str]) -> tuple[float, float]:
+        """True CTR of the model's greedy choice on the logged pages `page_ids`, and its
+        standard error over pages (the pages are a sample of the viewers' visits)."""
         model = RankingModel(model_path)
         matrices = page_matrices(self.logs, self.artwork)
-        total = impressions = 0.0
+        totals, tiles = [], []
         for page in read_pages(self.logs):
             if page.page_id not in page_ids:
                 continue
@@ -173,11 +185,17 @@ class Simulation:
             chosen = Policy().choose(scores, counts, page.page_id).indices
             viewer = self.users[page.user_id]
             device = pb.DeviceType.Value(page.context["device_type"])
-            for tile, index in zip(page.tiles, chosen):
-                truth = self.world.probabilities(viewer, tile.title_id, device)
-                total += truth[tile.candidate_ids[index]]
-                impressions += 1
-        return total / max(impressions, 1)
+            totals.append(
+                sum(
+                    self.world.probabilities(viewer, tile.title_id, device)[tile.candidate_ids[i]]
+                    for tile, i in zip(page.tiles, chosen)
+                )
+            )
+            tiles.append(len(page.tiles))
+        return _ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
+
+    def pages_between(self, first_ms: int, last_ms: int) -> set[str]:
+        return {p.page_id for p in read_pages(self.logs) if first_ms <= p.time_ms <= last_ms}
 
     def wait_for_swap(self, version: str, timeout_s: float = 60.0) -> None:
         end = time.monotonic() + timeout_s
@@ -220,14 +238,30 @@ def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
     )
 
 
-def _ope_line(card: dict, achieved: float) -> tuple[str, bool]:
+def _ratio_and_error(totals: np.ndarray, sizes: np.ndarray) -> tuple[float, float]:
+    """Σ totals / Σ sizes over clusters (pages) and its standard error (delta method)."""
+    value = float(totals.sum() / max(sizes.sum(), 1.0))
+    if totals.size < 2:
+        return value, math.inf
+    residuals = totals - value * sizes
+    scale = math.sqrt(totals.size / (totals.size - 1)) / sizes.sum()
+    return value, float(np.sqrt((residuals**2).sum()) * scale)
+
+
+def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, bool]:
+    """Each estimate against the CTR achieved online; each side of its interval widened in
+    quadrature by the online CTR's own 95% half-width."""
     parts, covered = [], True
+    extra = Z95 * achieved_se
     for estimate in card["holdout_estimates"]:
-        inside = estimate["low"] <= achieved <= estimate["high"]
+        value, low, high = estimate["value"], estimate["low"], estimate["high"]
+        inside = value - math.hypot(value - low, extra) <= achieved <= value + math.hypot(
+            high - value, extra
+        )
         covered &= inside
         parts.append(
-            f"{estimate['estimator']}={estimate['value']:.4f} "
-            f"[{estimate['low']:.4f}, {estimate['high']:.4f}]{'' if inside else ' MISS'}"
+            f"{estimate['estimator']}={value:.4f} [{low:.4f}, {high:.4f}] "
+            f"width={high - low:.4f}{'' if inside else ' MISS'}"
         )
     return "  offline estimates of this model: " + "  ".join(parts), covered
 
@@ -243,11 +277,12 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
             sim.seed_histories(pool)
             serving, card, covered_all, checked = config.model_path, None, True, 0
+            held_ctr = math.nan
             for round_index in range(args.rounds):
                 started = time.monotonic()
                 totals = sim.run_round(round_index, pool)
                 sim.wait_for_log(totals.page_ids)
-                greedy = sim.greedy_ctr(serving, totals.page_ids)
+                greedy, greedy_se = sim.greedy_ctr(serving, totals.page_ids)
                 print(
                     f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
                     f"model={','.join(sorted(totals.model_versions))} "
@@ -258,16 +293,24 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                     flush=True,
                 )
                 if card is not None:
-                    line, covered = _ope_line(card, greedy)
+                    line, covered = _ope_line(card, greedy, greedy_se)
                     covered_all &= covered
                     checked += 1
                     print(line, flush=True)
+                    print(
+                        f"  greedy CTR online {greedy:.4f} (standard error over pages "
+                        f"{greedy_se:.4f}); on the held-out pages {held_ctr:.4f}",
+                        flush=True,
+                    )
                 if round_index + 1 < args.rounds:
                     serving = sim.models / f"learned-round{round_index + 1}.onnx"
                     settings = bilinear.FitSettings(seed=args.seed)
                     data = load(sim.logs, artwork_target=sim.artwork)
-                    card = train(data, serving, settings, 0.2, str(sim.logs))
+                    card = train(data, serving, settings, HOLDOUT, str(sim.logs))
                     sim.wait_for_swap(card["model_version"])
+                    held = split(data, HOLDOUT)[1]
+                    held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
+                    held_ctr, _ = sim.greedy_ctr(serving, held_pages)
             random_ctr = totals.ctr("random")
             lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
             return {
