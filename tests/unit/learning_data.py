@@ -50,3 +50,40 @@ def true_value(target: np.ndarray, truth: np.ndarray, counts: np.ndarray) -> flo
     """Exact expected reward of a target policy: mean over decisions of Σ_a π(a|x) P(r=1|x,a)."""
     starts = np.cumsum(counts) - counts
     return float(np.add.reduceat(target * truth, starts).mean())
+
+
+def epsilon_greedy_log(
+    rng: np.random.Generator, decisions: int, k: int, epsilon: float, agree: float, base: float
+) -> tuple[BanditData, np.ndarray, np.ndarray]:
+    """A log of ε-greedy choices, a deterministic target policy, and a reward model; the
+    target's true value is exactly `base`.
+
+    Each decision's reward probabilities are drawn uniform on [0, 2·base], independently of
+    the logging policy's greedy candidate and of the target's, so the target's expected reward
+    is `base`. The target picks the logging policy's greedy candidate with probability `agree`,
+    else another one, which only ε/k of the traffic explores: its weight is then k/ε.
+    Returns (log, target probabilities (N,), reward model r̂ (N,): half right, half constant).
+    """
+    rows = np.arange(decisions)
+    reward_probability = rng.random((decisions, k)) * 2 * base
+    greedy = rng.integers(0, k, decisions)
+    other = (greedy + rng.integers(1, k, decisions)) % k
+    target_choice = np.where(rng.random(decisions) < agree, greedy, other)
+    logging = np.full((decisions, k), epsilon / k)
+    logging[rows, greedy] += 1 - epsilon
+    passed = logging.cumsum(axis=1) <= rng.random(decisions)[:, None]
+    chosen = np.minimum(passed.sum(axis=1), k - 1)
+    reward = (rng.random(decisions) < reward_probability[rows, chosen]).astype(np.float64)
+    target = np.zeros((decisions, k))
+    target[rows, target_choice] = 1.0
+    data = BanditData(
+        np.zeros((decisions, VIEWER_DIM), np.float32),
+        np.zeros((decisions, CONTEXT_DIM), np.float32),
+        np.zeros((decisions * k, ARTWORK_DIM), np.float32),
+        np.full(decisions, k),
+        chosen,
+        logging[rows, chosen],
+        reward,
+        np.zeros(decisions, np.int64),
+    )
+    return data, target.ravel(), (0.5 * reward_probability + 0.5 * base).ravel()
