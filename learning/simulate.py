@@ -18,8 +18,9 @@ is exact for those pages (no play sampling), but the pages are a sample: its
 standard error over pages is printed, and each side of an interval is widened
 in quadrature by its 95% half-width (two independent estimates of one value
 are compared). Also printed, not checked: the model's exact greedy CTR on the
-held-out pages themselves, which is what the intervals estimate; where it
-differs from the next round's CTR, the viewers' profiles moved in between.
+held-out pages themselves, which is what the intervals estimate; it differs
+from the next round's CTR by another sample of pages and by the profiles'
+moves in between.
 The last line:
 
     summary: ctr_random=… ctr_default=… ctr_learned=… ctr_oracle=… oracle_lift=…
