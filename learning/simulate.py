@@ -256,9 +256,8 @@ def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, boo
     extra = Z95 * achieved_se
     for estimate in card["holdout_estimates"]:
         value, low, high = estimate["value"], estimate["low"], estimate["high"]
-        inside = value - math.hypot(value - low, extra) <= achieved <= value + math.hypot(
-            high - value, extra
-        )
+        lowest = value - math.hypot(value - low, extra)
+        inside = lowest <= achieved <= value + math.hypot(high - value, extra)
         covered &= inside
         parts.append(
             f"{estimate['estimator']}={value:.4f} [{low:.4f}, {high:.4f}] "
