@@ -83,10 +83,16 @@ class CandidateTiles:
             bytes((_TILE_IN_ROW,)) + varint(len(body) + _RANKED_SIZE) + body for body in fixed
         ]
         self._fixed = fixed
+        self._unranked: dict[tuple[int, int], bytes] = {}
 
     def unranked(self, index: int, reason: int) -> bytes:
-        """A candidate shown without ranking (propensity 1) for `reason`."""
-        return _delimited(_TILE_IN_ROW, self._fixed[index] + _fallback(reason))
+        """A candidate shown without ranking (propensity 1) for `reason`; kept, since a
+        ranker outage serves the same default tile on every page."""
+        tile = self._unranked.get((index, reason))
+        if tile is None:
+            tile = _delimited(_TILE_IN_ROW, self._fixed[index] + _fallback(reason))
+            self._unranked[(index, reason)] = tile
+        return tile
 
 
 def ranked_tiles(
