@@ -1,4 +1,4 @@
-"""The learning logs' record schema, version `keyart-learning-log/3` (README, "Learning loop").
+"""The learning logs' record schema, version `keyart-learning-log/4` (README, "Learning loop").
 
 Two kinds of segment files, JSON lines, each starting with a header record:
 
@@ -6,10 +6,16 @@ Two kinds of segment files, JSON lines, each starting with a header record:
   features, and one decision per title — its candidate ids, where their
   feature rows are in the catalog version it was ranked under, the chosen
   index, propensity, score. Decisions are stored as columns: numbers as
-  base64 of little-endian arrays (int32, float64, uint8 for flags), ids as one
-  newline-joined string (candidate ids flattened). A 1,600-title page so
-  encodes about 20 times faster than as JSON numbers and lists (version 2),
-  which took the gateway's writer thread milliseconds of the GIL per page.
+  base64 of little-endian arrays (int32, float64, uint8 for flags), title
+  ids as one newline-joined string. A 1,600-title page so encodes about 20
+  times faster than as JSON numbers and lists (version 2), which took the
+  gateway's writer thread milliseconds of the GIL per page. A title's
+  candidate ids are written once per segment and catalog version, in the
+  first record of that segment that shows the title (`candidate_ids`:
+  version → title → newline-joined ids); later records in the segment name
+  the title only. Repeating 12,800 ids in every page made the log about
+  300 KB a page (version 3), 20 MB/s at 65 pages/s, and the disk's
+  writeback slowed the pages down over a soak.
   Artwork features are not repeated per impression:
   a catalog version's rows are fixed, and learning/catalog_snapshot.py keeps
   a copy per version beside the logs.
@@ -31,7 +37,7 @@ import numpy as np
 
 from common.features import SCHEMA_VERSION, pack
 
-SCHEMA = "keyart-learning-log/3"
+SCHEMA = "keyart-learning-log/4"
 IMPRESSIONS = "impressions"
 FEEDBACK = "feedback"
 
@@ -107,7 +113,9 @@ class DecisionColumns:
     """A page's decisions as columns, the form they are logged in."""
 
     title_ids: list[str]
-    candidate_ids: list[str]  # per title, its candidates' ids joined by join_ids
+    # Catalog version → title id → its candidates' ids (join_ids), for the titles
+    # whose ids the record's segment does not hold yet.
+    candidate_ids: dict[str, dict[str, str]]
     candidate_counts: list[int]
     catalog_versions: list[str]
     first_rows: list[int]
@@ -122,7 +130,7 @@ class DecisionColumns:
         index = {version: i for i, version in enumerate(versions)}
         return {
             "title_ids": join_ids(self.title_ids),
-            "candidate_ids": join_ids(self.candidate_ids),
+            "candidate_ids": self.candidate_ids,
             "candidate_counts": encode_array(self.candidate_counts, INT),
             "catalog_versions": versions,
             "catalog_version_index": encode_array(
@@ -140,7 +148,7 @@ class DecisionColumns:
     def of(cls, tiles: tuple[TileDecision, ...]) -> DecisionColumns:
         return cls(
             title_ids=[tile.title_id for tile in tiles],
-            candidate_ids=[join_ids(tile.candidate_ids) for tile in tiles],
+            candidate_ids=_ids_by_version(tiles),
             candidate_counts=[len(tile.candidate_ids) for tile in tiles],
             catalog_versions=[tile.catalog_version for tile in tiles],
             first_rows=[tile.first_row for tile in tiles],
@@ -152,11 +160,26 @@ class DecisionColumns:
         )
 
 
-def tiles_from_record(record: dict) -> tuple[TileDecision, ...]:
+def _ids_by_version(tiles: tuple[TileDecision, ...]) -> dict[str, dict[str, str]]:
+    ids: dict[str, dict[str, str]] = {}
+    for tile in tiles:
+        ids.setdefault(tile.catalog_version, {})[tile.title_id] = join_ids(tile.candidate_ids)
+    return ids
+
+
+# What a reader has seen of a segment's candidate ids: (catalog version, title id) → ids.
+KnownCandidates = dict[tuple[str, str], tuple[str, ...]]
+
+
+def tiles_from_record(record: dict, known: KnownCandidates) -> tuple[TileDecision, ...]:
+    """The record's decisions; `known` holds the candidate ids its segment gave earlier
+    and takes the ones this record gives."""
     versions = record["catalog_versions"]
-    title_ids = split_ids(record["title_ids"])
+    for version, titles in record["candidate_ids"].items():
+        for title_id, ids in titles.items():
+            known[(version, title_id)] = tuple(split_ids(ids))
     columns = (
-        title_ids,
+        split_ids(record["title_ids"]),
         decode_array(record["candidate_counts"], INT, "candidate_counts"),
         decode_array(record["catalog_version_index"], INT, "catalog_version_index"),
         decode_array(record["first_rows"], INT, "first_rows"),
@@ -170,16 +193,22 @@ def tiles_from_record(record: dict) -> tuple[TileDecision, ...]:
         raise LogFormatError("page record: decision columns of different lengths")
     if len(columns[2]) and int(columns[2].max()) >= len(versions):
         raise LogFormatError("page record: catalog_version_index beyond catalog_versions")
-    candidates = split_ids(record["candidate_ids"])
     tiles = []
-    start = 0
     for title_id, count, version, first_row, chosen, propensity, score, ranked, personalized in zip(
         *(column if isinstance(column, list) else column.tolist() for column in columns)
     ):
+        candidates = known.get((versions[version], title_id))
+        if candidates is None:
+            raise LogFormatError(
+                f"page record: no candidate ids for {title_id!r} (catalog {versions[version]!r})"
+                " in it or earlier in its segment"
+            )
+        if len(candidates) != count:
+            raise LogFormatError(f"page record: {title_id!r} has {len(candidates)} ids, count {count}")
         tiles.append(
             TileDecision(
                 title_id=title_id,
-                candidate_ids=tuple(candidates[start : start + count]),
+                candidate_ids=candidates,
                 catalog_version=versions[version],
                 first_row=first_row,
                 chosen=chosen,
@@ -189,9 +218,6 @@ def tiles_from_record(record: dict) -> tuple[TileDecision, ...]:
                 personalized=bool(personalized),
             )
         )
-        start += count
-    if start != len(candidates):
-        raise LogFormatError("page record: candidate_counts do not cover candidate_ids")
     return tuple(tiles)
 
 
@@ -229,7 +255,15 @@ class PageImpression:
         }
 
     @classmethod
-    def from_record(cls, record: dict, viewer_dim: int, context_dim: int) -> PageImpression:
+    def from_record(
+        cls,
+        record: dict,
+        viewer_dim: int,
+        context_dim: int,
+        known: KnownCandidates | None = None,
+    ) -> PageImpression:
+        """`known`: the candidate ids earlier records of the same segment gave (see
+        tiles_from_record); None reads the record on its own."""
         return cls(
             page_id=record["page_id"],
             user_id=record["user_id"],
@@ -240,7 +274,7 @@ class PageImpression:
             viewer_features=decode_vector(record["viewer_features"], viewer_dim),
             model_version=record["model_version"],
             policy=record["policy"],
-            tiles=tiles_from_record(record),
+            tiles=tiles_from_record(record, {} if known is None else known),
         )
 
 

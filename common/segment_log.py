@@ -34,9 +34,10 @@ from common.logging import get_logger
 
 log = get_logger(__name__)
 
-# What the writer thread asks of a queued item: the records to write. Building
-# them there keeps serialization off the producer's event loop.
-Render = Callable[[], list[dict]]
+# What the writer thread asks of a queued item: the records to write, given the
+# number of the segment they go into (a renderer may leave out what that segment
+# already holds). Building them there keeps serialization off the producer's loop.
+Render = Callable[[int], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class SegmentLog:
         try:
             out = self._current()
             for render, _ in items:
-                for record in render():
+                for record in render(self._segment):
                     out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from common.log_schema import (
 )
 from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
-from gateway.backends import Feedback
+from gateway.backends import Feedback, TitleCandidates
 from gateway.page_request import PageRequest
 from gateway.render import RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
@@ -65,16 +67,40 @@ class LearningLogConfig:
         return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, queued)
 
 
-def decision_columns(rendered: RenderedPage) -> DecisionColumns:
+class SegmentCandidates:
+    """Whose candidate ids the impression segment being written already holds (schema 4
+    writes a title's ids once per segment and catalog version). Used on the writer thread only."""
+
+    def __init__(self) -> None:
+        self._segment = 0
+        self._written: set[tuple[str, str]] = set()
+
+    def new_in(self, segment: int, titles: list[TitleCandidates]) -> dict[str, dict[str, str]]:
+        """Catalog version → title → joined ids, for `titles` the segment does not hold yet."""
+        if segment != self._segment:
+            self._segment, self._written = segment, set()
+        new: dict[str, dict[str, str]] = {}
+        for title in titles:
+            key = (title.catalog_version, title.title_id)
+            if key not in self._written:
+                self._written.add(key)
+                new.setdefault(title.catalog_version, {})[title.title_id] = title.joined_artwork_ids
+        return new
+
+
+def decision_columns(
+    rendered: RenderedPage, new_ids: Callable[[list[TitleCandidates]], dict[str, dict[str, str]]]
+) -> DecisionColumns:
     """The page's decisions as columns, built straight from the ranking (1,600 titles
-    a page: no object per title)."""
+    a page: no object per title); `new_ids` gives the candidate ids to write."""
     inputs = rendered.inputs
     known = inputs.viewer is not None and inputs.viewer.known
-    columns = DecisionColumns([], [], [], [], [], [], [], [], [], [])
+    columns = DecisionColumns([], {}, [], [], [], [], [], [], [], [])
     for titles, ranking in inputs.groups:
         n = len(titles)
         columns.title_ids.extend([title.title_id for title in titles])
-        columns.candidate_ids.extend([title.joined_artwork_ids for title in titles])
+        for version, ids in new_ids(titles).items():
+            columns.candidate_ids.setdefault(version, {}).update(ids)
         columns.candidate_counts.extend([len(title.artwork_ids) for title in titles])
         columns.catalog_versions.extend([title.catalog_version for title in titles])
         columns.first_rows.extend([title.first_row for title in titles])
@@ -93,7 +119,12 @@ def decision_columns(rendered: RenderedPage) -> DecisionColumns:
     return columns
 
 
-def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> list[dict]:
+def page_records(
+    page: PageRequest,
+    rendered: RenderedPage,
+    time_ms: int,
+    new_ids: Callable[[list[TitleCandidates]], dict[str, dict[str, str]]],
+) -> list[dict]:
     """The page's one `page` record (runs on the writer thread, off the event loop)."""
     inputs = rendered.inputs
     if inputs is None:
@@ -126,13 +157,14 @@ def page_records(page: PageRequest, rendered: RenderedPage, time_ms: int) -> lis
         policy=policy,
         tiles=(),
     )
-    return [impression.record_with(decision_columns(rendered))]
+    return [impression.record_with(decision_columns(rendered, new_ids))]
 
 
 class LearningLogs:
     """The impression and feedback logs; `start()` before serving, `close()` after."""
 
     def __init__(self, config: LearningLogConfig) -> None:
+        self._candidates = SegmentCandidates()
         self._impressions: SegmentLog | None = None
         self._feedback: SegmentLog | None = None
         if config.directory is not None:
@@ -160,7 +192,9 @@ class LearningLogs:
         served_ms = int(time.time() * 1000)  # now, not when the writer gets to it
         try:
             self._impressions.append(
-                lambda: page_records(page, rendered, served_ms)
+                lambda segment: page_records(
+                    page, rendered, served_ms, partial(self._candidates.new_in, segment)
+                )
             )
         except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
@@ -179,7 +213,7 @@ class LearningLogs:
             occurred_at_ms=event.occurred_at_ms,
         ).to_record()
         try:
-            await asyncio.wrap_future(self._feedback.append(lambda: [record]))
+            await asyncio.wrap_future(self._feedback.append(lambda _segment: [record]))
         except OSError as error:
             raise Unavailable(
                 f"could not log the event ({error.strerror}); retry with the same event_id"

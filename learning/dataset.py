@@ -29,6 +29,7 @@ from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
     FeedbackEvent,
+    KnownCandidates,
     LogFormatError,
     PageImpression,
     TileDecision,
@@ -133,11 +134,13 @@ Matrices = dict[str, np.ndarray]  # catalog version → its artwork feature rows
 
 
 def read_pages(directory: Path) -> Iterator[PageImpression]:
+    known: KnownCandidates = {}  # candidate ids given earlier in the segment being read
     for record in read_records(directory, IMPRESSIONS):
         if record["type"] == "header":
             check_header(record)
+            known = {}
         elif record["type"] == "page":
-            yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
+            yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM, known)
 
 
 def candidate_matrix(tile: TileDecision, matrices: Matrices) -> np.ndarray:

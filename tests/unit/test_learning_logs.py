@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,11 @@ from common.log_schema import (
 )
 from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
 from learning.catalog_snapshot import save_snapshot
-from learning.dataset import load, write_bandit_file
+from gateway.backends import Ranking, TitleCandidates
+from gateway.impressions import SegmentCandidates, page_records
+from gateway.page_request import PageContext, PageRequest
+from gateway.render import RankedInputs, RenderedPage
+from learning.dataset import load, read_pages, write_bandit_file
 from tests.unit.learning_data import synthetic
 
 NOW = 1_790_000_000_000
@@ -51,7 +57,7 @@ def write(directory: Path, kind: str, records: list[dict], **settings: object) -
     segment_log = SegmentLog(SegmentSettings(directory, kind, **settings), header(kind))
     segment_log.start()
     for record in records:  # one batch each: a batch never straddles two segments
-        future = segment_log.append(lambda record=record: [record])
+        future = segment_log.append(lambda _segment, record=record: [record])
         assert future.result(timeout=10) is None  # resolved once written and fsynced
     segment_log.close()
 
@@ -60,7 +66,7 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     page = impression()
     write(tmp_path, IMPRESSIONS, [page.to_record()])
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
-    assert header_record["schema"] == "keyart-learning-log/3"
+    assert header_record["schema"] == "keyart-learning-log/4"
     assert stored["title_ids"] == "\n".join(tile.title_id for tile in page.tiles)  # columns
     chosen = np.frombuffer(base64.b64decode(stored["chosen"]), dtype="<i4")
     assert chosen.tolist() == [tile.chosen for tile in page.tiles]
@@ -174,3 +180,27 @@ def test_a_damaged_segment_is_refused_naming_the_file(tmp_path: Path, damage, pr
     segment.write_bytes(damage(segment.read_bytes()))
     with pytest.raises(CorruptSegment, match=f"^log segment {segment} {problem}$"):
         list(read_records(tmp_path, FEEDBACK))
+
+
+def test_a_segment_holds_each_titles_candidate_ids_once(tmp_path: Path) -> None:
+    titles = [
+        TitleCandidates("gwh", "gwh/a", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
+        TitleCandidates("pf", "pf/c", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
+    ]
+    ranking = Ranking((1, 0), (0.8, 0.4), (0.95, 0.5), "model-1", "softmax")
+    rendered = RenderedPage("page-1", [], Counter(), [], "model-1", RankedInputs(None, [(titles, ranking)]))
+    page = PageRequest("u", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
+    written = SegmentCandidates()
+    first, second, next_segment = (
+        page_records(page, rendered, NOW, partial(written.new_in, segment))[0] for segment in (1, 1, 2)
+    )
+    assert first["candidate_ids"] == {"cat-1": {"gwh": "gwh/a\ngwh/b", "pf": "pf/a\npf/b\npf/c"}}
+    assert second["candidate_ids"] == {}  # the segment holds them already
+    assert next_segment["candidate_ids"] == first["candidate_ids"]  # a new segment repeats them
+
+    write(tmp_path, IMPRESSIONS, [first, second])
+    pages = list(read_pages(tmp_path))
+    assert [tile.candidate_ids for tile in pages[1].tiles] == [titles[0].artwork_ids, titles[1].artwork_ids]
+    assert pages[1].tiles == pages[0].tiles
+    with pytest.raises(LogFormatError, match="no candidate ids for 'gwh'"):
+        PageImpression.from_record(second, VIEWER_DIM, CONTEXT_DIM)  # read without its segment
