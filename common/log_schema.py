@@ -204,7 +204,9 @@ def tiles_from_record(record: dict, known: KnownCandidates) -> tuple[TileDecisio
                 " in it or earlier in its segment"
             )
         if len(candidates) != count:
-            raise LogFormatError(f"page record: {title_id!r} has {len(candidates)} ids, count {count}")
+            raise LogFormatError(
+                f"page record: {title_id!r} has {len(candidates)} candidate ids, count {count}"
+            )
         tiles.append(
             TileDecision(
                 title_id=title_id,

@@ -88,9 +88,11 @@ class SegmentCandidates:
         return new
 
 
-def decision_columns(
-    rendered: RenderedPage, new_ids: Callable[[list[TitleCandidates]], dict[str, dict[str, str]]]
-) -> DecisionColumns:
+# Given titles, the candidate ids to write for those the segment does not hold yet.
+NewCandidateIds = Callable[[list[TitleCandidates]], dict[str, dict[str, str]]]
+
+
+def decision_columns(rendered: RenderedPage, new_ids: NewCandidateIds) -> DecisionColumns:
     """The page's decisions as columns, built straight from the ranking (1,600 titles
     a page: no object per title); `new_ids` gives the candidate ids to write."""
     inputs = rendered.inputs
@@ -123,7 +125,7 @@ def page_records(
     page: PageRequest,
     rendered: RenderedPage,
     time_ms: int,
-    new_ids: Callable[[list[TitleCandidates]], dict[str, dict[str, str]]],
+    new_ids: NewCandidateIds,
 ) -> list[dict]:
     """The page's one `page` record (runs on the writer thread, off the event loop)."""
     inputs = rendered.inputs

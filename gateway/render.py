@@ -20,9 +20,9 @@ from typing import TypeVar
 import grpc
 
 from common import features
+from gateway import tile_wire
 from gateway.backends import Backends, Ranking, TitleCandidates, ViewerFeatures
 from gateway.breaker import CircuitBreaker
-from gateway import tile_wire
 from gateway.catalog_cache import CatalogCache
 from gateway.page_request import PageRequest
 
@@ -190,7 +190,9 @@ class PageRenderer:
                 fallbacks[reason] += len(titles)
         rows = assemble_rows(page, choices, unseen, fallbacks)
         del fallbacks[FallbackReason.NONE]
-        return RenderedPage(page_id, rows, fallbacks, degradations, model_version, logged, ranked_at)
+        return RenderedPage(
+            page_id, rows, fallbacks, degradations, model_version, logged, ranked_at
+        )
 
     async def _rank(
         self,
@@ -244,7 +246,9 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
 def default_choices(titles: list[TitleCandidates]) -> dict[str, bytes]:
     reason = FallbackReason.RANKER_UNAVAILABLE.value
     return {
-        title.title_id: title.tiles.unranked(title.artwork_ids.index(title.default_artwork_id), reason)
+        title.title_id: title.tiles.unranked(
+            title.artwork_ids.index(title.default_artwork_id), reason
+        )
         for title in titles
     }
 
