@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import features
+from common import features, ranking_wire
 from demo.catalog import demo_titles
 from gateway.backends import Ranking, TitleCandidates, ViewerFeatures
 from gateway.config import PageLimits
@@ -21,11 +21,12 @@ from gateway.page_request import parse_page_request
 from gateway.render import (
     FallbackReason,
     RenderedPage,
+    TitleGroup,
     assemble_rows,
     ranked_choices,
     viewer_fallback,
 )
-from gateway.servicer import page_to_proto
+from gateway.servicer import encode_page
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.artwork.catalog import Catalog
 from services.ranker.model import RankingModel
@@ -58,23 +59,22 @@ class InProcessPage:
         ids = page.unique_title_ids()
         entries, packed = self._catalog.candidates(ids)
         found = [self._titles[entry.title.title_id] for entry in entries if entry is not None]
-        counts = np.array([len(title.artwork_ids) for title in found])
+        group = TitleGroup.of(self._catalog.version, found)
         viewer = self._viewers.get(page.user_id, features.cold_start_vector())
         context = features.context_vector(
             page.context.device_type, page.context.local_hour, page.context.day_of_week
         )
         artwork = features.unpack(packed, features.ARTWORK_DIM, field="artwork")
         scores = self._model.score(viewer[None, :], context[None, :], artwork)
-        decisions = self._policy.choose(scores, counts, page_id)
-        ranking = Ranking(
-            tuple(decisions.indices.tolist()),
-            tuple(decisions.scores.tolist()),
-            tuple(decisions.propensities.tolist()),
-            self._model.version,
+        decisions = self._policy.choose(scores, np.asarray(group.counts), page_id)
+        # The ranker's arrays as the gateway receives them.
+        packed_decisions = ranking_wire.pack(
+            decisions.indices, decisions.scores, decisions.propensities
         )
+        ranking = Ranking(*ranking_wire.unpack(**packed_decisions), self._model.version)
         viewer_known = ViewerFeatures(True, features.SCHEMA_VERSION, b"")
-        choices = ranked_choices(found, ranking, viewer_fallback(viewer_known))
+        choices = ranked_choices(group, ranking, viewer_fallback(viewer_known))
         fallbacks: Counter[FallbackReason] = Counter()
         rows = assemble_rows(page, choices, FallbackReason.UNKNOWN_TITLE, fallbacks)
         rendered = RenderedPage(page_id, rows, fallbacks, [], self._model.version)
-        return page_to_proto(rendered).SerializeToString()
+        return encode_page(rendered)

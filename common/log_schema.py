@@ -116,14 +116,15 @@ class DecisionColumns:
     # Catalog version → title id → its candidates' ids (join_ids), for the titles
     # whose ids the record's segment does not hold yet.
     candidate_ids: dict[str, dict[str, str]]
-    candidate_counts: list[int]
+    # Numbers as lists or arrays, whichever the writer holds (encode_array takes both).
+    candidate_counts: Sequence[int] | np.ndarray
     catalog_versions: list[str]
-    first_rows: list[int]
-    chosen: list[int]
-    propensities: list[float]
-    scores: list[float]
-    ranked: list[bool]
-    personalized: list[bool]
+    first_rows: Sequence[int] | np.ndarray
+    chosen: Sequence[int] | np.ndarray
+    propensities: Sequence[float] | np.ndarray
+    scores: Sequence[float] | np.ndarray
+    ranked: Sequence[bool] | np.ndarray
+    personalized: Sequence[bool] | np.ndarray
 
     def to_record(self) -> dict:
         versions = list(dict.fromkeys(self.catalog_versions))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
+from common import ranking_wire
 from common.channels import backend_channel, request_metadata
 from common.log_schema import join_ids
 from gateway.config import GatewayConfig
@@ -67,11 +70,17 @@ class Feedback:
 
 @dataclass(frozen=True)
 class Ranking:
-    chosen_indices: tuple[int, ...]
-    scores: tuple[float, ...]
-    propensities: tuple[float, ...]
+    """Per title, in the order sent: arrays as the ranker packed them (common/ranking_wire.py)."""
+
+    chosen_indices: np.ndarray
+    scores: np.ndarray
+    propensities: np.ndarray
     model_version: str
     policy: str = ""
+
+
+class MalformedReply(Exception):
+    """A dependency answered OK with a message that cannot be what it means."""
 
 
 class Backends:
@@ -173,13 +182,13 @@ class Backends:
             timeout=timeout,
             metadata=request_metadata(request_id),
         )
-        return Ranking(
-            chosen_indices=tuple(response.chosen_indices),
-            scores=tuple(response.scores),
-            propensities=tuple(response.propensities),
-            model_version=response.model_version,
-            policy=response.policy,
-        )
+        try:
+            arrays = ranking_wire.unpack(
+                response.chosen_indices, response.scores, response.propensities
+            )
+        except ValueError as error:
+            raise MalformedReply(str(error)) from None
+        return Ranking(*arrays, model_version=response.model_version, policy=response.policy)
 
     async def apply_event(
         self, event: Feedback, tags: TitleTags, timeout: float, request_id: str

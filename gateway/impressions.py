@@ -20,6 +20,8 @@ from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from common import features
 from common.config import env_float, env_int, env_str
 from common.errors import ResourceExhausted, Unavailable
@@ -93,32 +95,44 @@ NewCandidateIds = Callable[[list[TitleCandidates]], dict[str, dict[str, str]]]
 
 
 def decision_columns(rendered: RenderedPage, new_ids: NewCandidateIds) -> DecisionColumns:
-    """The page's decisions as columns, built straight from the ranking (1,600 titles
-    a page: no object per title); `new_ids` gives the candidate ids to write."""
+    """The page's decisions as columns, built from the lists its rank request was made
+    of and the ranker's arrays (1,600 titles a page: no object per title); `new_ids`
+    gives the candidate ids to write."""
     inputs = rendered.inputs
     known = inputs.viewer is not None and inputs.viewer.known
-    columns = DecisionColumns([], {}, [], [], [], [], [], [], [], [])
-    for titles, ranking in inputs.groups:
-        n = len(titles)
-        columns.title_ids.extend([title.title_id for title in titles])
-        for version, ids in new_ids(titles).items():
-            columns.candidate_ids.setdefault(version, {}).update(ids)
-        columns.candidate_counts.extend([len(title.artwork_ids) for title in titles])
-        columns.catalog_versions.extend([title.catalog_version for title in titles])
-        columns.first_rows.extend([title.first_row for title in titles])
+    title_ids, counts, versions, first_rows = [], [], [], []
+    candidate_ids: dict[str, dict[str, str]] = {}
+    chosen, propensities, scores, ranked = [], [], [], []
+    for group, ranking in inputs.groups:
+        n = len(group.titles)
+        title_ids.extend(group.title_ids)
+        for version, ids in new_ids(group.titles).items():
+            candidate_ids.setdefault(version, {}).update(ids)
+        counts.extend(group.counts)
+        versions.extend([group.catalog_version] * n)
+        first_rows.extend(group.first_rows)
         if ranking is None:  # the ranker did not answer: each title's default, p = 1
-            columns.chosen.extend(
-                [title.artwork_ids.index(title.default_artwork_id) for title in titles]
-            )
-            columns.propensities.extend([1.0] * n)
-            columns.scores.extend([0.0] * n)
+            chosen.append([t.artwork_ids.index(t.default_artwork_id) for t in group.titles])
+            propensities.append(np.ones(n))
+            scores.append(np.zeros(n))
         else:
-            columns.chosen.extend(ranking.chosen_indices)
-            columns.propensities.extend(ranking.propensities)
-            columns.scores.extend(ranking.scores)
-        columns.ranked.extend([ranking is not None] * n)
-        columns.personalized.extend([ranking is not None and known] * n)
-    return columns
+            chosen.append(ranking.chosen_indices)
+            propensities.append(ranking.propensities)
+            scores.append(ranking.scores)
+        ranked.append(np.full(n, ranking is not None))
+    was_ranked = np.concatenate(ranked)
+    return DecisionColumns(
+        title_ids=title_ids,
+        candidate_ids=candidate_ids,
+        candidate_counts=counts,
+        catalog_versions=versions,
+        first_rows=first_rows,
+        chosen=np.concatenate(chosen),
+        propensities=np.concatenate(propensities),
+        scores=np.concatenate(scores),
+        ranked=was_ranked,
+        personalized=was_ranked & known,
+    )
 
 
 def page_records(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from operator import add, attrgetter, getitem
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
@@ -41,18 +42,15 @@ assert all(  # noqa: S101 - encoded below as little-endian float32
     for name in ("score", "propensity")
 )
 
-# A ranked tile's decision, encoded for a whole page at once: personalized, score
-# and propensity, or score, propensity and the reason it is not personalized.
-_PERSONALIZED_DECISION = np.dtype(
-    [("tag", "u1"), ("flag", "u1"), ("score_tag", "u1"), ("score", "<f4"),
-     ("propensity_tag", "u1"), ("propensity", "<f4")]
-)
-_FALLBACK_DECISION = np.dtype(
+# A ranked tile's decision, encoded for a whole page at once: score, propensity,
+# then personalized = true or the reason it is not. The last byte (true, or a
+# reason ≥ 1) is never zero, so numpy's fixed-width bytes view, which drops
+# trailing zero bytes, hands each decision over whole.
+_DECISION = np.dtype(
     [("score_tag", "u1"), ("score", "<f4"), ("propensity_tag", "u1"), ("propensity", "<f4"),
      ("tag", "u1"), ("flag", "u1")]
 )
-_RANKED_SIZE = _PERSONALIZED_DECISION.itemsize
-assert _RANKED_SIZE == _FALLBACK_DECISION.itemsize  # noqa: S101 - one prefix serves both
+_DECISION_BYTES = f"S{_DECISION.itemsize}"
 _UNRANKED_FALLBACK = struct.Struct("<BfBB")  # propensity 1 and a reason, no score
 # A reason is one byte: its varint is the value itself while FallbackReason stays below 128.
 
@@ -80,7 +78,7 @@ class CandidateTiles:
         ]
         # Each ranked tile's Row.tiles tag and length, ahead of its fixed fields.
         self.ranked_prefixes = [
-            bytes((_TILE_IN_ROW,)) + varint(len(body) + _RANKED_SIZE) + body for body in fixed
+            bytes((_TILE_IN_ROW,)) + varint(len(body) + _DECISION.itemsize) + body for body in fixed
         ]
         self._fixed = fixed
         self._unranked: dict[tuple[int, int], bytes] = {}
@@ -97,22 +95,18 @@ class CandidateTiles:
 
 def ranked_tiles(
     titles: Sequence[CandidateTiles],
-    indices: Sequence[int],
-    scores: Sequence[float],
-    propensities: Sequence[float],
+    indices: np.ndarray,
+    scores: np.ndarray,
+    propensities: np.ndarray,
     reason: int,
 ) -> list[bytes]:
     """Each title's chosen candidate as a tile; `reason` 0 means personalized."""
-    decisions = np.zeros(len(titles), _FALLBACK_DECISION if reason else _PERSONALIZED_DECISION)
+    decisions = np.zeros(len(titles), _DECISION)
     decisions["score_tag"], decisions["score"] = _SCORE, scores
     decisions["propensity_tag"], decisions["propensity"] = _PROPENSITY, propensities
     decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
-    encoded = decisions.tobytes()
-    size = _RANKED_SIZE
-    return [
-        title.ranked_prefixes[index] + encoded[at : at + size]
-        for title, index, at in zip(titles, indices, range(0, len(encoded), size))
-    ]
+    prefixes = map(getitem, map(attrgetter("ranked_prefixes"), titles), indices.tolist())
+    return list(map(add, prefixes, decisions.view(_DECISION_BYTES).tolist()))
 
 
 def _fallback(reason: int) -> bytes:

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import numpy as np
 
+from common import ranking_wire
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
@@ -79,9 +80,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         RANKED_CHOICES.labels("explore").inc(decisions.explored)
         RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored)
         return ranker_service_pb2.RankPageResponse(
-            chosen_indices=decisions.indices.tolist(),
-            scores=decisions.scores.tolist(),
-            propensities=decisions.propensities.tolist(),
+            **ranking_wire.pack(decisions.indices, decisions.scores, decisions.propensities),
             model_version=model.version,
             policy=self._policy.name,
         )

@@ -26,7 +26,7 @@ from learning.catalog_snapshot import save_snapshot
 from gateway.backends import Ranking, TitleCandidates
 from gateway.impressions import SegmentCandidates, page_records
 from gateway.page_request import PageContext, PageRequest
-from gateway.render import RankedInputs, RenderedPage
+from gateway.render import RankedInputs, RenderedPage, TitleGroup
 from learning.dataset import load, read_pages, write_bandit_file
 from tests.unit.learning_data import synthetic
 
@@ -187,8 +187,12 @@ def test_a_segment_holds_each_titles_candidate_ids_once(tmp_path: Path) -> None:
         TitleCandidates("gwh", "gwh/a", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
         TitleCandidates("pf", "pf/c", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
     ]
-    ranking = Ranking((1, 0), (0.8, 0.4), (0.95, 0.5), "model-1", "softmax")
-    rendered = RenderedPage("page-1", [], Counter(), [], "model-1", RankedInputs(None, [(titles, ranking)]))
+    ranking = Ranking(
+        np.array([1, 0], "<u4"), np.array([0.8, 0.4], "<f4"), np.array([0.95, 0.5], "<f4"),
+        "model-1", "softmax",
+    )
+    inputs = RankedInputs(None, [(TitleGroup.of("cat-1", titles), ranking)])
+    rendered = RenderedPage("page-1", [], Counter(), [], "model-1", inputs)
     page = PageRequest("u", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
     written = SegmentCandidates()
     first, second, next_segment = (

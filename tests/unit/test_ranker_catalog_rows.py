@@ -10,6 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
+from common import ranking_wire
 from common.features import ARTWORK_DIM, CONTEXT_DIM, cold_start_vector, pack, viewer_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
@@ -91,9 +92,10 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
     inline.artwork_features = catalog.candidates(TITLES)[1]
 
     by_row, by_value = scenario(config, [rows_request, inline])
-    assert list(by_row.chosen_indices) == list(by_value.chosen_indices)
-    np.testing.assert_array_equal(by_row.scores, by_value.scores)
-    assert by_row.chosen_indices[0] == 0  # pulp-fiction/uma-thurman for an Uma fan
+    assert by_row.chosen_indices == by_value.chosen_indices
+    assert by_row.scores == by_value.scores
+    chosen = ranking_wire.unpack(by_row.chosen_indices, by_row.scores, by_row.propensities).chosen
+    assert chosen[0] == 0  # pulp-fiction/uma-thurman for an Uma fan
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common import ranking_wire
 from common.features import (
     ARTWORK_DIM,
     CONTEXT_DIM,
@@ -105,6 +106,10 @@ def direct_scores(model: RankingModel, request: ranker_service_pb2.RankPageReque
     )
 
 
+def decisions(response: ranker_service_pb2.RankPageResponse) -> ranking_wire.RankedArrays:
+    return ranking_wire.unpack(response.chosen_indices, response.scores, response.propensities)
+
+
 def rank(config: RankerConfig, request: ranker_service_pb2.RankPageRequest) -> object:
     return with_server(config, lambda channel: Stub(channel).RankPage(request, timeout=10))
 
@@ -115,15 +120,16 @@ def test_rank_page_personalizes_each_title(config: RankerConfig) -> None:
 
     model = RankingModel(config.model_path)
     expected = direct_scores(model, request)
-    assert list(response.chosen_indices) == [0, 0]  # the romance still; Uma Thurman
-    np.testing.assert_allclose(response.scores, expected[[0, 2]], rtol=1e-6)
-    assert list(response.propensities) == [1.0, 1.0]
+    decided = decisions(response)
+    assert decided.chosen.tolist() == [0, 0]  # the romance still; Uma Thurman
+    np.testing.assert_allclose(decided.scores, expected[[0, 2]], rtol=1e-6)
+    assert decided.propensities.tolist() == [1.0, 1.0]
     assert response.model_version == model.version
 
 
 def test_cold_start_viewer_gets_the_most_aesthetic_candidates(config: RankerConfig) -> None:
     response = rank(config, page_request(viewer_features=pack(cold_start_vector())))
-    assert list(response.chosen_indices) == [1, 2]
+    assert decisions(response).chosen.tolist() == [1, 2]
 
 
 def test_exploring_ranker_answers_with_the_policy_decisions(config: RankerConfig) -> None:
@@ -133,9 +139,10 @@ def test_exploring_ranker_answers_with_the_policy_decisions(config: RankerConfig
 
     scores = direct_scores(RankingModel(config.model_path), request)
     expected = Policy(epsilon=0.5, seed=9).choose(scores, np.array([2, 3]), "explore")
-    assert list(response.chosen_indices) == expected.indices.tolist()
-    np.testing.assert_allclose(response.propensities, expected.propensities, rtol=1e-6)
-    assert set(np.round(response.propensities, 6)[:1]) <= {0.75, 0.25}
+    decided = decisions(response)
+    assert decided.chosen.tolist() == expected.indices.tolist()
+    np.testing.assert_allclose(decided.propensities, expected.propensities, rtol=1e-6)
+    assert set(np.round(decided.propensities, 6)[:1]) <= {0.75, 0.25}
 
 
 def test_exploration_replays_for_the_same_page(config: RankerConfig) -> None:
@@ -149,9 +156,9 @@ def test_exploration_replays_for_the_same_page(config: RankerConfig) -> None:
         stub = Stub(channel)
         return await stub.RankPage(request, timeout=10), await stub.RankPage(request, timeout=10)
 
-    first, second = with_server(exploring, twice)
-    assert first.chosen_indices == second.chosen_indices
-    assert set(first.chosen_indices) == {0, 1, 2}
+    first, second = (decisions(response) for response in with_server(exploring, twice))
+    assert first.chosen.tolist() == second.chosen.tolist()
+    assert set(first.chosen.tolist()) == {0, 1, 2}
     assert set(np.round(first.propensities, 6)) <= {np.float32(0.4), np.float32(0.3)}
 
 
@@ -199,7 +206,8 @@ def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerCo
                 await load_model(config, servicer)
                 await server.mark_serving()
                 assert (await health.Check(check)).status == SERVING
-                assert len((await Stub(channel).RankPage(page_request())).chosen_indices) == 2
+                response = await Stub(channel).RankPage(page_request())
+                assert decisions(response).chosen.size == 2
         finally:
             await server.stop()
 
@@ -233,6 +241,6 @@ def test_sticky_softmax_ranker_repeats_a_viewers_choice_across_pages(config: Ran
         ]
 
     responses = with_server(sticky, pages)
-    assert len({tuple(r.chosen_indices) for r in responses}) == 1
+    assert len({r.chosen_indices for r in responses}) == 1
     assert {r.policy for r in responses} == {"softmax(temperature=5)"}
-    assert all(0 < p < 1 for p in responses[0].propensities)  # a hot softmax explores
+    assert all(0 < p < 1 for p in decisions(responses[0]).propensities)  # a hot softmax explores

@@ -16,11 +16,12 @@ from gateway.render import (
     Degradation,
     FallbackReason,
     RenderedPage,
+    TitleGroup,
     assemble_rows,
     default_choices,
     ranked_choices,
 )
-from gateway.servicer import page_to_proto
+from gateway.servicer import encode_page
 from gateway.tile_wire import varint
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
@@ -54,9 +55,9 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
     titles = [title(rng, n) for n in range(rng.randrange(1, 60))]
     ranked, defaulted = titles[: len(titles) // 2], titles[len(titles) // 2 :]
     ranking = Ranking(
-        tuple(rng.randrange(len(t.artwork_ids)) for t in ranked),
-        tuple(float(np.float32(rng.uniform(-5, 5))) for _ in ranked),
-        tuple(float(np.float32(rng.random())) for _ in ranked),
+        np.array([rng.randrange(len(t.artwork_ids)) for t in ranked], dtype="<u4"),
+        np.array([rng.uniform(-5, 5) for _ in ranked], dtype="<f4"),
+        np.array([rng.random() for _ in ranked], dtype="<f4"),
         "model-1",
     )
     reason = rng.choice(
@@ -70,15 +71,23 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
     )
     page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
 
-    choices = {**ranked_choices(ranked, ranking, reason), **default_choices(defaulted)}
+    group = TitleGroup.of("cat-1", ranked)
+    choices = {**ranked_choices(group, ranking, reason), **default_choices(defaulted)}
     fallbacks: Counter[FallbackReason] = Counter()
     encoded = assemble_rows(page, choices, FallbackReason.CATALOG_UNAVAILABLE, fallbacks)
     degradation = Degradation("ranker", "UNAVAILABLE", "down")
-    response = page_to_proto(RenderedPage("page-1", encoded, fallbacks, [degradation], "model-1"))
+    response = pb.RenderPageResponse.FromString(
+        encode_page(RenderedPage("page-1", encoded, fallbacks, [degradation], "model-1"))
+    )
 
     by_title = {
         t.title_id: expected_tile(t, i, s, p, reason)
-        for t, i, s, p in zip(ranked, ranking.chosen_indices, ranking.scores, ranking.propensities)
+        for t, i, s, p in zip(
+            ranked,
+            ranking.chosen_indices.tolist(),
+            ranking.scores.tolist(),
+            ranking.propensities.tolist(),
+        )
     }
     for t in defaulted:
         default = t.artwork_ids.index(t.default_artwork_id)
