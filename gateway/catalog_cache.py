@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable
 
 import grpc
 
@@ -33,18 +32,23 @@ class CatalogCache:
     def __len__(self) -> int:
         return len(self._titles)
 
-    def lookup(self, title_ids: Iterable[str]) -> tuple[dict[str, TitleCandidates], list[str]]:
-        """(cached titles, ids to fetch); hits become most recently used."""
-        found: dict[str, TitleCandidates] = {}
-        missing: list[str] = []
+    def lookup(self, title_ids: list[str]) -> tuple[dict[str, TitleCandidates], list[str]]:
+        """(cached titles, ids to fetch), both in request order.
+
+        Hits become most recently used once the cache is three quarters full. Below
+        that nothing is near eviction, so a page skips reordering its 1,600 titles;
+        the order then is the order titles came in.
+        """
         titles = self._titles
-        for title_id in title_ids:
-            entry = titles.get(title_id)
-            if entry is None:
-                missing.append(title_id)
-            else:
+        entries = list(map(titles.get, title_ids))
+        if all(entries):  # entries are always true; a miss is None
+            found, missing = dict(zip(title_ids, entries)), []
+        else:
+            found = {t: e for t, e in zip(title_ids, entries) if e is not None}
+            missing = [t for t, e in zip(title_ids, entries) if e is None]
+        if len(titles) * 4 >= self._max_titles * 3:
+            for title_id in found:
                 titles.move_to_end(title_id)
-                found[title_id] = entry
         return found, missing
 
     def store(self, titles: dict[str, TitleCandidates]) -> None:

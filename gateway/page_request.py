@@ -58,9 +58,8 @@ def parse_context(context: pb.Context) -> PageContext:
 def _title_ids(title_ids: Sequence[str], row: int) -> tuple[str, ...]:
     """Checks a row's title ids with C-speed builtins; only a bad row is walked to name the id."""
     titles = tuple(title_ids)
-    if min(map(len, titles)) > 0 and max(map(len, titles)) <= MAX_ID_LENGTH and all(
-        map(str.isprintable, titles)
-    ):
+    lengths = list(map(len, titles))
+    if min(lengths) > 0 and max(lengths) <= MAX_ID_LENGTH and "".join(titles).isprintable():
         return titles
     for t, title in enumerate(titles):
         require_id(title, f"rows[{row}].title_ids[{t}]")

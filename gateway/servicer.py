@@ -26,8 +26,8 @@ def _request_id() -> str:
     return str(structlog.contextvars.get_contextvars().get("request_id", ""))
 
 
-def page_to_proto(page: RenderedPage) -> pb.RenderPageResponse:
-    """The response message: the page's fields, then its rows already encoded."""
+def encode_page(page: RenderedPage) -> bytes:
+    """The RenderPageResponse on the wire: the page's fields, then its rows already encoded."""
     head = pb.RenderPageResponse(
         page_id=page.page_id,
         model_version=page.model_version,
@@ -40,7 +40,7 @@ def page_to_proto(page: RenderedPage) -> pb.RenderPageResponse:
             for degradation in page.degradations
         ],
     )
-    return pb.RenderPageResponse.FromString(head.SerializeToString() + b"".join(page.rows))
+    return head.SerializeToString() + b"".join(page.rows)
 
 
 def record_fallbacks(page: RenderedPage) -> None:
@@ -76,7 +76,8 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
 
     async def RenderPage(
         self, request: pb.RenderPageRequest, context: grpc.aio.ServicerContext
-    ) -> pb.RenderPageResponse:
+    ) -> bytes:
+        """The encoded RenderPageResponse (gateway/server.py sends it as it is)."""
         if self._in_flight >= self._max_in_flight:
             SHED_PAGES.inc()
             raise ResourceExhausted(
@@ -97,7 +98,7 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
         record_fallbacks(rendered)
         if self._logs is not None:
             self._logs.log_page(page, rendered)
-        response = page_to_proto(rendered)
+        response = encode_page(rendered)
         self._renderer.tail.observe(asyncio.get_running_loop().time() - rendered.ranked_at)
         return response
 
