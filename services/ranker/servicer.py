@@ -116,10 +116,11 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         counts: np.ndarray,
         request: ranker_service_pb2.RankPageRequest,
     ) -> Decisions:
+        sticky = self._policy.sticky_s > 0  # only sticky draws are keyed by title
         return self._policy.choose(
             candidates.score(model, viewer, situation),
             counts,
             request.page_id,
             user_id=request.user_id,
-            title_ids=list(request.title_ids),
+            title_ids=list(request.title_ids) if sticky else (),
         )
