@@ -18,7 +18,6 @@ their names sort in write order; a segment is never rewritten.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -28,6 +27,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import orjson
 
 from common.errors import KeyartError, ResourceExhausted
 from common.logging import get_logger
@@ -103,7 +104,7 @@ class SegmentLog:
             out = self._current()
             for render, _ in items:
                 for record in render(self._segment):
-                    out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                    out.write(orjson.dumps(record) + b"\n")
             out.flush()
             os.fsync(out.fileno())
         except Exception as error:  # noqa: BLE001 - handed to every waiting producer
@@ -130,7 +131,7 @@ class SegmentLog:
         self._file = open(path, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
         self._opened_at = time.monotonic()
         header = {**self._header, "created_at_ms": int(time.time() * 1000)}
-        self._file.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+        self._file.write(orjson.dumps(header) + b"\n")
         fd = os.open(settings.directory, os.O_RDONLY)
         try:
             os.fsync(fd)  # the new file's directory entry is durable too
@@ -158,7 +159,7 @@ def read_records(directory: Path, kind: str) -> Iterator[dict]:
                     log.warning("torn last line skipped", path=str(path), line=number)
                     continue
                 try:
-                    record = json.loads(line)
+                    record = orjson.loads(line)
                 except ValueError:
                     raise CorruptSegment(f"log segment {path} line {number} is not a JSON record") from None
                 if not isinstance(record, dict) or (number == 1) != (record.get("type") == "header"):
