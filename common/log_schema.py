@@ -1,24 +1,21 @@
-"""The learning logs' record schema, version `keyart-learning-log/4` (README, "Learning loop").
+"""The learning logs' record schema, version `keyart-learning-log/5` (README, "Learning loop").
 
 Two kinds of segment files, JSON lines, each starting with a header record:
 
 - impressions: `page` records, one per rendered page: viewer and context
-  features, and one decision per title — its candidate ids, where their
-  feature rows are in the catalog version it was ranked under, the chosen
-  index, propensity, score. Decisions are stored as columns: numbers as
-  base64 of little-endian arrays (int32, float64, uint8 for flags), title
-  ids as one newline-joined string. A 1,600-title page so encodes about 20
-  times faster than as JSON numbers and lists (version 2), which took the
-  gateway's writer thread milliseconds of the GIL per page. A title's
-  candidate ids are written once per segment and catalog version, in the
-  first record of that segment that shows the title (`candidate_ids`:
-  version → title → newline-joined ids); later records in the segment name
-  the title only. Repeating 12,800 ids in every page made the log about
-  300 KB a page (version 3), 20 MB/s at 65 pages/s, and the disk's
-  writeback slowed the pages down over a soak.
-  Artwork features are not repeated per impression:
-  a catalog version's rows are fixed, and learning/catalog_snapshot.py keeps
-  a copy per version beside the logs.
+  features, and one decision per title — which title (by number), the
+  chosen index among its candidates, propensity, score. Decisions are
+  stored as columns: base64 of little-endian arrays (uint32 title numbers,
+  int32 choices, float32 propensities and scores as the ranker sends them,
+  uint8 flags). A segment names each title once per catalog version, in
+  the first record that shows it (`new_titles`: [number, catalog version,
+  title id, first feature row, newline-joined candidate ids]); later
+  records give its number only. Version 4 repeated every title's id, row
+  and candidate count in every page (95 KB a reference page, 12 MB/s at
+  130 pages/s), and writing it cost the gateway a tenth of its throughput;
+  version 5 writes about 38 KB. Artwork features are not repeated per
+  impression: a catalog version's rows are fixed, and
+  learning/catalog_snapshot.py keeps a copy per version beside the logs.
 - feedback: `feedback` records, one per acknowledged ReportEvent (at least
   once: a retried event may repeat; readers keep the first per event_id).
 
@@ -37,7 +34,7 @@ import numpy as np
 
 from common.features import SCHEMA_VERSION, pack
 
-SCHEMA = "keyart-learning-log/4"
+SCHEMA = "keyart-learning-log/5"
 IMPRESSIONS = "impressions"
 FEEDBACK = "feedback"
 
@@ -57,7 +54,7 @@ def decode_vector(text: str, width: int) -> np.ndarray:
     return np.frombuffer(data, dtype="<f4").copy()
 
 
-INT, FLOAT, BOOL = "<i4", "<f8", "u1"
+NUMBER, INT, FLOAT, BOOL = "<u4", "<i4", "<f4", "u1"
 
 
 def encode_array(values: Sequence[float] | np.ndarray, dtype: str) -> str:
@@ -109,17 +106,41 @@ class TileDecision:
 
 
 @dataclass(frozen=True)
-class DecisionColumns:
-    """A page's decisions as columns, the form they are logged in."""
+class SegmentTitle:
+    """A title as a segment names it once: its candidates under one catalog version."""
 
-    title_ids: list[str]
-    # Catalog version → title id → its candidates' ids (join_ids), for the titles
-    # whose ids the record's segment does not hold yet.
-    candidate_ids: dict[str, dict[str, str]]
-    # Numbers as lists or arrays, whichever the writer holds (encode_array takes both).
-    candidate_counts: Sequence[int] | np.ndarray
-    catalog_versions: list[str]
-    first_rows: Sequence[int] | np.ndarray
+    catalog_version: str
+    title_id: str
+    first_row: int  # the candidates' feature rows: first_row … first_row + len - 1
+    candidate_ids: tuple[str, ...]
+
+    def to_entry(self, number: int) -> list:
+        ids = join_ids(self.candidate_ids)
+        return [number, self.catalog_version, self.title_id, self.first_row, ids]
+
+
+# What a reader has seen of a segment's titles so far: number → title.
+KnownTitles = dict[int, SegmentTitle]
+
+
+def _segment_title(entry: object) -> tuple[int, SegmentTitle]:
+    if not (isinstance(entry, list) and len(entry) == 5):
+        raise LogFormatError(f"page record: new_titles entry {str(entry)[:80]} is not 5 fields")
+    number, version, title_id, first_row, ids = entry
+    if not (isinstance(number, int) and isinstance(first_row, int) and min(number, first_row) >= 0):
+        raise LogFormatError(f"page record: new_titles entry {number!r} has a bad number or row")
+    if not (isinstance(version, str) and isinstance(title_id, str) and isinstance(ids, str) and ids):
+        raise LogFormatError(f"page record: new_titles entry {number} has bad text fields")
+    return number, SegmentTitle(version, title_id, first_row, tuple(split_ids(ids)))
+
+
+@dataclass(frozen=True)
+class DecisionColumns:
+    """A page's decisions as columns, the form they are logged in; numbers as lists or
+    arrays, whichever the writer holds (encode_array takes both)."""
+
+    title_numbers: Sequence[int] | np.ndarray  # into the segment's titles
+    new_titles: dict[int, SegmentTitle]  # the titles this record names for its segment
     chosen: Sequence[int] | np.ndarray
     propensities: Sequence[float] | np.ndarray
     scores: Sequence[float] | np.ndarray
@@ -127,17 +148,9 @@ class DecisionColumns:
     personalized: Sequence[bool] | np.ndarray
 
     def to_record(self) -> dict:
-        versions = list(dict.fromkeys(self.catalog_versions))
-        index = {version: i for i, version in enumerate(versions)}
         return {
-            "title_ids": join_ids(self.title_ids),
-            "candidate_ids": self.candidate_ids,
-            "candidate_counts": encode_array(self.candidate_counts, INT),
-            "catalog_versions": versions,
-            "catalog_version_index": encode_array(
-                [index[version] for version in self.catalog_versions], INT
-            ),
-            "first_rows": encode_array(self.first_rows, INT),
+            "new_titles": [title.to_entry(number) for number, title in self.new_titles.items()],
+            "title_numbers": encode_array(self.title_numbers, NUMBER),
             "chosen": encode_array(self.chosen, INT),
             "propensities": encode_array(self.propensities, FLOAT),
             "scores": encode_array(self.scores, FLOAT),
@@ -147,12 +160,19 @@ class DecisionColumns:
 
     @classmethod
     def of(cls, tiles: tuple[TileDecision, ...]) -> DecisionColumns:
+        """A record that names all its titles itself (numbered in order of appearance)."""
+        numbers: dict[tuple[str, str], int] = {}
+        new_titles: dict[int, SegmentTitle] = {}
+        for tile in tiles:
+            key = (tile.catalog_version, tile.title_id)
+            if key not in numbers:
+                numbers[key] = len(numbers)
+                new_titles[numbers[key]] = SegmentTitle(
+                    tile.catalog_version, tile.title_id, tile.first_row, tile.candidate_ids
+                )
         return cls(
-            title_ids=[tile.title_id for tile in tiles],
-            candidate_ids=_ids_by_version(tiles),
-            candidate_counts=[len(tile.candidate_ids) for tile in tiles],
-            catalog_versions=[tile.catalog_version for tile in tiles],
-            first_rows=[tile.first_row for tile in tiles],
+            title_numbers=[numbers[(tile.catalog_version, tile.title_id)] for tile in tiles],
+            new_titles=new_titles,
             chosen=[tile.chosen for tile in tiles],
             propensities=[tile.propensity for tile in tiles],
             scores=[tile.score for tile in tiles],
@@ -161,29 +181,14 @@ class DecisionColumns:
         )
 
 
-def _ids_by_version(tiles: tuple[TileDecision, ...]) -> dict[str, dict[str, str]]:
-    ids: dict[str, dict[str, str]] = {}
-    for tile in tiles:
-        ids.setdefault(tile.catalog_version, {})[tile.title_id] = join_ids(tile.candidate_ids)
-    return ids
-
-
-# What a reader has seen of a segment's candidate ids: (catalog version, title id) → ids.
-KnownCandidates = dict[tuple[str, str], tuple[str, ...]]
-
-
-def tiles_from_record(record: dict, known: KnownCandidates) -> tuple[TileDecision, ...]:
-    """The record's decisions; `known` holds the candidate ids its segment gave earlier
-    and takes the ones this record gives."""
-    versions = record["catalog_versions"]
-    for version, titles in record["candidate_ids"].items():
-        for title_id, ids in titles.items():
-            known[(version, title_id)] = tuple(split_ids(ids))
+def tiles_from_record(record: dict, known: KnownTitles) -> tuple[TileDecision, ...]:
+    """The record's decisions; `known` holds the titles its segment named earlier and
+    takes the ones this record names."""
+    for entry in record["new_titles"]:
+        number, title = _segment_title(entry)
+        known[number] = title
     columns = (
-        split_ids(record["title_ids"]),
-        decode_array(record["candidate_counts"], INT, "candidate_counts"),
-        decode_array(record["catalog_version_index"], INT, "catalog_version_index"),
-        decode_array(record["first_rows"], INT, "first_rows"),
+        decode_array(record["title_numbers"], NUMBER, "title_numbers"),
         decode_array(record["chosen"], INT, "chosen"),
         decode_array(record["propensities"], FLOAT, "propensities"),
         decode_array(record["scores"], FLOAT, "scores"),
@@ -192,28 +197,25 @@ def tiles_from_record(record: dict, known: KnownCandidates) -> tuple[TileDecisio
     )
     if len({len(column) for column in columns}) != 1:
         raise LogFormatError("page record: decision columns of different lengths")
-    if len(columns[2]) and int(columns[2].max()) >= len(versions):
-        raise LogFormatError("page record: catalog_version_index beyond catalog_versions")
     tiles = []
-    for title_id, count, version, first_row, chosen, propensity, score, ranked, personalized in zip(
-        *(column if isinstance(column, list) else column.tolist() for column in columns)
+    for number, chosen, propensity, score, ranked, personalized in zip(
+        *(column.tolist() for column in columns)
     ):
-        candidates = known.get((versions[version], title_id))
-        if candidates is None:
+        title = known.get(number)
+        if title is None:
             raise LogFormatError(
-                f"page record: no candidate ids for {title_id!r} (catalog {versions[version]!r})"
-                " in it or earlier in its segment"
+                f"page record: title number {number} is not named in it or earlier in its segment"
             )
-        if len(candidates) != count:
+        if not 0 <= chosen < len(title.candidate_ids):
             raise LogFormatError(
-                f"page record: {title_id!r} has {len(candidates)} candidate ids, count {count}"
+                f"page record: {title.title_id!r} chose {chosen} of {len(title.candidate_ids)}"
             )
         tiles.append(
             TileDecision(
-                title_id=title_id,
-                candidate_ids=candidates,
-                catalog_version=versions[version],
-                first_row=first_row,
+                title_id=title.title_id,
+                candidate_ids=title.candidate_ids,
+                catalog_version=title.catalog_version,
+                first_row=title.first_row,
                 chosen=chosen,
                 propensity=propensity,
                 score=score,
@@ -263,9 +265,9 @@ class PageImpression:
         record: dict,
         viewer_dim: int,
         context_dim: int,
-        known: KnownCandidates | None = None,
+        known: KnownTitles | None = None,
     ) -> PageImpression:
-        """`known`: the candidate ids earlier records of the same segment gave (see
+        """`known`: the titles earlier records of the same segment named (see
         tiles_from_record); None reads the record on its own."""
         return cls(
             page_id=record["page_id"],

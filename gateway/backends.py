@@ -9,7 +9,6 @@ import numpy as np
 
 from common import ranking_wire
 from common.channels import backend_channel, request_metadata
-from common.log_schema import join_ids
 from gateway.config import GatewayConfig
 from gateway.tile_wire import CandidateTiles
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
@@ -37,11 +36,6 @@ class TitleCandidates:
     image_urls: tuple[str, ...]
     catalog_version: str
     first_row: int
-
-    @cached_property
-    def joined_artwork_ids(self) -> str:
-        """The ids as the learning log stores them (common/log_schema.py join_ids)."""
-        return join_ids(self.artwork_ids)
 
     @cached_property
     def tiles(self) -> CandidateTiles:

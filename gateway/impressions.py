@@ -31,13 +31,14 @@ from common.log_schema import (
     DecisionColumns,
     FeedbackEvent,
     PageImpression,
+    SegmentTitle,
     header,
 )
 from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
-from gateway.backends import Feedback, TitleCandidates
+from gateway.backends import Feedback
 from gateway.page_request import PageRequest
-from gateway.render import RenderedPage
+from gateway.render import RenderedPage, TitleGroup
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 log = get_logger(__name__)
@@ -69,48 +70,51 @@ class LearningLogConfig:
         return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, queued)
 
 
-class SegmentCandidates:
-    """Whose candidate ids the impression segment being written already holds (schema 4
-    writes a title's ids once per segment and catalog version). Used on the writer thread only."""
+class SegmentTitles:
+    """The numbers the impression segment being written has given its titles (schema 5
+    names a title once per segment and catalog version, then by number). Used on the
+    writer thread only."""
 
     def __init__(self) -> None:
         self._segment = 0
-        self._written: set[tuple[str, str]] = set()
+        self._numbers: dict[str, dict[str, int]] = {}  # catalog version → title → number
+        self._named = 0  # titles named in the segment so far: the next number
 
-    def new_in(self, segment: int, titles: list[TitleCandidates]) -> dict[str, dict[str, str]]:
-        """Catalog version → title → joined ids, for `titles` the segment does not hold yet."""
+    def number(self, segment: int, group: TitleGroup) -> tuple[list[int], dict[int, SegmentTitle]]:
+        """The group's title numbers in order, and the titles new to the segment by number."""
         if segment != self._segment:
-            self._segment, self._written = segment, set()
-        new: dict[str, dict[str, str]] = {}
-        for title in titles:
-            key = (title.catalog_version, title.title_id)
-            if key not in self._written:
-                self._written.add(key)
-                new.setdefault(title.catalog_version, {})[title.title_id] = title.joined_artwork_ids
-        return new
+            self._segment, self._numbers, self._named = segment, {}, 0
+        numbers = self._numbers.setdefault(group.catalog_version, {})
+        found = list(map(numbers.get, group.title_ids))
+        new: dict[int, SegmentTitle] = {}
+        if None in found:
+            for at, title in enumerate(group.titles):
+                if found[at] is None:
+                    found[at] = numbers[title.title_id] = self._named
+                    self._named += 1
+                    new[found[at]] = SegmentTitle(
+                        group.catalog_version, title.title_id, title.first_row, title.artwork_ids
+                    )
+        return found, new
 
 
-# Given titles, the candidate ids to write for those the segment does not hold yet.
-NewCandidateIds = Callable[[list[TitleCandidates]], dict[str, dict[str, str]]]
+# Given a page's title group, its title numbers and the titles new to the segment.
+NumberTitles = Callable[[TitleGroup], tuple[list[int], dict[int, SegmentTitle]]]
 
 
-def decision_columns(rendered: RenderedPage, new_ids: NewCandidateIds) -> DecisionColumns:
-    """The page's decisions as columns, built from the lists its rank request was made
-    of and the ranker's arrays (1,600 titles a page: no object per title); `new_ids`
-    gives the candidate ids to write."""
+def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> DecisionColumns:
+    """The page's decisions as columns, built from its title groups and the ranker's
+    arrays (1,600 titles a page: no object per title)."""
     inputs = rendered.inputs
     known = inputs.viewer is not None and inputs.viewer.known
-    title_ids, counts, versions, first_rows = [], [], [], []
-    candidate_ids: dict[str, dict[str, str]] = {}
+    numbers: list[int] = []
+    new_titles: dict[int, SegmentTitle] = {}
     chosen, propensities, scores, ranked = [], [], [], []
     for group, ranking in inputs.groups:
         n = len(group.titles)
-        title_ids.extend(group.title_ids)
-        for version, ids in new_ids(group.titles).items():
-            candidate_ids.setdefault(version, {}).update(ids)
-        counts.extend(group.counts)
-        versions.extend([group.catalog_version] * n)
-        first_rows.extend(group.first_rows)
+        group_numbers, new = number_titles(group)
+        numbers.extend(group_numbers)
+        new_titles.update(new)
         if ranking is None:  # the ranker did not answer: each title's default, p = 1
             chosen.append([t.artwork_ids.index(t.default_artwork_id) for t in group.titles])
             propensities.append(np.ones(n))
@@ -122,11 +126,8 @@ def decision_columns(rendered: RenderedPage, new_ids: NewCandidateIds) -> Decisi
         ranked.append(np.full(n, ranking is not None))
     was_ranked = np.concatenate(ranked)
     return DecisionColumns(
-        title_ids=title_ids,
-        candidate_ids=candidate_ids,
-        candidate_counts=counts,
-        catalog_versions=versions,
-        first_rows=first_rows,
+        title_numbers=numbers,
+        new_titles=new_titles,
         chosen=np.concatenate(chosen),
         propensities=np.concatenate(propensities),
         scores=np.concatenate(scores),
@@ -139,7 +140,7 @@ def page_records(
     page: PageRequest,
     rendered: RenderedPage,
     time_ms: int,
-    new_ids: NewCandidateIds,
+    number_titles: NumberTitles,
 ) -> list[dict]:
     """The page's one `page` record (runs on the writer thread, off the event loop)."""
     inputs = rendered.inputs
@@ -173,14 +174,14 @@ def page_records(
         policy=policy,
         tiles=(),
     )
-    return [impression.record_with(decision_columns(rendered, new_ids))]
+    return [impression.record_with(decision_columns(rendered, number_titles))]
 
 
 class LearningLogs:
     """The impression and feedback logs; `start()` before serving, `close()` after."""
 
     def __init__(self, config: LearningLogConfig) -> None:
-        self._candidates = SegmentCandidates()
+        self._titles = SegmentTitles()
         self._impressions: SegmentLog | None = None
         self._feedback: SegmentLog | None = None
         if config.directory is not None:
@@ -209,7 +210,7 @@ class LearningLogs:
         try:
             self._impressions.append(
                 lambda segment: page_records(
-                    page, rendered, served_ms, partial(self._candidates.new_in, segment)
+                    page, rendered, served_ms, partial(self._titles.number, segment)
                 )
             )
         except ResourceExhausted:

@@ -29,7 +29,7 @@ from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
     FeedbackEvent,
-    KnownCandidates,
+    KnownTitles,
     LogFormatError,
     PageImpression,
     TileDecision,
@@ -134,7 +134,7 @@ Matrices = dict[str, np.ndarray]  # catalog version → its artwork feature rows
 
 
 def read_pages(directory: Path) -> Iterator[PageImpression]:
-    known: KnownCandidates = {}  # candidate ids given earlier in the segment being read
+    known: KnownTitles = {}  # titles named earlier in the segment being read
     for record in read_records(directory, IMPRESSIONS):
         if record["type"] == "header":
             check_header(record)

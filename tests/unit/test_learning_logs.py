@@ -15,16 +15,18 @@ from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
+    INT,
     FeedbackEvent,
     LogFormatError,
     PageImpression,
     TileDecision,
+    encode_array,
     header,
 )
 from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
 from learning.catalog_snapshot import save_snapshot
 from gateway.backends import Ranking, TitleCandidates
-from gateway.impressions import SegmentCandidates, page_records
+from gateway.impressions import SegmentTitles, page_records
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
 from learning.dataset import load, read_pages, write_bandit_file
@@ -47,8 +49,9 @@ def impression(page_id: str = "page-1", time_ms: int = NOW) -> PageImpression:
         model_version="bundled-abc",
         policy="epsilon_greedy(epsilon=0.1)",
         tiles=(
-            TileDecision("gwh", ("gwh/a", "gwh/b"), "cat-1", 0, 1, 0.95, 0.8, True, True),
-            TileDecision("pf", ("pf/a", "pf/b", "pf/c"), "cat-1", 2, 0, 0.0333, 0.4, True, True),
+            # Propensities and scores are logged as float32, as the ranker sends them.
+            TileDecision("gwh", ("gwh/a", "gwh/b"), "cat-1", 0, 1, 0.75, 0.8125, True, True),
+            TileDecision("pf", ("pf/a", "pf/b", "pf/c"), "cat-1", 2, 0, 0.03125, 0.375, True, True),
         ),
     )
 
@@ -66,8 +69,8 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     page = impression()
     write(tmp_path, IMPRESSIONS, [page.to_record()])
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
-    assert header_record["schema"] == "keyart-learning-log/4"
-    assert stored["title_ids"] == "\n".join(tile.title_id for tile in page.tiles)  # columns
+    assert header_record["schema"] == "keyart-learning-log/5"
+    assert [entry[2] for entry in stored["new_titles"]] == [tile.title_id for tile in page.tiles]
     chosen = np.frombuffer(base64.b64decode(stored["chosen"]), dtype="<i4")
     assert chosen.tolist() == [tile.chosen for tile in page.tiles]
     back = PageImpression.from_record(stored, VIEWER_DIM, CONTEXT_DIM)
@@ -125,7 +128,7 @@ def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(tm
     assert data.reward.tolist() == [1.0, 0.0]  # a click is not a reward; page-2 is another page
     assert data.chosen.tolist() == [1, 0]
     assert data.counts.tolist() == [2, 3]
-    np.testing.assert_allclose(data.propensity, [0.95, 0.0333], rtol=1e-6)
+    np.testing.assert_allclose(data.propensity, [0.75, 0.03125], rtol=1e-6)
     assert data.artwork[:, 0].tolist() == [0, 1, 2, 3, 4]  # each candidate's own catalog row
 
     late = load(tmp_path, reward_window_s=30)  # the play came 60 s after the impression
@@ -182,7 +185,7 @@ def test_a_damaged_segment_is_refused_naming_the_file(tmp_path: Path, damage, pr
         list(read_records(tmp_path, FEEDBACK))
 
 
-def test_a_segment_holds_each_titles_candidate_ids_once(tmp_path: Path) -> None:
+def test_a_segment_names_each_title_once(tmp_path: Path) -> None:
     titles = [
         TitleCandidates("gwh", "gwh/a", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
         TitleCandidates("pf", "pf/c", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
@@ -194,17 +197,37 @@ def test_a_segment_holds_each_titles_candidate_ids_once(tmp_path: Path) -> None:
     inputs = RankedInputs(None, [(TitleGroup.of("cat-1", titles), ranking)])
     rendered = RenderedPage("page-1", [], Counter(), [], "model-1", inputs)
     page = PageRequest("u", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
-    written = SegmentCandidates()
+    numbering = SegmentTitles()
     first, second, next_segment = (
-        page_records(page, rendered, NOW, partial(written.new_in, segment))[0] for segment in (1, 1, 2)
+        page_records(page, rendered, NOW, partial(numbering.number, segment))[0]
+        for segment in (1, 1, 2)
     )
-    assert first["candidate_ids"] == {"cat-1": {"gwh": "gwh/a\ngwh/b", "pf": "pf/a\npf/b\npf/c"}}
-    assert second["candidate_ids"] == {}  # the segment holds them already
-    assert next_segment["candidate_ids"] == first["candidate_ids"]  # a new segment repeats them
+    assert first["new_titles"] == [
+        [0, "cat-1", "gwh", 0, "gwh/a\ngwh/b"], [1, "cat-1", "pf", 2, "pf/a\npf/b\npf/c"]
+    ]
+    assert second["new_titles"] == []  # the segment has named them already
+    assert next_segment["new_titles"] == first["new_titles"]  # a new segment names them again
 
     write(tmp_path, IMPRESSIONS, [first, second])
     pages = list(read_pages(tmp_path))
     assert [tile.candidate_ids for tile in pages[1].tiles] == [titles[0].artwork_ids, titles[1].artwork_ids]
+    assert [tile.first_row for tile in pages[1].tiles] == [0, 2]
     assert pages[1].tiles == pages[0].tiles
-    with pytest.raises(LogFormatError, match="no candidate ids for 'gwh'"):
+    with pytest.raises(LogFormatError, match="title number 0 is not named in it or earlier"):
         PageImpression.from_record(second, VIEWER_DIM, CONTEXT_DIM)  # read without its segment
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda r: r["new_titles"][0].pop(), "new_titles entry .* is not 5 fields"),
+        (lambda r: r["new_titles"][0].__setitem__(3, -1), "new_titles entry 0 has a bad number or row"),
+        (lambda r: r["new_titles"][0].__setitem__(4, ""), "new_titles entry 0 has bad text fields"),
+        (lambda r: r.__setitem__("chosen", encode_array([1, 9], INT)), "'pf' chose 9 of 3"),
+    ],
+)
+def test_a_record_naming_its_titles_badly_is_refused(change, problem: str) -> None:
+    record = impression().to_record()
+    change(record)
+    with pytest.raises(LogFormatError, match=problem):
+        PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
