@@ -162,7 +162,7 @@ def vw_page_ms(rounds: int, viewer: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="per concurrency level")
-    parser.add_argument("--levels", default="1,2,4,8,16")
+    parser.add_argument("--levels", default="1,2,4,6,8,12,16", help="clients, one level each")
     parser.add_argument("--rounds", type=int, default=200, help="pages for floor and p50/p99")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]

@@ -53,6 +53,7 @@ class LearningLogConfig:
     segment_s: float
     max_queued: int  # events waiting for the feedback writer
     max_queued_pages: int  # pages waiting for the impression writer (each holds its tiles)
+    impressions_sync_s: float  # impressions are fsynced at most this often (0: every batch)
 
     @classmethod
     def from_env(cls) -> LearningLogConfig:
@@ -63,11 +64,19 @@ class LearningLogConfig:
             segment_s=env_float("GATEWAY_LOG_SEGMENT_S", 3600.0, minimum=1.0),
             max_queued=env_int("GATEWAY_LOG_MAX_QUEUED", 10_000, minimum=1),
             max_queued_pages=env_int("GATEWAY_LOG_MAX_QUEUED_PAGES", 64, minimum=1),
+            impressions_sync_s=env_float("GATEWAY_LOG_IMPRESSIONS_SYNC_S", 1.0, minimum=0.0),
         )
 
     def settings(self, directory: Path, kind: str) -> SegmentSettings:
-        queued = self.max_queued_pages if kind == IMPRESSIONS else self.max_queued
-        return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, queued)
+        """Feedback is fsynced before each event is acknowledged; impressions, which
+        no page waits for, every `impressions_sync_s`."""
+        if kind == IMPRESSIONS:
+            queued, sync_s = self.max_queued_pages, self.impressions_sync_s
+        else:
+            queued, sync_s = self.max_queued, 0.0
+        return SegmentSettings(
+            directory, kind, self.segment_bytes, self.segment_s, queued, sync_s
+        )
 
 
 class SegmentTitles:

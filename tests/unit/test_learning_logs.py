@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -231,3 +232,21 @@ def test_a_record_naming_its_titles_badly_is_refused(change, problem: str) -> No
     change(record)
     with pytest.raises(LogFormatError, match=problem):
         PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
+
+
+@pytest.mark.parametrize(("sync_s", "fsyncs"), [(0.0, range(7, 8)), (3600.0, range(1, 4))])
+def test_a_log_nobody_waits_on_fsyncs_at_most_every_sync_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync_s: float, fsyncs: range
+) -> None:
+    """Five batches: every-batch sync fsyncs each, plus the new directory entry and the
+    close; a periodic log fsyncs at most once in the period, plus those two."""
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd) or real_fsync(fd))
+    segment_log = SegmentLog(SegmentSettings(tmp_path, FEEDBACK, sync_s=sync_s), header(FEEDBACK))
+    segment_log.start()
+    for n in range(5):
+        assert segment_log.append(lambda _segment, n=n: [{"type": "feedback", "n": n}]).result(10) is None
+    assert [r.get("n") for r in read_records(tmp_path, FEEDBACK)][1:] == [0, 1, 2, 3, 4]  # flushed
+    segment_log.close()
+    assert len(calls) in fsyncs
