@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import zlib
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -16,12 +17,12 @@ from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
-    INT,
     FeedbackEvent,
     LogFormatError,
     PageImpression,
     TileDecision,
-    encode_array,
+    decode_decisions,
+    encode_decisions,
     header,
 )
 from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
@@ -72,7 +73,7 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
     assert header_record["schema"] == "keyart-learning-log/5"
     assert [entry[2] for entry in stored["new_titles"]] == [tile.title_id for tile in page.tiles]
-    chosen = np.frombuffer(base64.b64decode(stored["chosen"]), dtype="<i4")
+    chosen = decode_decisions(stored["decisions"])["chosen"]
     assert chosen.tolist() == [tile.chosen for tile in page.tiles]
     back = PageImpression.from_record(stored, VIEWER_DIM, CONTEXT_DIM)
     np.testing.assert_array_equal(back.viewer_features, page.viewer_features)
@@ -83,11 +84,29 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     )
 
 
-def test_decision_columns_of_different_lengths_are_refused() -> None:
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda text: text[:-8], "decisions do not decode"),
+        (lambda text: encode_decisions_bytes(zlib.decompress(base64.b64decode(text))[:-1]),
+         "decisions are 35 bytes, not whole 18-byte entries"),
+    ],
+)
+def test_damaged_decisions_are_refused(damage, problem: str) -> None:
     record = impression().to_record()
-    record["chosen"] = base64.b64encode(base64.b64decode(record["chosen"])[:-4]).decode()
-    with pytest.raises(LogFormatError, match="columns of different lengths"):
+    record["decisions"] = damage(record["decisions"])
+    with pytest.raises(LogFormatError, match=problem):
         PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
+
+
+def encode_decisions_bytes(data: bytes) -> str:
+    return base64.b64encode(zlib.compress(data)).decode()
+
+
+def with_choices(decisions: str, chosen: list[int]) -> str:
+    columns = dict(decode_decisions(decisions))
+    columns["chosen"] = np.array(chosen)
+    return encode_decisions(columns)
 
 
 def test_feedback_round_trips(tmp_path: Path) -> None:
@@ -224,7 +243,7 @@ def test_a_segment_names_each_title_once(tmp_path: Path) -> None:
         (lambda r: r["new_titles"][0].pop(), "new_titles entry .* is not 5 fields"),
         (lambda r: r["new_titles"][0].__setitem__(3, -1), "new_titles entry 0 has a bad number or row"),
         (lambda r: r["new_titles"][0].__setitem__(4, ""), "new_titles entry 0 has bad text fields"),
-        (lambda r: r.__setitem__("chosen", encode_array([1, 9], INT)), "'pf' chose 9 of 3"),
+        (lambda r: r.__setitem__("decisions", with_choices(r["decisions"], [1, 9])), "'pf' chose 9 of 3"),
     ],
 )
 def test_a_record_naming_its_titles_badly_is_refused(change, problem: str) -> None:
