@@ -25,7 +25,7 @@ from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
 
 RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
-IN_FLIGHT = 8  # pages in flight while capacity is measured (the gateway admits up to 32)
+IN_FLIGHT = 8  # pages in flight while capacity is measured (the gateway admits 16 by default)
 
 
 def load(plan: LoadPlan) -> LoadResult:

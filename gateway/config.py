@@ -63,7 +63,7 @@ class GatewayConfig:
                 ),
                 max_budget_ms=max_budget_ms,
             ),
-            max_concurrent_pages=env_int("GATEWAY_MAX_CONCURRENT_PAGES", 8, minimum=1),
+            max_concurrent_pages=env_int("GATEWAY_MAX_CONCURRENT_PAGES", 16, minimum=1),
             catalog_cache_titles=env_int("GATEWAY_CATALOG_CACHE_TITLES", 200_000, minimum=1),
             catalog_poll_s=env_float("GATEWAY_CATALOG_POLL_S", 2.0, minimum=0.05),
             breaker_failures=env_int("GATEWAY_BREAKER_FAILURES", 5, minimum=1),
