@@ -38,6 +38,11 @@ class TitleCandidates:
     first_row: int
 
     @cached_property
+    def default_index(self) -> int:
+        """Where the default artwork is among the candidates (what a page shows unranked)."""
+        return self.artwork_ids.index(self.default_artwork_id)
+
+    @cached_property
     def tiles(self) -> CandidateTiles:
         """Encoded once per title and catalog version (the catalog cache keeps it)."""
         return CandidateTiles(self.title_id, self.artwork_ids, self.image_urls)

@@ -125,7 +125,7 @@ def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> Dec
         numbers.extend(group_numbers)
         new_titles.update(new)
         if ranking is None:  # the ranker did not answer: each title's default, p = 1
-            chosen.append([t.artwork_ids.index(t.default_artwork_id) for t in group.titles])
+            chosen.append([title.default_index for title in group.titles])
             propensities.append(np.ones(n))
             scores.append(np.zeros(n))
         else:

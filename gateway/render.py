@@ -267,10 +267,7 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
 def default_choices(titles: list[TitleCandidates]) -> dict[str, bytes]:
     reason = FallbackReason.RANKER_UNAVAILABLE.value
     return {
-        title.title_id: title.tiles.unranked(
-            title.artwork_ids.index(title.default_artwork_id), reason
-        )
-        for title in titles
+        title.title_id: title.tiles.unranked(title.default_index, reason) for title in titles
     }
 
 
