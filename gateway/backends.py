@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -82,6 +83,14 @@ class MalformedReply(Exception):
     """A dependency answered OK with a message that cannot be what it means."""
 
 
+RankRequest = ranker_pb.RankPageRequest
+
+
+async def _viewer_features(call: Awaitable[profile_pb.GetViewerFeaturesResponse]) -> ViewerFeatures:
+    response = await call
+    return ViewerFeatures(response.known, response.schema_version, response.features)
+
+
 class Backends:
     """Channels are created once here and closed by `close()`."""
 
@@ -100,13 +109,16 @@ class Backends:
         for channel in self._channels:
             await channel.close()
 
-    async def viewer_features(self, user_id: str, timeout: float, request_id: str) -> ViewerFeatures:
-        response = await self._profile.GetViewerFeatures(
+    def viewer_features(
+        self, user_id: str, timeout: float, request_id: str
+    ) -> Awaitable[ViewerFeatures]:
+        """Creates the call now (the renderer sends it before reading the page's rows)."""
+        call = self._profile.GetViewerFeatures(
             profile_pb.GetViewerFeaturesRequest(user_id=user_id),
             timeout=timeout,
             metadata=request_metadata(request_id),
         )
-        return ViewerFeatures(response.known, response.schema_version, response.features)
+        return _viewer_features(call)
 
     async def candidates(
         self, title_ids: list[str], timeout: float, request_id: str
@@ -153,33 +165,34 @@ class Backends:
             artwork_ids=frozenset(artwork.artwork_id for artwork in title.artworks),
         )
 
-    async def rank(
-        self,
+    @staticmethod
+    def rank_request(
         *,
-        viewer: bytes,
         context: bytes,
         catalog_version: str,
         first_rows: list[int],
         candidate_counts: list[int],
         page_id: str,
-        timeout: float,
-        request_id: str,
         user_id: str = "",
         title_ids: list[str] | None = None,
+    ) -> RankRequest:
+        """A page's rank request but for the viewer's features (built while the profile answers)."""
+        return ranker_pb.RankPageRequest(
+            context_features=context,
+            catalog_version=catalog_version,
+            first_rows=first_rows,
+            candidate_counts=candidate_counts,
+            page_id=page_id,
+            user_id=user_id,
+            title_ids=title_ids,
+        )
+
+    async def rank(
+        self, request: RankRequest, viewer: bytes, timeout: float, request_id: str
     ) -> Ranking:
+        request.viewer_features = viewer
         response = await self._ranker.RankPage(
-            ranker_pb.RankPageRequest(
-                viewer_features=viewer,
-                context_features=context,
-                catalog_version=catalog_version,
-                first_rows=first_rows,
-                candidate_counts=candidate_counts,
-                page_id=page_id,
-                user_id=user_id,
-                title_ids=title_ids,
-            ),
-            timeout=timeout,
-            metadata=request_metadata(request_id),
+            request, timeout=timeout, metadata=request_metadata(request_id)
         )
         try:
             arrays = ranking_wire.unpack(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.errors import InvalidArgument
 from common.validation import MAX_ID_LENGTH, require_id
@@ -66,18 +66,30 @@ def _title_ids(title_ids: Sequence[str], row: int) -> tuple[str, ...]:
     raise AssertionError("unreachable: require_id rejects the id the fast check refused")
 
 
-def parse_page_request(request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
+def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
+    """The request's viewer, context and budget, with no rows yet: enough to ask the
+    profile for the viewer while the rows are read (`with_rows`)."""
     user_id = require_id(request.user_id, "user_id")
-    if not request.rows:
-        raise InvalidArgument("rows", "must hold at least one row")
-    if len(request.rows) > limits.max_rows:
-        raise InvalidArgument("rows", f"{len(request.rows)} rows; the limit is {limits.max_rows}")
     if request.budget_ms < 0:
         raise InvalidArgument("budget_ms", f"{request.budget_ms} is negative; use 0 for the default")
     if request.budget_ms > limits.max_budget_ms:
         raise InvalidArgument(
             "budget_ms", f"{request.budget_ms} ms; the limit is {limits.max_budget_ms} ms"
         )
+    return PageRequest(
+        user_id=user_id,
+        rows=(),
+        context=parse_context(request.context),
+        budget_ms=request.budget_ms or limits.default_budget_ms,
+    )
+
+
+def with_rows(head: PageRequest, request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
+    """`head` with the request's rows, each checked against the limits."""
+    if not request.rows:
+        raise InvalidArgument("rows", "must hold at least one row")
+    if len(request.rows) > limits.max_rows:
+        raise InvalidArgument("rows", f"{len(request.rows)} rows; the limit is {limits.max_rows}")
     rows = []
     total = 0
     for r, row in enumerate(request.rows):
@@ -95,9 +107,8 @@ def parse_page_request(request: pb.RenderPageRequest, limits: PageLimits) -> Pag
                 "rows", f"more than {limits.max_titles_per_page} titles on the page"
             )
         rows.append((row_id, _title_ids(row.title_ids, r)))
-    return PageRequest(
-        user_id=user_id,
-        rows=tuple(rows),
-        context=parse_context(request.context),
-        budget_ms=request.budget_ms or limits.default_budget_ms,
-    )
+    return replace(head, rows=tuple(rows))
+
+
+def parse_page_request(request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
+    return with_rows(parse_page_head(request, limits), request, limits)

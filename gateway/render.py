@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,7 +23,14 @@ import numpy as np
 
 from common import features
 from gateway import tile_wire
-from gateway.backends import Backends, MalformedReply, Ranking, TitleCandidates, ViewerFeatures
+from gateway.backends import (
+    Backends,
+    MalformedReply,
+    Ranking,
+    RankRequest,
+    TitleCandidates,
+    ViewerFeatures,
+)
 from gateway.breaker import CircuitBreaker
 from gateway.catalog_cache import CatalogCache
 from gateway.page_request import PageRequest
@@ -118,6 +126,15 @@ class Deadline:
         return self._end - self._loop.time() - keep
 
 
+@dataclass
+class StartedPage:
+    """A page whose profile call is on its way (`PageRenderer.start`)."""
+
+    deadline: Deadline
+    keep_for_ranker: float  # budget the profile and artwork calls leave to the ranker
+    viewer: asyncio.Future[ViewerFeatures | Degradation]
+
+
 class PageRenderer:
     def __init__(
         self, backends: Backends, cache: CatalogCache, breakers: dict[str, CircuitBreaker]
@@ -127,6 +144,14 @@ class PageRenderer:
         self._breakers = breakers
         self.tail = TailEstimate()
 
+    def _refusal(self, dependency: str, timeout: float) -> Degradation | None:
+        """Why a call to `dependency` must not go out now, or None (claiming a half-open probe)."""
+        if timeout <= 0:
+            return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
+        if not self._breakers[dependency].allow():
+            return Degradation(dependency, "UNAVAILABLE", "circuit breaker open: failing fast")
+        return None
+
     async def _call(
         self, dependency: str, timeout: float, call: Callable[[float], Awaitable[T]]
     ) -> T | Degradation:
@@ -134,69 +159,101 @@ class PageRenderer:
 
         A failed or skipped call becomes a Degradation; the outcome feeds the breaker.
         """
-        if timeout <= 0:
-            return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
-        breaker = self._breakers[dependency]
-        if not breaker.allow():
-            return Degradation(dependency, "UNAVAILABLE", "circuit breaker open: failing fast")
-        code = grpc.StatusCode.CANCELLED
+        refused = self._refusal(dependency, timeout)
+        if refused is not None:
+            return refused
+        return await _settle(dependency, self._breakers[dependency], call(timeout))
+
+    @asynccontextmanager
+    async def start(
+        self, head: PageRequest, *, budget_s: float, request_id: str
+    ) -> AsyncIterator[StartedPage]:
+        """Sends the profile call for `head`'s viewer at once, so that it is answered while
+        the caller reads the page's rows; a page that ends early cancels it."""
+        deadline = Deadline(budget_s)
+        keep_for_ranker = budget_s * RANKER_SHARE + self.tail.reserve_s
+        timeout = deadline.remaining(keep_for_ranker)
+        refused = self._refusal("profile", timeout)
+        if refused is None:
+            # `viewer_features` creates the gRPC call now; one turn of the loop sends it.
+            sent = self._backends.viewer_features(head.user_id, timeout, request_id)
+            viewer = asyncio.ensure_future(_settle("profile", self._breakers["profile"], sent))
+            await asyncio.sleep(0)
+        else:
+            viewer = asyncio.get_running_loop().create_future()
+            viewer.set_result(refused)
         try:
-            result = await call(timeout)
-            code = grpc.StatusCode.OK
-            return result
-        except grpc.aio.AioRpcError as error:
-            code = error.code()
-            return Degradation(dependency, code.name, error.details() or "")
-        except MalformedReply as error:
-            code = grpc.StatusCode.INTERNAL
-            return Degradation(dependency, code.name, str(error))
+            yield StartedPage(deadline, keep_for_ranker, viewer)
         finally:
-            breaker.record(code)
+            viewer.cancel()  # a no-op once answered
 
     async def render(
         self, page: PageRequest, *, page_id: str, budget_s: float, request_id: str
     ) -> RenderedPage:
-        deadline = Deadline(budget_s)
-        keep_for_ranker = budget_s * RANKER_SHARE + self.tail.reserve_s
+        async with self.start(page, budget_s=budget_s, request_id=request_id) as started:
+            return await self.finish(started, page, page_id=page_id, request_id=request_id)
+
+    async def finish(
+        self, started: StartedPage, page: PageRequest, *, page_id: str, request_id: str
+    ) -> RenderedPage:
+        """Ranks `page` (its rows read) once its viewer's features are in."""
+        deadline = started.deadline
         title_ids = page.unique_title_ids()
         candidates, missing = self._cache.lookup(title_ids)
-        viewer_call = self._call(
-            "profile",
-            deadline.remaining(keep_for_ranker),
-            lambda t: self._backends.viewer_features(page.user_id, t, request_id),
-        )
+        fetched: dict[str, TitleCandidates] | Degradation = {}
         if missing:
-            viewer, fetched = await asyncio.gather(
-                viewer_call,
-                self._call(
-                    "artwork",
-                    deadline.remaining(keep_for_ranker),
-                    lambda t: self._backends.candidates(missing, t, request_id),
-                ),
+            fetched = await self._call(
+                "artwork",
+                deadline.remaining(started.keep_for_ranker),
+                lambda t: self._backends.candidates(missing, t, request_id),
             )
-        else:
-            viewer, fetched = await viewer_call, {}
-        degradations = [result for result in (viewer, fetched) if isinstance(result, Degradation)]
-        if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
-            viewer = Degradation("profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}")
-            degradations.append(viewer)
         unseen = FallbackReason.UNKNOWN_TITLE
         if isinstance(fetched, Degradation):
             unseen = FallbackReason.CATALOG_UNAVAILABLE
         else:
             self._cache.store(fetched)
             candidates.update(fetched)
+        groups = [
+            TitleGroup.of(version, titles) for version, titles in by_catalog_version(candidates)
+        ]
+        context = features.pack(
+            features.context_vector(
+                page.context.device_type, page.context.local_hour, page.context.day_of_week
+            )
+        )
+        requests = [
+            self._backends.rank_request(
+                context=context,
+                catalog_version=group.catalog_version,
+                first_rows=group.first_rows,
+                candidate_counts=group.counts,
+                page_id=page_id,
+                user_id=page.user_id,
+                title_ids=group.title_ids,
+            )
+            for group in groups
+        ]
+        viewer = await started.viewer
+        degradations = [result for result in (viewer, fetched) if isinstance(result, Degradation)]
+        if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
+            viewer = Degradation("profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}")
+            degradations.append(viewer)
+        viewer_packed = (
+            viewer.packed
+            if isinstance(viewer, ViewerFeatures)
+            else features.pack(features.cold_start_vector())
+        )
+        rankings: list[Ranking | Degradation] = await asyncio.gather(
+            *(
+                self._rank(request, viewer_packed, group, deadline, request_id)
+                for group, request in zip(groups, requests)
+            )
+        )
+        ranked_at = asyncio.get_running_loop().time()
 
         choices: dict[str, bytes] = {}
         fallbacks: Counter[FallbackReason] = Counter()
         model_version = ""
-        groups = [
-            TitleGroup.of(version, titles) for version, titles in by_catalog_version(candidates)
-        ]
-        rankings: list[Ranking | Degradation] = await asyncio.gather(
-            *(self._rank(page, group, viewer, deadline, page_id, request_id) for group in groups)
-        )
-        ranked_at = asyncio.get_running_loop().time()
         logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
         for group, ranking in zip(groups, rankings):
             logged.groups.append((group, ranking if isinstance(ranking, Ranking) else None))
@@ -219,42 +276,37 @@ class PageRenderer:
 
     async def _rank(
         self,
-        page: PageRequest,
+        request: RankRequest,
+        viewer_packed: bytes,
         group: TitleGroup,
-        viewer: ViewerFeatures | Degradation,
         deadline: Deadline,
-        page_id: str,
         request_id: str,
     ) -> Ranking | Degradation:
-        viewer_packed = (
-            viewer.packed
-            if isinstance(viewer, ViewerFeatures)
-            else features.pack(features.cold_start_vector())
-        )
-        context = features.pack(
-            features.context_vector(
-                page.context.device_type, page.context.local_hour, page.context.day_of_week
-            )
-        )
         ranking = await self._call(
             "ranker",
             deadline.remaining(self.tail.reserve_s),
-            lambda t: self._backends.rank(
-                viewer=viewer_packed,
-                context=context,
-                catalog_version=group.catalog_version,
-                first_rows=group.first_rows,
-                candidate_counts=group.counts,
-                page_id=page_id,
-                timeout=t,
-                request_id=request_id,
-                user_id=page.user_id,
-                title_ids=group.title_ids,
-            ),
+            lambda t: self._backends.rank(request, viewer_packed, t, request_id),
         )
         if isinstance(ranking, Ranking) and not _fits(ranking, group.counts):
             return Degradation("ranker", "INTERNAL", "ranking does not match the candidates sent")
         return ranking
+
+
+async def _settle(dependency: str, breaker: CircuitBreaker, pending: Awaitable[T]) -> T | Degradation:
+    """`pending`'s result, or the Degradation its failure means; the outcome feeds the breaker."""
+    code = grpc.StatusCode.CANCELLED
+    try:
+        result = await pending
+        code = grpc.StatusCode.OK
+        return result
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        return Degradation(dependency, code.name, error.details() or "")
+    except MalformedReply as error:
+        code = grpc.StatusCode.INTERNAL
+        return Degradation(dependency, code.name, str(error))
+    finally:
+        breaker.record(code)
 
 
 def _fits(ranking: Ranking, counts: list[int]) -> bool:

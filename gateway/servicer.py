@@ -14,7 +14,7 @@ from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
 from gateway.config import PageLimits
 from gateway.events import EventReporter, parse_event
 from gateway.impressions import LearningLogs
-from gateway.page_request import parse_page_request
+from gateway.page_request import parse_page_head, with_rows
 from gateway.render import PageRenderer, RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
@@ -85,14 +85,19 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
             )
         self._in_flight += 1
         try:
-            page = parse_page_request(request, self._limits)
-            budget_s = page.budget_ms / 1000
+            head = parse_page_head(request, self._limits)
+            budget_s = head.budget_ms / 1000
             client_left = context.time_remaining()
             if client_left is not None:
                 budget_s = min(budget_s, client_left)
-            rendered = await self._renderer.render(
-                page, page_id=uuid.uuid4().hex, budget_s=budget_s, request_id=_request_id()
-            )
+            request_id = _request_id()
+            async with self._renderer.start(
+                head, budget_s=budget_s, request_id=request_id
+            ) as started:
+                page = with_rows(head, request, self._limits)
+                rendered = await self._renderer.finish(
+                    started, page, page_id=uuid.uuid4().hex, request_id=request_id
+                )
         finally:
             self._in_flight -= 1
         record_fallbacks(rendered)

@@ -54,7 +54,11 @@ class OneRanking:
     async def viewer_features(self, user_id: str, timeout: float, request_id: str) -> ViewerFeatures:
         return ViewerFeatures(True, features.SCHEMA_VERSION, features.pack(features.cold_start_vector()))
 
-    async def rank(self, **request: object) -> Ranking:
+    @staticmethod
+    def rank_request(**request: object) -> dict[str, object]:
+        return request
+
+    async def rank(self, request: dict[str, object], viewer: bytes, *args: object) -> Ranking:
         if isinstance(self._reply, Exception):
             raise self._reply
         return self._reply
