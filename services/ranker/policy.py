@@ -33,6 +33,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -50,32 +51,44 @@ class Decisions(NamedTuple):
     explored: int = 0
 
 
-@dataclass(frozen=True)
 class _Groups:
-    counts: np.ndarray  # (T,) candidates per title
-    starts: np.ndarray  # (T,) flat index of each title's first candidate
-    local: np.ndarray  # (N,) each candidate's index within its title
-    ranked: np.ndarray  # (N,) scores with NaN as -inf (a NaN score never wins)
-    best: np.ndarray  # (T,) index within the title of the highest score, lowest on ties
+    """A flat score vector cut into consecutive per-title groups."""
 
+    def __init__(self, scores: np.ndarray, candidate_counts: np.ndarray) -> None:
+        counts = np.asarray(candidate_counts, dtype=np.int64)
+        if counts.ndim != 1 or scores.ndim != 1:
+            raise ValueError("scores and candidate_counts must be 1-D")
+        if counts.size and counts.min() < 1:
+            raise ValueError("every title needs at least one candidate")
+        if counts.sum() != scores.size:
+            raise ValueError(f"candidate_counts sum to {counts.sum()}, not {scores.size} scores")
+        self.scores = scores
+        self.counts = counts  # (T,) candidates per title
+        self.starts = np.cumsum(counts) - counts  # (T,) flat index of each title's first candidate
 
-def _groups(scores: np.ndarray, candidate_counts: np.ndarray) -> _Groups:
-    counts = np.asarray(candidate_counts, dtype=np.int64)
-    if counts.ndim != 1 or scores.ndim != 1:
-        raise ValueError("scores and candidate_counts must be 1-D")
-    if counts.size and counts.min() < 1:
-        raise ValueError("every title needs at least one candidate")
-    if counts.sum() != scores.size:
-        raise ValueError(f"candidate_counts sum to {counts.sum()}, not {scores.size} scores")
-    starts = np.cumsum(counts) - counts
-    local = np.arange(scores.size) - np.repeat(starts, counts)
-    ranked = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64)
-    best = np.zeros(0, dtype=np.int64)
-    if counts.size:
-        at_max = ranked == np.repeat(np.maximum.reduceat(ranked, starts), counts)
-        first_at_max = np.where(at_max, local, np.iinfo(np.int64).max)
-        best = np.minimum.reduceat(first_at_max, starts)
-    return _Groups(counts, starts, local, ranked, best)
+    @cached_property
+    def best(self) -> np.ndarray:
+        """(T,) index within the title of the highest score, lowest on ties; NaN never wins
+        (a title whose every score is NaN gets its first candidate)."""
+        if not self.counts.size:
+            return np.zeros(0, dtype=np.int64)
+        peak = np.fmax.reduceat(self.scores, self.starts)  # NaN only where all are NaN
+        at_peak = np.flatnonzero(self.scores == np.repeat(peak, self.counts))
+        if not at_peak.size:
+            return np.zeros(self.counts.size, dtype=np.int64)
+        # A title's first peak is the first peak position at or after its start.
+        first = at_peak[np.minimum(np.searchsorted(at_peak, self.starts), at_peak.size - 1)]
+        return np.where(np.isnan(peak), 0, first - self.starts)
+
+    @cached_property
+    def local(self) -> np.ndarray:
+        """(N,) each candidate's index within its title."""
+        return np.arange(self.scores.size) - np.repeat(self.starts, self.counts)
+
+    @cached_property
+    def ranked(self) -> np.ndarray:
+        """(N,) scores as float64 with NaN as -inf (a NaN score never wins)."""
+        return np.where(np.isnan(self.scores), -np.inf, self.scores).astype(np.float64)
 
 
 def _page_uniforms(seed: int, page_id: str, titles: int) -> np.ndarray:
@@ -139,7 +152,7 @@ class Policy:
         now_s: float | None = None,
     ) -> Decisions:
         """One candidate per title; sticky when configured and the viewer and titles are known."""
-        groups = _groups(scores, candidate_counts)
+        groups = _Groups(scores, candidate_counts)
         if not (self.epsilon or self.temperature):
             chosen = groups.best
             propensities = np.ones(groups.counts.size)
@@ -157,7 +170,7 @@ class Policy:
 
     def distribution(self, scores: np.ndarray, candidate_counts: np.ndarray) -> np.ndarray:
         """The probability (N,) of choosing each candidate; each title's probabilities sum to 1."""
-        return self._distribution(_groups(scores, candidate_counts))
+        return self._distribution(_Groups(scores, candidate_counts))
 
     def _distribution(self, groups: _Groups) -> np.ndarray:
         if self.temperature:

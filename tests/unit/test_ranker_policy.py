@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.ranker.policy import Policy
 
@@ -191,3 +193,28 @@ def test_explored_counts_the_titles_shown_other_than_their_best() -> None:
     decisions = Policy(epsilon=1.0).choose(scores, counts, "explore")
     assert decisions.explored == int(np.count_nonzero(decisions.indices != 3))
     assert 50 < decisions.explored < 95  # uniform over 4: about 75 of 100 differ from the best
+
+
+def _greedy_reference(scores: list[float], counts: list[int]) -> list[int]:
+    """Per title, the first candidate with the highest non-NaN score (0 when all are NaN)."""
+    chosen, start = [], 0
+    for count in counts:
+        group = scores[start : start + count]
+        finite = [(value, -at) for at, value in enumerate(group) if not np.isnan(value)]
+        chosen.append(-max(finite)[1] if finite else 0)
+        start += count
+    return chosen
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.0, 0.5, 1.0, -np.inf, np.inf, np.nan]), min_size=1, max_size=9),
+        max_size=40,
+    )
+)
+def test_greedy_takes_each_titles_first_highest_score_and_never_a_nan(groups: list[list[float]]) -> None:
+    scores = [value for group in groups for value in group]
+    counts = [len(group) for group in groups]
+    decisions = Policy().choose(np.array(scores, dtype=np.float32), np.array(counts), "page")
+    assert decisions.indices.tolist() == _greedy_reference(scores, counts)
