@@ -7,6 +7,12 @@ Starts the real four processes on loopback, then prints, in one run:
 4. the Vowpal Wabbit peer; 5. the ratios; 6. pages failed while the ranker is
 killed mid-run. No pass/fail: figures only. The last line is a
 machine-readable summary.
+
+The floor, RenderPage and VW pages of 1, 2 and 4 are timed in turns (10 floor
+pages, 10 RenderPage calls, a VW page every other turn), so that the ratios of
+5 compare figures taken under the same host conditions: on a shared machine
+the host's speed drifts by half within minutes, which timing each in one
+block of its own would fold into the ratios.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import grpc
 import numpy as np
@@ -144,19 +150,50 @@ def kill_ranker_under_load(suite: Suite, target: str, request: bytes, client: Pa
     }
 
 
-def vw_page_ms(rounds: int, viewer: np.ndarray) -> float:
+def vw_peer(viewer: np.ndarray) -> tuple[VowpalPeer, list[list[str]]]:
+    """The peer and the reference page's examples, formatted before any clock starts."""
     catalog = Catalog(demo_titles(), "")
     ids = [title for _, titles in reference_page() for title in titles]
     entries, packed = catalog.candidates(ids)
     artwork = features.unpack(packed, features.ARTWORK_DIM, field="artwork")
     context = features.context_vector(pb.DEVICE_TYPE_TV, 21, 0)
     examples = page_examples(viewer, context, artwork, [len(e.artwork_ids) for e in entries])
-    peer = VowpalPeer()
-    try:
-        peer.decide(examples)
-        return statistics.median(timed(lambda: peer.decide(examples), rounds)) * 1000
-    finally:
-        peer.close()
+    return VowpalPeer(), examples
+
+
+class Interleaved(NamedTuple):
+    floor: list[float]
+    render: list[float]
+    vw: list[float]
+
+
+async def interleaved(
+    target: str,
+    request: bytes,
+    floor: Callable[[], object],
+    vw: Callable[[], object],
+    rounds: int,
+    block: int = 10,
+) -> Interleaved:
+    """`rounds` floor pages and `rounds` RenderPage calls, in turns of `block` of each, and one
+    VW page every other turn; every page timed on its own, after a warm-up of each."""
+    timings = Interleaved([], [], [])
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
+        call = channel.unary_unary(RENDER_PAGE)
+        for _ in range(30):
+            await call(request, timeout=2.0)
+        floor()
+        vw()
+        for turn in range(-(-rounds // block)):
+            timings.floor.extend(timed(floor, block))
+            for _ in range(block):
+                started = time.perf_counter()
+                await call(request, timeout=2.0)
+                timings.render.append(time.perf_counter() - started)
+            if turn % 2 == 0:
+                timings.vw.extend(timed(vw, 1))
+    return timings
 
 
 def main() -> None:
@@ -183,14 +220,25 @@ def main() -> None:
                 seed_viewers(client)
                 viewer = viewer_vector(config.addresses["profile"], VIEWER)
                 floor = InProcessPage(model, {VIEWER: viewer})
-                floor.decide(request_message)
-                floor_lat = timed(lambda: floor.decide(request_message), args.rounds)
-                floor_ms = statistics.median(floor_lat) * 1000
-                print(f"1. floor (in-process, no RPC): p50 {floor_ms:.2f} ms  p99 {ms(floor_lat, 99):.2f} ms")
-
-                load(target, request, 1, total=30)  # warm caches and channels
-                single = load(target, request, 1, total=args.rounds).latencies_ok
-                p50, p99 = ms(single, 50), ms(single, 99)
+                peer, examples = vw_peer(viewer)
+                try:
+                    turns = asyncio.run(
+                        interleaved(
+                            target,
+                            request,
+                            lambda: floor.decide(request_message),
+                            lambda: peer.decide(examples),
+                            args.rounds,
+                        )
+                    )
+                finally:
+                    peer.close()
+                floor_ms = statistics.median(turns.floor) * 1000
+                p50, p99 = ms(turns.render, 50), ms(turns.render, 99)
+                vw_ms = statistics.median(turns.vw) * 1000
+                print(
+                    f"1. floor (in-process, no RPC): p50 {floor_ms:.2f} ms  p99 {ms(turns.floor, 99):.2f} ms"
+                )
                 print(f"2. RenderPage, one client, one page at a time: p50 {p50:.2f} ms  p99 {p99:.2f} ms")
 
                 print("3. throughput, 1 gateway worker:")
@@ -219,8 +267,10 @@ def main() -> None:
                     f"{max_rate:.1f} pages/s; with p99 ≤ 50 ms: {rate_50:.1f} pages/s"
                 )
 
-                vw_ms = vw_page_ms(max(5, args.rounds // 20), viewer)
-                print(f"4. Vowpal Wabbit cb_explore_adf -q UA, in-process: {vw_ms:.2f} ms per page")
+                print(
+                    f"4. Vowpal Wabbit cb_explore_adf -q UA, in-process: {vw_ms:.2f} ms per page "
+                    f"(median of {len(turns.vw)}, timed in turns with 1 and 2)"
+                )
                 print(
                     f"5. ratios: RenderPage p50 / floor = {p50 / floor_ms:.2f}; "
                     f"VW page / RenderPage p50 = {vw_ms / p50:.2f}"
