@@ -23,7 +23,7 @@ from gateway.render import (
     RenderedPage,
     TitleGroup,
     assemble_rows,
-    ranked_choices,
+    ranked_tiles,
     viewer_fallback,
 )
 from gateway.servicer import encode_page
@@ -73,8 +73,8 @@ class InProcessPage:
         )
         ranking = Ranking(*ranking_wire.unpack(**packed_decisions), self._model.version)
         viewer_known = ViewerFeatures(True, features.SCHEMA_VERSION, b"")
-        choices = ranked_choices(group, ranking, viewer_fallback(viewer_known))
+        tiles = ranked_tiles(group, ranking, viewer_fallback(viewer_known))
         fallbacks: Counter[FallbackReason] = Counter()
-        rows = assemble_rows(page, choices, FallbackReason.UNKNOWN_TITLE, fallbacks)
+        rows = assemble_rows(page, [group], [tiles], FallbackReason.UNKNOWN_TITLE, fallbacks)
         rendered = RenderedPage(page_id, rows, fallbacks, [], self._model.version)
         return encode_page(rendered)

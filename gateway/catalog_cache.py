@@ -32,8 +32,8 @@ class CatalogCache:
     def __len__(self) -> int:
         return len(self._titles)
 
-    def lookup(self, title_ids: list[str]) -> tuple[dict[str, TitleCandidates], list[str]]:
-        """(cached titles, ids to fetch), both in request order.
+    def lookup(self, title_ids: list[str]) -> tuple[list[TitleCandidates | None], list[str]]:
+        """Per id its cached entry or None, and the ids to fetch, both in request order.
 
         Hits become most recently used once the cache is three quarters full. Below
         that nothing is near eviction, so a page skips reordering its 1,600 titles;
@@ -41,15 +41,12 @@ class CatalogCache:
         """
         titles = self._titles
         entries = list(map(titles.get, title_ids))
-        if all(entries):  # entries are always true; a miss is None
-            found, missing = dict(zip(title_ids, entries)), []
-        else:
-            found = {t: e for t, e in zip(title_ids, entries) if e is not None}
-            missing = [t for t, e in zip(title_ids, entries) if e is None]
+        missing = [] if all(entries) else [t for t, e in zip(title_ids, entries) if e is None]
         if len(titles) * 4 >= self._max_titles * 3:
-            for title_id in found:
-                titles.move_to_end(title_id)
-        return found, missing
+            for title_id, entry in zip(title_ids, entries):
+                if entry is not None:
+                    titles.move_to_end(title_id)
+        return entries, missing
 
     def store(self, titles: dict[str, TitleCandidates]) -> None:
         """Adds fetched titles, evicting the least recently used beyond the bound."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from common.errors import InvalidArgument
 from common.validation import MAX_ID_LENGTH, require_id
@@ -29,8 +30,13 @@ class PageRequest:
     context: PageContext
     budget_ms: int
 
+    @cached_property
+    def title_ids(self) -> list[str]:
+        """Every tile's title in page order (a title may appear in several rows)."""
+        return [title for _, titles in self.rows for title in titles]
+
     def unique_title_ids(self) -> list[str]:
-        return list(dict.fromkeys(title for _, titles in self.rows for title in titles))
+        return list(dict.fromkeys(self.title_ids))
 
 
 def _enum_value(value: int, enum: type, field: str) -> int:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TypeVar
 
 import grpc
@@ -73,10 +74,17 @@ class TitleGroup:
         return cls(
             catalog_version,
             titles,
-            [title.title_id for title in titles],
-            [len(title.artwork_ids) for title in titles],
-            [title.first_row for title in titles],
+            list(map(_TITLE_ID, titles)),
+            list(map(len, map(_ARTWORK_IDS, titles))),
+            list(map(_FIRST_ROW, titles)),
         )
+
+
+_TITLE_ID = attrgetter("title_id")
+_ARTWORK_IDS = attrgetter("artwork_ids")
+_FIRST_ROW = attrgetter("first_row")
+_CATALOG_VERSION = attrgetter("catalog_version")
+_RANKED_PREFIXES = attrgetter("tiles.ranked_prefixes")
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,7 @@ class PageRenderer:
         """Ranks `page` (its rows read) once its viewer's features are in."""
         deadline = started.deadline
         title_ids = page.unique_title_ids()
-        candidates, missing = self._cache.lookup(title_ids)
+        found, missing = self._cache.lookup(title_ids)
         fetched: dict[str, TitleCandidates] | Degradation = {}
         if missing:
             fetched = await self._call(
@@ -212,10 +220,12 @@ class PageRenderer:
             unseen = FallbackReason.CATALOG_UNAVAILABLE
         else:
             self._cache.store(fetched)
-            candidates.update(fetched)
-        groups = [
-            TitleGroup.of(version, titles) for version, titles in by_catalog_version(candidates)
-        ]
+        if missing:  # in page order; titles neither cached nor fetched are left out
+            fetched_now = fetched if isinstance(fetched, dict) else {}
+            found = [
+                entry for entry in map(fetched_now.get, title_ids, found) if entry is not None
+            ]
+        groups = [TitleGroup.of(version, titles) for version, titles in by_catalog_version(found)]
         context = features.pack(
             features.context_vector(
                 page.context.device_type, page.context.local_hour, page.context.day_of_week
@@ -251,7 +261,7 @@ class PageRenderer:
         )
         ranked_at = asyncio.get_running_loop().time()
 
-        choices: dict[str, bytes] = {}
+        tiles: list[list[bytes]] = []  # per group, its titles' tiles in order
         fallbacks: Counter[FallbackReason] = Counter()
         model_version = ""
         logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
@@ -261,14 +271,14 @@ class PageRenderer:
                 if ranking.status_code == "FAILED_PRECONDITION":
                     self._cache.mark_stale()  # the ranker dropped a version we still cache
                 degradations.append(ranking)
-                choices.update(default_choices(group.titles))
+                tiles.append(default_tiles(group))
                 fallbacks[FallbackReason.RANKER_UNAVAILABLE] += len(group.titles)
             else:
                 model_version = ranking.model_version
                 reason = viewer_fallback(viewer)
-                choices.update(ranked_choices(group, ranking, reason))
+                tiles.append(ranked_tiles(group, ranking, reason))
                 fallbacks[reason] += len(group.titles)
-        rows = assemble_rows(page, choices, unseen, fallbacks)
+        rows = assemble_rows(page, groups, tiles, unseen, fallbacks)
         del fallbacks[FallbackReason.NONE]
         return RenderedPage(
             page_id, rows, fallbacks, degradations, model_version, logged, ranked_at
@@ -316,29 +326,50 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
     )
 
 
-def default_choices(titles: list[TitleCandidates]) -> dict[str, bytes]:
+def default_tiles(group: TitleGroup) -> list[bytes]:
+    """Each title's default artwork, unranked (the ranker did not answer)."""
     reason = FallbackReason.RANKER_UNAVAILABLE.value
-    return {
-        title.title_id: title.tiles.unranked(title.default_index, reason) for title in titles
-    }
+    return [title.tiles.unranked(title.default_index, reason) for title in group.titles]
+
+
+def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: FallbackReason) -> list[bytes]:
+    """Each title's chosen artwork; `reason` NONE means personalized."""
+    return tile_wire.ranked_tiles(
+        map(_RANKED_PREFIXES, group.titles),
+        ranking.chosen_indices,
+        ranking.scores,
+        ranking.propensities,
+        reason.value,
+    )
 
 
 def assemble_rows(
     page: PageRequest,
-    choices: dict[str, bytes],
+    groups: list[TitleGroup],
+    tiles: list[list[bytes]],
     unseen: FallbackReason,
     fallbacks: Counter[FallbackReason],
 ) -> list[bytes]:
-    """The page's rows in request order; a title without a choice falls back for
-    `unseen`, counted once in `fallbacks`."""
+    """The page's rows in request order from each group's tiles; a title without a tile
+    falls back for `unseen`, counted once in `fallbacks`."""
+    if len(groups) == 1 and groups[0].title_ids == page.title_ids:
+        # Every title once, in page order (nearly every page): rows are runs of the tiles.
+        rows, start = [], 0
+        for row_id, titles in page.rows:
+            rows.append(tile_wire.row(row_id, tiles[0][start : start + len(titles)]))
+            start += len(titles)
+        return rows
+    choices: dict[str, bytes] = {}
+    for group, group_tiles in zip(groups, tiles):
+        choices.update(zip(group.title_ids, group_tiles))
     rows = []
     for row_id, titles in page.rows:
-        tiles = list(map(choices.get, titles))
-        if not all(tiles):  # a tile is never empty bytes: a falsy one is a title without a choice
+        row_tiles = list(map(choices.get, titles))
+        if not all(row_tiles):  # a tile is never empty bytes: a falsy one is a title without one
             for at, title in enumerate(titles):
-                if tiles[at] is None:
-                    tiles[at] = choices.get(title) or _unseen(title, unseen, choices, fallbacks)
-        rows.append(tile_wire.row(row_id, tiles))
+                if row_tiles[at] is None:
+                    row_tiles[at] = choices.get(title) or _unseen(title, unseen, choices, fallbacks)
+        rows.append(tile_wire.row(row_id, row_tiles))
     return rows
 
 
@@ -363,25 +394,14 @@ def viewer_fallback(viewer: ViewerFeatures | Degradation) -> FallbackReason:
 
 
 def by_catalog_version(
-    candidates: dict[str, TitleCandidates],
+    titles: list[TitleCandidates],
 ) -> list[tuple[str, list[TitleCandidates]]]:
-    """The titles grouped by the catalog version they came from (one group on almost every page)."""
-    titles = list(candidates.values())
-    versions = {title.catalog_version for title in titles}
+    """The titles grouped by the catalog version they came from, each group in the order
+    given (one group on almost every page)."""
+    versions = set(map(_CATALOG_VERSION, titles))
     if len(versions) == 1:
         return [(versions.pop(), titles)]
     groups: dict[str, list[TitleCandidates]] = {}
     for title in titles:
         groups.setdefault(title.catalog_version, []).append(title)
     return list(groups.items())
-
-
-def ranked_choices(group: TitleGroup, ranking: Ranking, reason: FallbackReason) -> dict[str, bytes]:
-    tiles = tile_wire.ranked_tiles(
-        [title.tiles for title in group.titles],
-        ranking.chosen_indices,
-        ranking.scores,
-        ranking.propensities,
-        reason.value,
-    )
-    return dict(zip(group.title_ids, tiles))

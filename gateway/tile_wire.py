@@ -13,8 +13,8 @@ bytes are a RenderPageResponse exactly like one built field by field
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from operator import add, attrgetter, getitem
+from collections.abc import Iterable
+from operator import add, getitem
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
@@ -94,19 +94,20 @@ class CandidateTiles:
 
 
 def ranked_tiles(
-    titles: Sequence[CandidateTiles],
+    prefixes: Iterable[list[bytes]],
     indices: np.ndarray,
     scores: np.ndarray,
     propensities: np.ndarray,
     reason: int,
 ) -> list[bytes]:
-    """Each title's chosen candidate as a tile; `reason` 0 means personalized."""
-    decisions = np.zeros(len(titles), _DECISION)
+    """Each title's chosen candidate as a tile, from the titles' `ranked_prefixes` (in order,
+    one per decision); `reason` 0 means personalized."""
+    decisions = np.zeros(indices.size, _DECISION)
     decisions["score_tag"], decisions["score"] = _SCORE, scores
     decisions["propensity_tag"], decisions["propensity"] = _PROPENSITY, propensities
     decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
-    prefixes = map(getitem, map(attrgetter("ranked_prefixes"), titles), indices.tolist())
-    return list(map(add, prefixes, decisions.view(_DECISION_BYTES).tolist()))
+    chosen = map(getitem, prefixes, indices.tolist())
+    return list(map(add, chosen, decisions.view(_DECISION_BYTES).tolist()))
 
 
 def _fallback(reason: int) -> bytes:

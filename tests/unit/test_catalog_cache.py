@@ -28,11 +28,11 @@ class FakeArtwork:
         return {t: entry(t, self.version, self.rows[t]) for t in title_ids if t in self.rows}
 
 
-def test_lookup_splits_hits_from_misses_in_request_order() -> None:
+def test_lookup_gives_each_id_its_entry_or_none_and_the_misses_in_request_order() -> None:
     cache = CatalogCache(max_titles=10)
     cache.store({"a": entry("a"), "b": entry("b")})
     found, missing = cache.lookup(["b", "x", "a", "y"])
-    assert list(found) == ["b", "a"]
+    assert [e and e.title_id for e in found] == ["b", None, "a", None]
     assert missing == ["x", "y"]
 
 
@@ -59,5 +59,6 @@ def test_refresh_refetches_cached_titles_when_the_version_changes() -> None:
     asyncio.run(cache.refresh(artwork, 1.0))
     found, missing = cache.lookup(["a", "b"])
     assert cache.version == "v2"
-    assert found["a"].catalog_version == "v2" and found["a"].first_row == 5
+    assert found[0] is not None and found[1] is None
+    assert found[0].catalog_version == "v2" and found[0].first_row == 5
     assert missing == ["b"]

@@ -18,8 +18,8 @@ from gateway.render import (
     RenderedPage,
     TitleGroup,
     assemble_rows,
-    default_choices,
-    ranked_choices,
+    default_tiles,
+    ranked_tiles,
 )
 from gateway.servicer import encode_page
 from gateway.tile_wire import varint
@@ -71,10 +71,15 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
     )
     page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
 
-    group = TitleGroup.of("cat-1", ranked)
-    choices = {**ranked_choices(group, ranking, reason), **default_choices(defaulted)}
+    group, unranked = TitleGroup.of("cat-1", ranked), TitleGroup.of("cat-1", defaulted)
     fallbacks: Counter[FallbackReason] = Counter()
-    encoded = assemble_rows(page, choices, FallbackReason.CATALOG_UNAVAILABLE, fallbacks)
+    encoded = assemble_rows(
+        page,
+        [group, unranked],
+        [ranked_tiles(group, ranking, reason), default_tiles(unranked)],
+        FallbackReason.CATALOG_UNAVAILABLE,
+        fallbacks,
+    )
     degradation = Degradation("ranker", "UNAVAILABLE", "down")
     response = pb.RenderPageResponse.FromString(
         encode_page(RenderedPage("page-1", encoded, fallbacks, [degradation], "model-1"))
@@ -110,6 +115,46 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
     assert fallbacks[FallbackReason.CATALOG_UNAVAILABLE] == len(
         {t for _, ids in rows for t in ids if t in unknown}
     )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_message(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    titles = [title(rng, n) for n in range(rng.randrange(1, 80))]
+    ranking = Ranking(
+        np.array([rng.randrange(len(t.artwork_ids)) for t in titles], dtype="<u4"),
+        np.array([rng.uniform(-5, 5) for _ in titles], dtype="<f4"),
+        np.array([rng.random() for _ in titles], dtype="<f4"),
+        "model-1",
+    )
+    cuts = sorted(rng.sample(range(1, len(titles)), rng.randrange(0, min(5, len(titles)))))
+    spans = list(zip([0, *cuts], [*cuts, len(titles)]))
+    rows = tuple(
+        (f"row-{r}", tuple(t.title_id for t in titles[a:b])) for r, (a, b) in enumerate(spans)
+    )
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+    group = TitleGroup.of("cat-1", titles)
+    fallbacks: Counter[FallbackReason] = Counter()
+    encoded = assemble_rows(
+        page, [group], [ranked_tiles(group, ranking, FallbackReason.NONE)],
+        FallbackReason.UNKNOWN_TITLE, fallbacks,
+    )
+    expected = [
+        expected_tile(t, i, s, p, FallbackReason.NONE)
+        for t, i, s, p in zip(
+            titles,
+            ranking.chosen_indices.tolist(),
+            ranking.scores.tolist(),
+            ranking.propensities.tolist(),
+        )
+    ]
+    response = pb.RenderPageResponse.FromString(b"".join(encoded))
+    assert response == pb.RenderPageResponse(
+        rows=[pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)]
+    )
+    assert not fallbacks
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16_383, 16_384, 2**31])
