@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import zlib
 from collections import Counter
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
 
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
@@ -71,7 +71,7 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     page = impression()
     write(tmp_path, IMPRESSIONS, [page.to_record()])
     header_record, stored = list(read_records(tmp_path, IMPRESSIONS))
-    assert header_record["schema"] == "keyart-learning-log/5"
+    assert header_record["schema"] == "keyart-learning-log/6"
     assert [entry[2] for entry in stored["new_titles"]] == [tile.title_id for tile in page.tiles]
     chosen = decode_decisions(stored["decisions"])["chosen"]
     assert chosen.tolist() == [tile.chosen for tile in page.tiles]
@@ -88,7 +88,7 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     ("damage", "problem"),
     [
         (lambda text: text[:-8], "decisions do not decode"),
-        (lambda text: encode_decisions_bytes(zlib.decompress(base64.b64decode(text))[:-1]),
+        (lambda text: encode_decisions_bytes(zstandard.decompress(base64.b64decode(text))[:-1]),
          "decisions are 35 bytes, not whole 18-byte entries"),
     ],
 )
@@ -100,7 +100,7 @@ def test_damaged_decisions_are_refused(damage, problem: str) -> None:
 
 
 def encode_decisions_bytes(data: bytes) -> str:
-    return base64.b64encode(zlib.compress(data)).decode()
+    return base64.b64encode(zstandard.compress(data)).decode()
 
 
 def with_choices(decisions: str, chosen: list[int]) -> str:
