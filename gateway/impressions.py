@@ -82,33 +82,54 @@ class LearningLogConfig:
 class SegmentTitles:
     """The numbers the impression segment being written has given its titles (schema 5
     names a title once per segment and catalog version, then by number). Used on the
-    writer thread only."""
+    writer thread only.
+
+    A title is found by its first catalog row: within a catalog version the titles'
+    rows are disjoint (the artwork service gives each title consecutive rows), so
+    the row names the title, and a page's 1,600 numbers are one array lookup.
+    """
 
     def __init__(self) -> None:
         self._segment = 0
-        self._numbers: dict[str, dict[str, int]] = {}  # catalog version → title → number
+        self._numbers: dict[str, np.ndarray] = {}  # catalog version → number by first row, -1: none
         self._named = 0  # titles named in the segment so far: the next number
 
-    def number(self, segment: int, group: TitleGroup) -> tuple[list[int], dict[int, SegmentTitle]]:
+    def number(
+        self, segment: int, group: TitleGroup
+    ) -> tuple[np.ndarray, dict[int, SegmentTitle]]:
         """The group's title numbers in order, and the titles new to the segment by number."""
         if segment != self._segment:
             self._segment, self._numbers, self._named = segment, {}, 0
-        numbers = self._numbers.setdefault(group.catalog_version, {})
-        found = list(map(numbers.get, group.title_ids))
+        rows = np.asarray(group.first_rows, dtype=np.int64)
+        by_row = self._rows_up_to(group.catalog_version, int(rows.max(initial=-1)))
+        found = by_row[rows]
         new: dict[int, SegmentTitle] = {}
-        if None in found:
-            for at, title in enumerate(group.titles):
-                if found[at] is None:
-                    found[at] = numbers[title.title_id] = self._named
-                    self._named += 1
-                    new[found[at]] = SegmentTitle(
-                        group.catalog_version, title.title_id, title.first_row, title.artwork_ids
-                    )
+        fresh = np.flatnonzero(found < 0)
+        if fresh.size:
+            numbers = np.arange(self._named, self._named + fresh.size)
+            found[fresh] = by_row[rows[fresh]] = numbers
+            self._named += fresh.size
+            for at, number in zip(fresh.tolist(), numbers.tolist()):
+                title = group.titles[at]
+                new[number] = SegmentTitle(
+                    group.catalog_version, title.title_id, title.first_row, title.artwork_ids
+                )
         return found, new
+
+    def _rows_up_to(self, catalog_version: str, last_row: int) -> np.ndarray:
+        """The version's number-by-row array, grown (doubling) to hold `last_row`."""
+        by_row = self._numbers.get(catalog_version)
+        if by_row is None or by_row.size <= last_row:
+            size = max(last_row + 1, 2 * (0 if by_row is None else by_row.size))
+            grown = np.full(size, -1, dtype=np.int64)
+            if by_row is not None:
+                grown[: by_row.size] = by_row
+            by_row = self._numbers[catalog_version] = grown
+        return by_row
 
 
 # Given a page's title group, its title numbers and the titles new to the segment.
-NumberTitles = Callable[[TitleGroup], tuple[list[int], dict[int, SegmentTitle]]]
+NumberTitles = Callable[[TitleGroup], tuple[np.ndarray, dict[int, SegmentTitle]]]
 
 
 def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> DecisionColumns:
@@ -116,13 +137,12 @@ def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> Dec
     arrays (1,600 titles a page: no object per title)."""
     inputs = rendered.inputs
     known = inputs.viewer is not None and inputs.viewer.known
-    numbers: list[int] = []
     new_titles: dict[int, SegmentTitle] = {}
-    chosen, propensities, scores, ranked = [], [], [], []
+    numbers, chosen, propensities, scores, ranked = [], [], [], [], []
     for group, ranking in inputs.groups:
         n = len(group.titles)
         group_numbers, new = number_titles(group)
-        numbers.extend(group_numbers)
+        numbers.append(group_numbers)
         new_titles.update(new)
         if ranking is None:  # the ranker did not answer: each title's default, p = 1
             chosen.append([title.default_index for title in group.titles])
@@ -135,7 +155,7 @@ def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> Dec
         ranked.append(np.full(n, ranking is not None))
     was_ranked = np.concatenate(ranked)
     return DecisionColumns(
-        title_numbers=numbers,
+        title_numbers=np.concatenate(numbers),
         new_titles=new_titles,
         chosen=np.concatenate(chosen),
         propensities=np.concatenate(propensities),

@@ -269,3 +269,41 @@ def test_a_log_nobody_waits_on_fsyncs_at_most_every_sync_s(
     assert [r.get("n") for r in read_records(tmp_path, FEEDBACK)][1:] == [0, 1, 2, 3, 4]  # flushed
     segment_log.close()
     assert len(calls) in fsyncs
+
+
+def test_titles_keep_their_numbers_in_any_order_and_each_catalog_version_has_its_own(
+    tmp_path: Path,
+) -> None:
+    gwh, pf = (
+        TitleCandidates("gwh", "gwh/a", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
+        TitleCandidates("pf", "pf/c", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
+    )
+    later = TitleCandidates("am", "am/a", ("am/a",), ("u/m",), "cat-1", 900)  # grows the row table
+    moved = TitleCandidates("gwh", "gwh/b", ("gwh/b",), ("u/b",), "cat-2", 0)  # row 0 again
+
+    def record(groups: list[tuple[str, list[TitleCandidates]]]) -> dict:
+        inputs = RankedInputs(
+            None,
+            [
+                (TitleGroup.of(version, group), Ranking(
+                    np.zeros(len(group), "<u4"), np.zeros(len(group), "<f4"),
+                    np.ones(len(group), "<f4"), "model-1", "greedy",
+                ))
+                for version, group in groups
+            ],
+        )
+        rendered = RenderedPage("page", [], Counter(), [], "model-1", inputs)
+        page = PageRequest("u", (("row", ("gwh",)),), PageContext(1, "US", 21, 5), 200)
+        return page_records(page, rendered, NOW, partial(numbering.number, 1))[0]
+
+    numbering = SegmentTitles()
+    records = [
+        record([("cat-1", [gwh, pf])]),
+        record([("cat-1", [pf, later, gwh]), ("cat-2", [moved])]),
+    ]
+    assert [entry[:3] for entry in records[1]["new_titles"]] == [[2, "cat-1", "am"], [3, "cat-2", "gwh"]]
+    write(tmp_path, IMPRESSIONS, records)
+    pages = list(read_pages(tmp_path))
+    assert [(t.catalog_version, t.title_id, t.first_row) for t in pages[1].tiles] == [
+        ("cat-1", "pf", 2), ("cat-1", "am", 900), ("cat-1", "gwh", 0), ("cat-2", "gwh", 0)
+    ]
