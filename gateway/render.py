@@ -108,8 +108,8 @@ class RenderedPage:
 
 class TailEstimate:
     """A moving average of the work left once the ranker has answered (tiles, the
-    response message, the log), so the ranker's timeout leaves room for it and a
-    page whose ranker is late still lands inside its budget."""
+    response message), so the ranker's timeout leaves room for it and a page whose
+    ranker is late still lands inside its budget."""
 
     def __init__(self, initial_s: float = 0.005, weight: float = 0.2) -> None:
         self.seconds = initial_s

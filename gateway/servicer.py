@@ -14,7 +14,7 @@ from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
 from gateway.config import PageLimits
 from gateway.events import EventReporter, parse_event
 from gateway.impressions import LearningLogs
-from gateway.page_request import parse_page_head, with_rows
+from gateway.page_request import PageRequest, parse_page_head, with_rows
 from gateway.render import PageRenderer, RenderedPage
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
@@ -100,12 +100,17 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
                 )
         finally:
             self._in_flight -= 1
+        response = encode_page(rendered)
+        loop = asyncio.get_running_loop()
+        self._renderer.tail.observe(loop.time() - rendered.ranked_at)
+        # Once the response is on its way: neither the page nor its budget waits for these.
+        loop.call_soon(self._after_page, page, rendered)
+        return response
+
+    def _after_page(self, page: PageRequest, rendered: RenderedPage) -> None:
         record_fallbacks(rendered)
         if self._logs is not None:
             self._logs.log_page(page, rendered)
-        response = encode_page(rendered)
-        self._renderer.tail.observe(asyncio.get_running_loop().time() - rendered.ranked_at)
-        return response
 
     async def ReportEvent(
         self, request: pb.ReportEventRequest, context: grpc.aio.ServicerContext
