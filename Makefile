@@ -49,7 +49,7 @@ SOAK_S ?= 600
 soak: proto model
 	$(PY) -m bench.soak --seconds $(SOAK_S)
 
-# Figures, not pass/fail: the reference page against the floor and VW (about 6 minutes).
+# Figures, not pass/fail: the reference page against the floor and VW (about 5 minutes).
 bench: proto model $(VENV)/.bench-installed
 	$(PY) -m bench
 
