@@ -16,6 +16,12 @@ import grpc
 from common.channels import retry_service_config
 
 
+# gRPC retries a call only until the server's first response bytes arrive: a server killed
+# while it sends a response fails the call UNAVAILABLE ("Stream removed") past gRPC's retry.
+# Callers of idempotent methods (retry=True) send such a call again, as a page renderer would.
+RESENDS = 3
+
+
 @dataclass
 class CallRecord:
     latency_s: float
@@ -62,7 +68,8 @@ class LoadPlan:
     server_name: str = ""  # TLS name to verify instead of the host's (ghz's cname)
     # Calls started per second (open loop, `concurrency` ignored); None: closed loop.
     rate_per_s: float | None = None
-    # Retry on UNAVAILABLE and wait for a restarting server (common.channels.retry_service_config).
+    # Retry on UNAVAILABLE and wait for a restarting server (common.channels.retry_service_config),
+    # and send a call again (up to RESENDS times) that failed UNAVAILABLE all the same.
     retry: bool = False
     keep_responses: bool = False
 
@@ -96,14 +103,21 @@ async def run_load(plan: LoadPlan) -> LoadResult:
         async def one_call() -> None:
             t0 = time.perf_counter()
             at = loop.time() - started
-            try:
-                response = await call(plan.request, timeout=plan.timeout_s, metadata=plan.metadata)
+            for attempt in range(1 + (RESENDS if plan.retry else 0)):
+                left = plan.timeout_s - (time.perf_counter() - t0)
+                try:
+                    response = await call(plan.request, timeout=left, metadata=plan.metadata)
+                except grpc.aio.AioRpcError as error:
+                    if plan.retry and error.code() == grpc.StatusCode.UNAVAILABLE and attempt < RESENDS:
+                        continue
+                    detail = error.details() or ""
+                    result.records.append(
+                        CallRecord(time.perf_counter() - t0, error.code().name, detail, b"", at)
+                    )
+                    return
                 kept = response if plan.keep_responses else b""
                 result.records.append(CallRecord(time.perf_counter() - t0, "OK", "", kept, at))
-            except grpc.aio.AioRpcError as error:
-                result.records.append(
-                    CallRecord(time.perf_counter() - t0, error.code().name, error.details() or "", b"", at)
-                )
+                return
 
         async def worker() -> None:
             while loop.time() < end and remaining[0] != 0:

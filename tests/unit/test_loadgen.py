@@ -12,7 +12,7 @@ import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.ghz import ConfigProblem, format_summary, json_report, load_config
 from loadgen.reference import LOADTEST_DIR, configs, reference_request
-from loadgen.runner import LoadPlan, percentile, run_load
+from loadgen.runner import RESENDS, LoadPlan, percentile, run_load
 
 DELAYS_MS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
@@ -51,6 +51,42 @@ def known_latencies(concurrency: int) -> tuple:
             await server.stop(None)
 
     return asyncio.run(scenario())
+
+
+def cut_off_calls(retry: bool, cut: int) -> list[tuple[str, str]]:
+    """Runs one call against a server that fails its first `cut` calls UNAVAILABLE after
+    sending response headers (as a server killed mid-response does), past gRPC's own retry."""
+
+    async def scenario() -> list[tuple[str, str]]:
+        calls = [0]
+
+        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            calls[0] += 1
+            if calls[0] <= cut:
+                await context.send_initial_metadata(())
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+            return b"ok"
+
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("test.Cut", {"Call": grpc.unary_unary_rpc_method_handler(handler)})]
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            plan = LoadPlan(f"127.0.0.1:{port}", "/test.Cut/Call", b"x", total=1, retry=retry)
+            result = await run_load(plan)
+        finally:
+            await server.stop(None)
+        return [(record.code, record.detail) for record in result.records]
+
+    return asyncio.run(scenario())
+
+
+def test_a_retrying_plan_sends_a_call_cut_off_mid_response_again() -> None:
+    assert cut_off_calls(retry=True, cut=RESENDS) == [("OK", "")]
+    assert cut_off_calls(retry=True, cut=RESENDS + 1) == [("UNAVAILABLE", "Stream removed")]
+    assert cut_off_calls(retry=False, cut=1) == [("UNAVAILABLE", "Stream removed")]
 
 
 def test_run_load_measures_known_latencies_and_counts_statuses() -> None:
