@@ -80,7 +80,7 @@ class LearningLogConfig:
 
 
 class SegmentTitles:
-    """The numbers the impression segment being written has given its titles (schema 5
+    """The numbers the impression segment being written has given its titles (the log
     names a title once per segment and catalog version, then by number). Used on the
     writer thread only.
 

@@ -134,7 +134,7 @@ class Deadline:
         return self._end - self._loop.time() - keep
 
 
-@dataclass
+@dataclass(frozen=True)
 class StartedPage:
     """A page whose profile call is on its way (`PageRenderer.start`)."""
 
