@@ -196,6 +196,18 @@ async def interleaved(
     return timings
 
 
+def host_speed_ms() -> float:
+    """A fixed pure-Python loop (a million additions), best of three: how fast the shared
+    host runs Python just now, so that absolute figures of different runs can be compared."""
+
+    def loop() -> None:
+        total = 0
+        for number in range(1_000_000):
+            total += number
+
+    return min(timed(loop, 3)) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="per concurrency level")
@@ -212,6 +224,7 @@ def main() -> None:
     request = request_message.SerializeToString()
     target = config.addresses["gateway"]
     print(f"keyart bench {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, data in {data_dir}")
+    print(f"host speed: a million Python additions take {host_speed_ms():.1f} ms")
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
         suite.start()
@@ -283,6 +296,7 @@ def main() -> None:
                 )
         finally:
             suite.stop()
+    print(f"host speed at the end: a million Python additions take {host_speed_ms():.1f} ms")
     print(
         f"summary: floor_ms={floor_ms:.3f} p50_ms={p50:.3f} p99_ms={p99:.3f} "
         f"ratio_p50_floor={p50 / floor_ms:.3f} max_pages_per_s={max_rate:.1f} "
