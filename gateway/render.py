@@ -261,7 +261,7 @@ class PageRenderer:
         )
         ranked_at = asyncio.get_running_loop().time()
 
-        tiles: list[list[bytes]] = []  # per group, its titles' tiles in order
+        tiles: list[list[bytes]] = []  # per group, its titles' tile pieces in order
         fallbacks: Counter[FallbackReason] = Counter()
         model_version = ""
         logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
@@ -327,13 +327,15 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
 
 
 def default_tiles(group: TitleGroup) -> list[bytes]:
-    """Each title's default artwork, unranked (the ranker did not answer)."""
+    """Each title's default artwork, unranked (the ranker did not answer), as tile pieces."""
     reason = FallbackReason.RANKER_UNAVAILABLE.value
-    return [title.tiles.unranked(title.default_index, reason) for title in group.titles]
+    return tile_wire.as_pieces(
+        [title.tiles.unranked(title.default_index, reason) for title in group.titles]
+    )
 
 
 def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: FallbackReason) -> list[bytes]:
-    """Each title's chosen artwork; `reason` NONE means personalized."""
+    """Each title's chosen artwork as tile pieces; `reason` NONE means personalized."""
     return tile_wire.ranked_tiles(
         map(_RANKED_PREFIXES, group.titles),
         ranking.chosen_indices,
@@ -346,22 +348,24 @@ def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: FallbackReason) ->
 def assemble_rows(
     page: PageRequest,
     groups: list[TitleGroup],
-    tiles: list[list[bytes]],
+    pieces: list[list[bytes]],
     unseen: FallbackReason,
     fallbacks: Counter[FallbackReason],
 ) -> list[bytes]:
-    """The page's rows in request order from each group's tiles; a title without a tile
-    falls back for `unseen`, counted once in `fallbacks`."""
+    """The page's rows in request order from each group's tile pieces (two a title,
+    tile_wire.ranked_tiles); a title without a tile falls back for `unseen`, counted once
+    in `fallbacks`."""
     if len(groups) == 1 and groups[0].title_ids == page.title_ids:
-        # Every title once, in page order (nearly every page): rows are runs of the tiles.
+        # Every title once, in page order (nearly every page): rows are runs of the pieces.
         rows, start = [], 0
         for row_id, titles in page.rows:
-            rows.append(tile_wire.row(row_id, tiles[0][start : start + len(titles)]))
-            start += len(titles)
+            end = start + 2 * len(titles)
+            rows.append(tile_wire.row(row_id, pieces[0][start:end]))
+            start = end
         return rows
     choices: dict[str, bytes] = {}
-    for group, group_tiles in zip(groups, tiles):
-        choices.update(zip(group.title_ids, group_tiles))
+    for group, group_pieces in zip(groups, pieces):
+        choices.update(zip(group.title_ids, tile_wire.whole_tiles(group_pieces)))
     rows = []
     for row_id, titles in page.rows:
         row_tiles = list(map(choices.get, titles))

@@ -100,14 +100,30 @@ def ranked_tiles(
     propensities: np.ndarray,
     reason: int,
 ) -> list[bytes]:
-    """Each title's chosen candidate as a tile, from the titles' `ranked_prefixes` (in order,
-    one per decision); `reason` 0 means personalized."""
+    """Each title's chosen candidate as a tile in two pieces, its fixed fields then its
+    decision (tile i is pieces[2i] + pieces[2i + 1]), from the titles' `ranked_prefixes`
+    (in order, one per decision); `reason` 0 means personalized. A row joins the pieces
+    as they are, with no bytes object made per tile."""
     decisions = np.zeros(indices.size, _DECISION)
     decisions["score_tag"], decisions["score"] = _SCORE, scores
     decisions["propensity_tag"], decisions["propensity"] = _PROPENSITY, propensities
     decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
-    chosen = map(getitem, prefixes, indices.tolist())
-    return list(map(add, chosen, decisions.view(_DECISION_BYTES).tolist()))
+    pieces: list[bytes] = [b""] * (2 * indices.size)
+    pieces[0::2] = list(map(getitem, prefixes, indices.tolist()))
+    pieces[1::2] = decisions.view(_DECISION_BYTES).tolist()
+    return pieces
+
+
+def whole_tiles(pieces: list[bytes]) -> list[bytes]:
+    """The tiles of `ranked_tiles`' pieces, one bytes object each."""
+    return list(map(add, pieces[0::2], pieces[1::2]))
+
+
+def as_pieces(tiles: list[bytes]) -> list[bytes]:
+    """Whole tiles in the two-piece form of `ranked_tiles` (each with an empty second piece)."""
+    pieces: list[bytes] = [b""] * (2 * len(tiles))
+    pieces[0::2] = tiles
+    return pieces
 
 
 def _fallback(reason: int) -> bytes:
@@ -121,6 +137,6 @@ def title_only(title_id: str, reason: int) -> bytes:
 
 
 def row(row_id: str, tiles: list[bytes]) -> bytes:
-    """One RenderPageResponse.rows entry from its tiles' encodings."""
+    """One RenderPageResponse.rows entry from its tiles' encodings (whole, or in pieces)."""
     body = _delimited(_ROW_ID, row_id.encode()) + b"".join(tiles)
     return _delimited(_ROW_IN_PAGE, body)
