@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -12,7 +13,7 @@ import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.ghz import ConfigProblem, format_summary, json_report, load_config
 from loadgen.reference import LOADTEST_DIR, configs, reference_request
-from loadgen.runner import RESENDS, LoadPlan, percentile, run_load
+from loadgen.runner import RESENDS, LoadPlan, LoadResult, percentile, run_load
 
 DELAYS_MS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
@@ -24,63 +25,52 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([7.0], 99) == 7.0
 
 
-def known_latencies(concurrency: int) -> tuple:
+Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
+
+
+async def load_against(handler: Handler, **plan: object) -> LoadResult:
+    """Runs `plan` against a local server whose one method (/test.Local/Call) is `handler`."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("test.Local", {"Call": grpc.unary_unary_rpc_method_handler(handler)})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        return await run_load(LoadPlan(f"127.0.0.1:{port}", "/test.Local/Call", b"x", **plan))
+    finally:
+        await server.stop(None)
+
+
+def known_latencies(concurrency: int) -> LoadResult:
     """Runs 100 calls against a server whose i-th call sleeps DELAYS_MS[i % 10] and fails every 25th."""
+    calls = [0]
 
-    async def scenario():
-        calls = [0]
+    async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        index = calls[0]
+        calls[0] += 1
+        await asyncio.sleep(DELAYS_MS[index % len(DELAYS_MS)] / 1000)
+        if index % 25 == 24:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "planned failure")
+        return b"ok"
 
-        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            index = calls[0]
-            calls[0] += 1
-            await asyncio.sleep(DELAYS_MS[index % len(DELAYS_MS)] / 1000)
-            if index % 25 == 24:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "planned failure")
-            return b"ok"
-
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("test.Slow", {"Call": grpc.unary_unary_rpc_method_handler(handler)})]
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            plan = LoadPlan(f"127.0.0.1:{port}", "/test.Slow/Call", b"x", concurrency=concurrency, total=100)
-            return await run_load(plan)
-        finally:
-            await server.stop(None)
-
-    return asyncio.run(scenario())
+    return asyncio.run(load_against(handler, concurrency=concurrency, total=100))
 
 
 def cut_off_calls(retry: bool, cut: int) -> list[tuple[str, str]]:
     """Runs one call against a server that fails its first `cut` calls UNAVAILABLE after
     sending response headers (as a server killed mid-response does), past gRPC's own retry."""
+    calls = [0]
 
-    async def scenario() -> list[tuple[str, str]]:
-        calls = [0]
+    async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        calls[0] += 1
+        if calls[0] <= cut:
+            await context.send_initial_metadata(())
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "Stream removed")
+        return b"ok"
 
-        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            calls[0] += 1
-            if calls[0] <= cut:
-                await context.send_initial_metadata(())
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "Stream removed")
-            return b"ok"
-
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("test.Cut", {"Call": grpc.unary_unary_rpc_method_handler(handler)})]
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            plan = LoadPlan(f"127.0.0.1:{port}", "/test.Cut/Call", b"x", total=1, retry=retry)
-            result = await run_load(plan)
-        finally:
-            await server.stop(None)
-        return [(record.code, record.detail) for record in result.records]
-
-    return asyncio.run(scenario())
+    result = asyncio.run(load_against(handler, total=1, retry=retry))
+    return [(record.code, record.detail) for record in result.records]
 
 
 def test_a_retrying_plan_sends_a_call_cut_off_mid_response_again() -> None:
