@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -67,11 +68,38 @@ class SuiteConfig:
         return env
 
 
+# Ports handed out by free_address in this process, so that two servers never get the same one.
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low(default: int = 32768) -> int:
+    """The lowest port the kernel gives the local end of an outgoing connection."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_address() -> str:
-    """A loopback address with a port free right now (for tests and benchmarks)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    """A loopback address with a port free right now (for tests and benchmarks).
+
+    The port is picked below the kernel's ephemeral range: a port from that range,
+    free when picked, can be taken by an outgoing connection's local end before the
+    server it was meant for binds it ("Address already in use"), which failed a CI run.
+    """
+    low = 20_000
+    high = max(low + 1, _ephemeral_low())
+    for port in random.sample(range(low, high), min(200, high - low)):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return f"127.0.0.1:{port}"
+    raise OSError(f"no free loopback port found in {low}-{high - 1}")
 
 
 def local_suite_config(data_dir: Path, model_path: Path) -> SuiteConfig:
