@@ -195,12 +195,6 @@ class PageRenderer:
         finally:
             viewer.cancel()  # a no-op once answered
 
-    async def render(
-        self, page: PageRequest, *, page_id: str, budget_s: float, request_id: str
-    ) -> RenderedPage:
-        async with self.start(page, budget_s=budget_s, request_id=request_id) as started:
-            return await self.finish(started, page, page_id=page_id, request_id=request_id)
-
     async def finish(
         self, started: StartedPage, page: PageRequest, *, page_id: str, request_id: str
     ) -> RenderedPage:

@@ -70,7 +70,8 @@ def render(reply: Ranking | Exception) -> tuple[pb.RenderPageResponse, list]:
         cache.store(TITLES)
         breakers = {name: CircuitBreaker(name) for name in ("profile", "artwork", "ranker")}
         renderer = PageRenderer(OneRanking(reply), cache, breakers)  # type: ignore[arg-type]
-        page = await renderer.render(PAGE, page_id="p", budget_s=1.0, request_id="r")
+        async with renderer.start(PAGE, budget_s=1.0, request_id="r") as started:
+            page = await renderer.finish(started, PAGE, page_id="p", request_id="r")
         return b"".join(page.rows), page.degradations
 
     rows, degradations = asyncio.run(main())
