@@ -32,6 +32,8 @@ from typing import IO, NamedTuple
 import grpc
 import numpy as np
 from google.protobuf import json_format
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 from bench.floor import InProcessPage
 from bench.vw_peer import VowpalPeer, page_examples
@@ -42,8 +44,6 @@ from cli.supervisor import ServiceProcess, Suite, SuiteConfig, local_suite_confi
 from common import features
 from demo.catalog import demo_titles
 from demo.pages import reference_page
-from keyart.gateway.v1 import gateway_service_pb2 as pb
-from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
 from services.artwork.catalog import Catalog
@@ -223,7 +223,9 @@ def main() -> None:
     request_message = json_format.ParseDict(reference_request(VIEWER), pb.RenderPageRequest())
     request = request_message.SerializeToString()
     target = config.addresses["gateway"]
-    print(f"keyart bench {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, data in {data_dir}")
+    print(
+        f"keyart bench {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, data in {data_dir}"
+    )
     print(f"host speed: a million Python additions take {host_speed_ms():.1f} ms")
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
@@ -252,7 +254,9 @@ def main() -> None:
                 print(
                     f"1. floor (in-process, no RPC): p50 {floor_ms:.2f} ms  p99 {ms(turns.floor, 99):.2f} ms"
                 )
-                print(f"2. RenderPage, one client, one page at a time: p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+                print(
+                    f"2. RenderPage, one client, one page at a time: p50 {p50:.2f} ms  p99 {p99:.2f} ms"
+                )
 
                 print("3. throughput, 1 gateway worker:")
                 one_worker = throughput(target, request, levels, args.seconds)

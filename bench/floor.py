@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features, ranking_wire
 from demo.catalog import demo_titles
@@ -27,7 +28,6 @@ from gateway.render import (
     viewer_fallback,
 )
 from gateway.servicer import encode_page
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.artwork.catalog import Catalog
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from google.protobuf import json_format
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.run import ensure_model
 from cli.seed import seeded_suite
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
 
@@ -33,7 +33,9 @@ def load(plan: LoadPlan) -> LoadResult:
 
 
 def p99_ms(result: LoadResult, start_s: float, end_s: float) -> float:
-    window = [r.latency_s for r in result.records if r.code == "OK" and start_s <= r.started_s < end_s]
+    window = [
+        r.latency_s for r in result.records if r.code == "OK" and start_s <= r.started_s < end_s
+    ]
     return percentile(window, 99) * 1000
 
 
@@ -49,7 +51,9 @@ def main() -> None:
     ensure_model(model)
     data_dir = Path(tempfile.mkdtemp(prefix="keyart-soak-"))
     request = json_format.ParseDict(reference_request(), pb.RenderPageRequest()).SerializeToString()
-    print(f"keyart soak {time.strftime('%Y-%m-%d %H:%M')}: {args.seconds:.0f} s, data in {data_dir}")
+    print(
+        f"keyart soak {time.strftime('%Y-%m-%d %H:%M')}: {args.seconds:.0f} s, data in {data_dir}"
+    )
     with seeded_suite(data_dir, model) as suite:
         target = suite.services["gateway"].address
         load(LoadPlan(target, RENDER_PAGE, request, total=50))  # warm caches and channels
@@ -63,8 +67,13 @@ def main() -> None:
         timer.start()
         result = load(
             LoadPlan(
-                target, RENDER_PAGE, request, total=None, duration_s=args.seconds,
-                timeout_s=5.0, rate_per_s=rate,
+                target,
+                RENDER_PAGE,
+                request,
+                total=None,
+                duration_s=args.seconds,
+                timeout_s=5.0,
+                rate_per_s=rate,
             )
         )
         timer.join()
@@ -78,7 +87,9 @@ def main() -> None:
     growth_pct = (end_total / start_total - 1) * 100
     codes = sorted({r.code for r in result.records if r.code != "OK"})
     print(f"pages {len(result.records)}, errors {errors} ({error_rate:.4%}) {codes}")
-    print(f"p99 first {window_s:.0f} s after {warmup_s:.0f} s warm-up: {p99_start:.1f} ms; last {window_s:.0f} s: {p99_end:.1f} ms")
+    print(
+        f"p99 first {window_s:.0f} s after {warmup_s:.0f} s warm-up: {p99_start:.1f} ms; last {window_s:.0f} s: {p99_end:.1f} ms"
+    )
     for name in rss["start"]:
         print(f"RSS {name}: {rss['start'][name]:.1f} → {rss['end'][name]:.1f} MiB")
     print(f"summary: errors={errors} p99_drift_pct={drift_pct:.1f} rss_growth_pct={growth_pct:.1f}")

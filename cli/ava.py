@@ -74,4 +74,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     demo.set_defaults(handler=_demo)
 
     for verb in (run, demo):
-        verb.add_argument("--target", default=DEFAULT_ARTWORK_TARGET, help="artwork service address")
+        verb.add_argument(
+            "--target", default=DEFAULT_ARTWORK_TARGET, help="artwork service address"
+        )

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from common.channels import retry_service_config
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
+
+from common.channels import retry_service_config
 
 PAGE_SERVICE = pb.DESCRIPTOR.services_by_name["PageService"].full_name
 
@@ -48,7 +48,7 @@ class PageClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "PageClient":
+    def __enter__(self) -> PageClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyart", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="start all four services (embedded stores, demo data)").set_defaults(
-        handler=_run
-    )
+    commands.add_parser(
+        "run", help="start all four services (embedded stores, demo data)"
+    ).set_defaults(handler=_run)
 
     page = commands.add_parser("page", help="render a viewer's demo page and print it")
     page.add_argument("--user", required=True, help="viewer id, e.g. romance-fan")

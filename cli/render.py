@@ -22,10 +22,7 @@ def describe_tile(tile: pb.Tile) -> str:
 
 
 def format_page(user_id: str, response: pb.RenderPageResponse) -> str:
-    lines = [
-        f"page {response.page_id} for {user_id} "
-        f"(model {response.model_version or 'none'})"
-    ]
+    lines = [f"page {response.page_id} for {user_id} (model {response.model_version or 'none'})"]
     for row in response.rows:
         lines.append(f"row {row.row_id}")
         lines.extend(describe_tile(tile) for tile in row.tiles)

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
 from cli.client import PageClient
 from cli.supervisor import Suite, local_suite_config
 from demo.viewers import demo_histories
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 
 def seed_viewers(client: PageClient) -> tuple[int, int]:

@@ -69,12 +69,15 @@ CONTEXT_DIM = DEVICE_SLOTS + 3 + 2
 # candidate, and the bundled model weighs quality the same way.
 AESTHETIC_WEIGHTS = (0.6, 0.4)  # (visual_quality, composition)
 
-SCHEMA_VERSION = "features-v1-" + hashlib.sha256(
-    repr(
-        (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled")
-        + ("standout-cast-capped", STANDOUT_SDS)
-    ).encode()
-).hexdigest()[:8]
+SCHEMA_VERSION = (
+    "features-v1-"
+    + hashlib.sha256(
+        repr(
+            (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled")
+            + ("standout-cast-capped", STANDOUT_SDS)
+        ).encode()
+    ).hexdigest()[:8]
+)
 
 
 def aesthetic_score(visual_quality: float, composition: float) -> float:
@@ -112,7 +115,9 @@ def standout_cast(cast_weights: Mapping[str, float]) -> dict[str, float]:
     return {name: w for name, w in cast_weights.items() if w >= bar - 1e-9 * abs(bar)}
 
 
-def viewer_vector(genre_weights: Mapping[str, float], cast_weights: Mapping[str, float]) -> np.ndarray:
+def viewer_vector(
+    genre_weights: Mapping[str, float], cast_weights: Mapping[str, float]
+) -> np.ndarray:
     """Taste features from named affinities; all zeros is the cold-start vector."""
     vector = np.zeros(VIEWER_DIM, dtype=np.float32)
     for genre, weight in genre_weights.items():

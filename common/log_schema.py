@@ -135,7 +135,6 @@ class TileDecision:
     personalized: bool
 
 
-
 @dataclass(frozen=True)
 class SegmentTitle:
     """A title as a segment names it once: its candidates under one catalog version."""
@@ -160,7 +159,9 @@ def _segment_title(entry: object) -> tuple[int, SegmentTitle]:
     number, version, title_id, first_row, ids = entry
     if not (isinstance(number, int) and isinstance(first_row, int) and min(number, first_row) >= 0):
         raise LogFormatError(f"page record: new_titles entry {number!r} has a bad number or row")
-    if not (isinstance(version, str) and isinstance(title_id, str) and isinstance(ids, str) and ids):
+    if not (
+        isinstance(version, str) and isinstance(title_id, str) and isinstance(ids, str) and ids
+    ):
         raise LogFormatError(f"page record: new_titles entry {number} has bad text fields")
     return number, SegmentTitle(version, title_id, first_row, tuple(split_ids(ids)))
 

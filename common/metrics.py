@@ -10,8 +10,23 @@ log = get_logger(__name__)
 
 # Buckets from 0.5 ms to 2.5 s: page latencies sit in the low tens of ms.
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
-    0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
 )
 
 RPC_LATENCY = Histogram(
@@ -52,6 +67,7 @@ MODEL_INFO = Gauge(
     ["model_version"],
     multiprocess_mode="max",
 )
+
 
 def start_metrics_server(address: str) -> None:
     """Serves /metrics on `host:port`; an empty address turns metrics off."""

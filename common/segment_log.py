@@ -179,7 +179,11 @@ def read_records(directory: Path, kind: str) -> Iterator[dict]:
                 try:
                     record = orjson.loads(line)
                 except ValueError:
-                    raise CorruptSegment(f"log segment {path} line {number} is not a JSON record") from None
-                if not isinstance(record, dict) or (number == 1) != (record.get("type") == "header"):
+                    raise CorruptSegment(
+                        f"log segment {path} line {number} is not a JSON record"
+                    ) from None
+                if not isinstance(record, dict) or (number == 1) != (
+                    record.get("type") == "header"
+                ):
                     raise CorruptSegment(f"log segment {path} line {number} is out of place")
                 yield record

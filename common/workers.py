@@ -41,9 +41,7 @@ def run_workers(module: str, prefix: str, count: int, metrics_address: str) -> i
             MultiProcessCollector(registry, path=metrics_dir)
             host, _, port = metrics_address.rpartition(":")
             start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-        workers = [
-            subprocess.Popen([sys.executable, "-m", module], env=env) for _ in range(count)
-        ]
+        workers = [subprocess.Popen([sys.executable, "-m", module], env=env) for _ in range(count)]
         stopping = threading.Event()
 
         def forward(signum: int, _frame: object) -> None:

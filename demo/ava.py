@@ -51,12 +51,16 @@ def rebuild(config: AvaConfig, catalog: ArtworkCatalogClient) -> list[IngestResu
         write_video(video, [(photo(name), 48) for name in PHOTOS], (1280, 720))
         return [
             ingest(
-                IngestRequest(STILLS_TITLE, stills=stills, cast_gallery=gallery, top_k=4, replace=True),
+                IngestRequest(
+                    STILLS_TITLE, stills=stills, cast_gallery=gallery, top_k=4, replace=True
+                ),
                 config,
                 catalog,
             ),
             ingest(
-                IngestRequest(VIDEO_TITLE, video=video, cast_gallery=gallery, top_k=4, replace=True),
+                IngestRequest(
+                    VIDEO_TITLE, video=video, cast_gallery=gallery, top_k=4, replace=True
+                ),
                 config,
                 catalog,
             ),

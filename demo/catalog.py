@@ -35,6 +35,7 @@ def _drawn(
     """A demo candidate with face boxes where demo.images draws its featured cast's faces."""
     return Artwork(artwork_id, cast, tones, visual_quality, composition, face_boxes(len(cast)))
 
+
 STORY_TITLES: tuple[Title, ...] = (
     Title(
         title_id="good-will-hunting",

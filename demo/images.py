@@ -23,7 +23,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 from common.config import env_str
 from demo.catalog import demo_titles
-from demo.layout import FIGURE_WIDTH, HEAD_CENTER_Y, HEAD_RADIUS, HEIGHT, WIDTH, figure_lefts, figure_scale
+from demo.layout import (
+    FIGURE_WIDTH,
+    HEAD_CENTER_Y,
+    HEAD_RADIUS,
+    HEIGHT,
+    WIDTH,
+    figure_lefts,
+    figure_scale,
+)
 from services.artwork.model import Artwork, Title
 
 CAPTION_BAND = 28  # the strip along the bottom holding the cast names
@@ -135,11 +143,15 @@ def _figure(name: str, scale: float) -> Image.Image:
     head_y = HEAD_CENTER_Y
     body_top = head_y + head_r * 0.8
     draw.ellipse((x - 46 * scale, body_top, x + 46 * scale, body_top + 110 * scale), fill=clothes)
-    draw.ellipse((x - head_r - 3, head_y - head_r - 6, x + head_r + 3, head_y + head_r * 0.4), fill=hair)
+    draw.ellipse(
+        (x - head_r - 3, head_y - head_r - 6, x + head_r + 3, head_y + head_r * 0.4), fill=hair
+    )
     draw.ellipse((x - head_r, head_y - head_r, x + head_r, head_y + head_r), fill=skin)
     eye_y = head_y - head_r * 0.1
     for dx in (-0.38, 0.38):
-        draw.ellipse((x + dx * head_r - 2, eye_y - 2, x + dx * head_r + 2, eye_y + 2), fill=(30, 30, 30))
+        draw.ellipse(
+            (x + dx * head_r - 2, eye_y - 2, x + dx * head_r + 2, eye_y + 2), fill=(30, 30, 30)
+        )
     draw.arc((x - head_r * 0.4, head_y, x + head_r * 0.4, head_y + head_r * 0.55), 20, 160,
              fill=(120, 40, 40), width=2)  # fmt: skip
     return sprite
@@ -152,7 +164,9 @@ def draw_artwork(title: Title, artwork: Artwork) -> Image.Image:
     if not artwork.cast:
         draw.rectangle((18, 18, WIDTH - 18, HEIGHT - 18), outline=accent, width=2)
         _paste_centered(image, _label(title.name, 26, accent), (WIDTH / 2, HEIGHT / 2 - 8))
-        draw.line((WIDTH / 2 - 60, HEIGHT / 2 + 18, WIDTH / 2 + 60, HEIGHT / 2 + 18), fill=accent, width=2)
+        draw.line(
+            (WIDTH / 2 - 60, HEIGHT / 2 + 18, WIDTH / 2 + 60, HEIGHT / 2 + 18), fill=accent, width=2
+        )
         return image
     count = len(artwork.cast)
     lefts = figure_lefts(count)
@@ -185,7 +199,9 @@ def draw_missing(
     jobs = []
     present = 0
     for title in demo_titles() if titles is None else titles:
-        missing = tuple(a for a in title.artworks if not image_path(image_dir, a.artwork_id).exists())
+        missing = tuple(
+            a for a in title.artworks if not image_path(image_dir, a.artwork_id).exists()
+        )
         present += len(title.artworks) - len(missing)
         if missing:
             jobs.append((image_dir, title, missing))
@@ -200,7 +216,9 @@ def draw_missing(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Draw the demo candidates' missing pictures.")
-    parser.add_argument("--out", type=Path, default=None, help="default: $KEYART_IMAGE_DIR or var/images")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: $KEYART_IMAGE_DIR or var/images"
+    )
     args = parser.parse_args(argv)
     image_dir = args.out or image_dir_from_env()
     drawn, present = draw_missing(image_dir)

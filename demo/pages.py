@@ -21,7 +21,10 @@ def reference_page(rows: int = 40, titles_per_row: int = 40, candidates: int = 8
     eligible = [title.title_id for title in demo_titles() if len(title.artworks) == candidates]
     needed = rows * titles_per_row
     if len(eligible) < needed:
-        raise ValueError(f"the demo catalog has {len(eligible)} titles with {candidates} candidates; need {needed}")
+        raise ValueError(
+            f"the demo catalog has {len(eligible)} titles with {candidates} candidates; need {needed}"
+        )
     return [
-        (f"row-{r:02d}", eligible[r * titles_per_row : (r + 1) * titles_per_row]) for r in range(rows)
+        (f"row-{r:02d}", eligible[r * titles_per_row : (r + 1) * titles_per_row])
+        for r in range(rows)
     ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from demo.catalog import titles_by_genre, titles_with_cast
 
 # Histories are stamped from a fixed start so seeding is deterministic.
-HISTORY_START = datetime(2026, 11, 1, 20, 0, tzinfo=timezone.utc)
+HISTORY_START = datetime(2026, 11, 1, 20, 0, tzinfo=UTC)
 PLAYS_PER_VIEWER = 12
 
 

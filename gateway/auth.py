@@ -59,8 +59,10 @@ def load_token_policy(path: str, variable: str) -> TokenPolicy:
         raise ConfigError(f"{variable}={path!r}: expected a non-empty JSON object token → methods")
     policy: dict[str, tuple[str, ...]] = {}
     for token, methods in raw.items():
-        if not token.strip() or not isinstance(methods, list) or not all(
-            isinstance(m, str) and (m == "*" or m.startswith("/")) for m in methods
+        if (
+            not token.strip()
+            or not isinstance(methods, list)
+            or not all(isinstance(m, str) and (m == "*" or m.startswith("/")) for m in methods)
         ):
             raise ConfigError(
                 f"{variable}={path!r}: each token needs a list of methods ('*' or '/pkg.Service/Method')"
@@ -84,7 +86,9 @@ _HANDLER_FACTORIES = (
 )
 
 
-def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+def _refusing(
+    handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
+) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that only aborts with `code`."""
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-
-from common import ranking_wire
-from common.channels import backend_channel, request_metadata
-from gateway.config import GatewayConfig
-from gateway.tile_wire import CandidateTiles
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 from keyart.profile.v1 import profile_service_pb2 as profile_pb
 from keyart.profile.v1 import profile_service_pb2_grpc as profile_grpc
 from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
 from keyart.ranker.v1 import ranker_service_pb2_grpc as ranker_grpc
+
+from common import ranking_wire
+from common.channels import backend_channel, request_metadata
+from gateway.config import GatewayConfig
+from gateway.tile_wire import CandidateTiles
 
 
 @dataclass(frozen=True)
@@ -222,4 +222,3 @@ class Backends:
             metadata=request_metadata(request_id),
         )
         return response.duplicate
-

@@ -62,7 +62,9 @@ class CatalogCache:
         ids = list(self._titles)
         fresh: OrderedDict[str, TitleCandidates] = OrderedDict()
         for start in range(0, len(ids), REFRESH_BATCH):
-            fresh.update(await backends.candidates(ids[start : start + REFRESH_BATCH], timeout_s, ""))
+            fresh.update(
+                await backends.candidates(ids[start : start + REFRESH_BATCH], timeout_s, "")
+            )
         if any(entry.catalog_version != version for entry in fresh.values()):
             return  # the catalog changed again meanwhile; the next round catches up
         self._titles = fresh

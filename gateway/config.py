@@ -42,7 +42,7 @@ class GatewayConfig:
     auth: TokenPolicy | None = None
 
     @classmethod
-    def from_env(cls) -> "GatewayConfig":
+    def from_env(cls) -> GatewayConfig:
         max_budget_ms = env_int("GATEWAY_MAX_BUDGET_MS", 10_000, minimum=1, maximum=600_000)
         tokens_file = env_str("GATEWAY_AUTH_TOKENS_FILE", "")
         return cls(
@@ -70,5 +70,7 @@ class GatewayConfig:
             breaker_open_s=env_float("GATEWAY_BREAKER_OPEN_S", 1.0, minimum=0.01),
             workers=env_int("GATEWAY_WORKERS", 1, minimum=1, maximum=64),
             backend_tls=client_tls_from_env("GATEWAY_BACKEND"),
-            auth=load_token_policy(tokens_file, "GATEWAY_AUTH_TOKENS_FILE") if tokens_file else None,
+            auth=load_token_policy(tokens_file, "GATEWAY_AUTH_TOKENS_FILE")
+            if tokens_file
+            else None,
         )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common.errors import InvalidArgument, NotFound, Unavailable
 from common.validation import require_id
 from gateway.backends import Backends, Feedback
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 # Events stamped further ahead than this are refused (clock skew allowance).
 MAX_FUTURE_MS = 24 * 3_600_000

@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
 from common.config import env_float, env_int, env_str
@@ -39,7 +40,6 @@ from common.segment_log import SegmentLog, SegmentSettings
 from gateway.backends import Feedback
 from gateway.page_request import PageRequest
 from gateway.render import RenderedPage, TitleGroup
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 log = get_logger(__name__)
 
@@ -74,9 +74,7 @@ class LearningLogConfig:
             queued, sync_s = self.max_queued_pages, self.impressions_sync_s
         else:
             queued, sync_s = self.max_queued, 0.0
-        return SegmentSettings(
-            directory, kind, self.segment_bytes, self.segment_s, queued, sync_s
-        )
+        return SegmentSettings(directory, kind, self.segment_bytes, self.segment_s, queued, sync_s)
 
 
 class SegmentTitles:
@@ -94,9 +92,7 @@ class SegmentTitles:
         self._numbers: dict[str, np.ndarray] = {}  # catalog version → number by first row, -1: none
         self._named = 0  # titles named in the segment so far: the next number
 
-    def number(
-        self, segment: int, group: TitleGroup
-    ) -> tuple[np.ndarray, dict[int, SegmentTitle]]:
+    def number(self, segment: int, group: TitleGroup) -> tuple[np.ndarray, dict[int, SegmentTitle]]:
         """The group's title numbers in order, and the titles new to the segment by number."""
         if segment != self._segment:
             self._segment, self._numbers, self._named = segment, {}, 0

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
 from common.errors import InvalidArgument
 from common.validation import MAX_ID_LENGTH, require_id
 from gateway.config import PageLimits
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
@@ -77,7 +78,9 @@ def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageRe
     profile for the viewer while the rows are read (`with_rows`)."""
     user_id = require_id(request.user_id, "user_id")
     if request.budget_ms < 0:
-        raise InvalidArgument("budget_ms", f"{request.budget_ms} is negative; use 0 for the default")
+        raise InvalidArgument(
+            "budget_ms", f"{request.budget_ms} is negative; use 0 for the default"
+        )
     if request.budget_ms > limits.max_budget_ms:
         raise InvalidArgument(
             "budget_ms", f"{request.budget_ms} ms; the limit is {limits.max_budget_ms} ms"

@@ -216,9 +216,7 @@ class PageRenderer:
             self._cache.store(fetched)
         if missing:  # in page order; titles neither cached nor fetched are left out
             fetched_now = fetched if isinstance(fetched, dict) else {}
-            found = [
-                entry for entry in map(fetched_now.get, title_ids, found) if entry is not None
-            ]
+            found = [entry for entry in map(fetched_now.get, title_ids, found) if entry is not None]
         groups = [TitleGroup.of(version, titles) for version, titles in by_catalog_version(found)]
         context = features.pack(
             features.context_vector(
@@ -240,7 +238,9 @@ class PageRenderer:
         viewer = await started.viewer
         degradations = [result for result in (viewer, fetched) if isinstance(result, Degradation)]
         if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
-            viewer = Degradation("profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}")
+            viewer = Degradation(
+                "profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}"
+            )
             degradations.append(viewer)
         viewer_packed = (
             viewer.packed
@@ -296,7 +296,9 @@ class PageRenderer:
         return ranking
 
 
-async def _settle(dependency: str, breaker: CircuitBreaker, pending: Awaitable[T]) -> T | Degradation:
+async def _settle(
+    dependency: str, breaker: CircuitBreaker, pending: Awaitable[T]
+) -> T | Degradation:
     """`pending`'s result, or the Degradation its failure means; the outcome feeds the breaker."""
     code = grpc.StatusCode.CANCELLED
     try:

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import grpc
+from keyart.gateway.v1 import gateway_service_pb2
 
 from common.config import ConfigError
 from common.logging import configure_logging, get_logger
@@ -20,7 +21,6 @@ from gateway.events import EventReporter
 from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.render import PageRenderer
 from gateway.servicer import PageServicer
-from keyart.gateway.v1 import gateway_service_pb2
 
 SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["PageService"].full_name
 DEPENDENCIES = ("profile", "artwork", "ranker")
@@ -98,9 +98,7 @@ def main() -> None:
         raise SystemExit(1) from None
     if config.workers > 1:
         sys.exit(
-            run_workers(
-                "gateway.server", "GATEWAY", config.workers, config.server.metrics_address
-            )
+            run_workers("gateway.server", "GATEWAY", config.workers, config.server.metrics_address)
         )
     run_service("gateway", GatewayConfig.from_env, serve)
 

@@ -8,6 +8,8 @@ import uuid
 
 import grpc
 import structlog
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from keyart.gateway.v1 import gateway_service_pb2_grpc
 
 from common.errors import ResourceExhausted
 from common.metrics import DEGRADATIONS, FALLBACK_TILES, SHED_PAGES
@@ -16,8 +18,6 @@ from gateway.events import EventReporter, parse_event
 from gateway.impressions import LearningLogs
 from gateway.page_request import PageRequest, parse_page_head, with_rows
 from gateway.render import PageRenderer, RenderedPage
-from keyart.gateway.v1 import gateway_service_pb2 as pb
-from keyart.gateway.v1 import gateway_service_pb2_grpc
 
 log = structlog.get_logger(__name__)
 

@@ -18,7 +18,6 @@ from operator import add, getitem
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
-
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 _LENGTH_DELIMITED, _FIXED32, _VARINT = 2, 5, 0
@@ -26,7 +25,7 @@ _LENGTH_DELIMITED, _FIXED32, _VARINT = 2, 5, 0
 
 def _tag(message: type, field: str, wire_type: int) -> int:
     number = message.DESCRIPTOR.fields_by_name[field].number
-    assert number < 16, "one-byte tags only"  # noqa: S101 - a proto change must revisit this module
+    assert number < 16, "one-byte tags only"
     return number << 3 | wire_type
 
 
@@ -37,7 +36,7 @@ _PERSONALIZED = _tag(pb.Tile, "personalized", _VARINT)
 _SCORE = _tag(pb.Tile, "score", _FIXED32)
 _PROPENSITY = _tag(pb.Tile, "propensity", _FIXED32)
 _FALLBACK = _tag(pb.Tile, "fallback_reason", _VARINT)
-assert all(  # noqa: S101 - encoded below as little-endian float32
+assert all(
     pb.Tile.DESCRIPTOR.fields_by_name[name].type == FieldDescriptor.TYPE_FLOAT
     for name in ("score", "propensity")
 )
@@ -47,8 +46,14 @@ assert all(  # noqa: S101 - encoded below as little-endian float32
 # reason ≥ 1) is never zero, so numpy's fixed-width bytes view, which drops
 # trailing zero bytes, hands each decision over whole.
 _DECISION = np.dtype(
-    [("score_tag", "u1"), ("score", "<f4"), ("propensity_tag", "u1"), ("propensity", "<f4"),
-     ("tag", "u1"), ("flag", "u1")]
+    [
+        ("score_tag", "u1"),
+        ("score", "<f4"),
+        ("propensity_tag", "u1"),
+        ("propensity", "<f4"),
+        ("tag", "u1"),
+        ("flag", "u1"),
+    ]
 )
 _DECISION_BYTES = f"S{_DECISION.itemsize}"
 _UNRANKED_FALLBACK = struct.Struct("<BfBB")  # propensity 1 and a reason, no score

@@ -94,4 +94,3 @@ def _replicates(a: np.ndarray, b: np.ndarray | None, replicates: int, seed: int)
             out.append(a[picks].sum(axis=1) / totals)
     replicas = np.concatenate(out)
     return replicas[np.isfinite(replicas)]
-

@@ -163,7 +163,9 @@ def page_matrices(directory: Path, artwork_target: str | None) -> Matrices:
     return matrices
 
 
-def _keyart_rows(directory: Path, reward_window_s: float, artwork_target: str | None) -> Iterator[Row]:
+def _keyart_rows(
+    directory: Path, reward_window_s: float, artwork_target: str | None
+) -> Iterator[Row]:
     plays = _play_times(directory)
     window_ms = reward_window_s * 1000
     matrices = page_matrices(directory, artwork_target)

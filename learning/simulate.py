@@ -41,10 +41,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from cli.supervisor import Suite, SuiteConfig, local_suite_config
@@ -52,7 +53,6 @@ from learning import bilinear
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
 from learning.train import split, train
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
 
@@ -85,9 +85,7 @@ class RoundTotals:
 
 
 class Simulation:
-    def __init__(
-        self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str) -> None:
         self.args = args
         self.world = World(args.viewers, args.seed)
         self.logs = workdir / "logs"
@@ -97,7 +95,7 @@ class Simulation:
         self.users = {viewer.user_id: viewer for viewer in self.world.viewers}
 
     def seed_histories(self, pool: ThreadPoolExecutor) -> None:
-        start = datetime.now(timezone.utc) - timedelta(days=14)
+        start = datetime.now(UTC) - timedelta(days=14)
 
         def seed(index: int) -> None:
             viewer = self.world.viewers[index]

@@ -26,7 +26,9 @@ def uniform(data: BanditData) -> np.ndarray:
 
 def catalog_default(data: BanditData) -> np.ndarray:
     """The best non-personalized choice: each title's highest aesthetic score, as in the catalog."""
-    quality = aesthetic_score(data.artwork[:, VISUAL_QUALITY_SLOT], data.artwork[:, COMPOSITION_SLOT])
+    quality = aesthetic_score(
+        data.artwork[:, VISUAL_QUALITY_SLOT], data.artwork[:, COMPOSITION_SLOT]
+    )
     return greedy(quality, data)
 
 

@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     data = load(args.log, args.reward_window_min * 60, args.artwork_target)
     settings = bilinear.FitSettings(
-        max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed)
+        max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
+    )
     card = train(data, args.out, settings, args.holdout, str(args.log))
     estimate = card["offline_estimate"]
     print(

@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadgen", description=__doc__)
     parser.add_argument("--config", required=True, type=Path, help="a ghz JSON config file")
     parser.add_argument("--host", help="override the config's host")
-    parser.add_argument("-O", "--format", choices=("summary", "json"), help="override the config's format")
+    parser.add_argument(
+        "-O", "--format", choices=("summary", "json"), help="override the config's format"
+    )
     args = parser.parse_args(argv)
     try:
         run = load_config(args.config, args.host)

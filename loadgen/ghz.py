@@ -22,8 +22,23 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from loadgen.runner import LoadPlan, LoadResult, percentile
 
 HONOURED = {
-    "call", "host", "data", "concurrency", "total", "duration", "timeout", "metadata",
-    "format", "insecure", "skipFirst", "proto", "importPaths", "cacert", "cert", "key", "cname",
+    "call",
+    "host",
+    "data",
+    "concurrency",
+    "total",
+    "duration",
+    "timeout",
+    "metadata",
+    "format",
+    "insecure",
+    "skipFirst",
+    "proto",
+    "importPaths",
+    "cacert",
+    "cert",
+    "key",
+    "cname",
 }
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -50,7 +65,7 @@ def parse_duration(value: str, key: str) -> float:
 
 
 def method_path(call: str) -> tuple[str, Any]:
-    """"pkg.Service.Method" or "pkg.Service/Method" → ("/pkg.Service/Method", input message class)."""
+    """ "pkg.Service.Method" or "pkg.Service/Method" → ("/pkg.Service/Method", input message class)."""
     service, _, method = call.replace("/", ".").rpartition(".")
     try:
         descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
@@ -83,7 +98,9 @@ def load_config(path: Path, host: str | None = None) -> GhzRun:
         credentials=credentials,
         server_name=str(config.get("cname", "")),
     )
-    return GhzRun(plan, config["call"], config.get("format", "summary"), int(config.get("skipFirst", 0)))
+    return GhzRun(
+        plan, config["call"], config.get("format", "summary"), int(config.get("skipFirst", 0))
+    )
 
 
 def tls_credentials(config: dict[str, Any], base: Path) -> grpc.ChannelCredentials | None:
@@ -136,7 +153,12 @@ def _error_counts(result: LoadResult) -> dict[str, int]:
 def format_summary(result: LoadResult) -> str:
     latencies = [record.latency_s for record in result.records]
     ms = [value * 1000 for value in latencies]
-    lines = ["", "Summary:", f"  Count:\t{len(latencies)}", f"  Total:\t{result.wall_s * 1000:.2f} ms"]
+    lines = [
+        "",
+        "Summary:",
+        f"  Count:\t{len(latencies)}",
+        f"  Total:\t{result.wall_s * 1000:.2f} ms",
+    ]
     if ms:
         lines += [
             f"  Slowest:\t{max(ms):.2f} ms",
@@ -147,7 +169,9 @@ def format_summary(result: LoadResult) -> str:
     histogram = _histogram(ms)
     peak = max((count for _, count in histogram), default=1) or 1
     lines += ["", "Response time histogram:"]
-    lines += [f"  {mark:.3f} [{count}]\t|{'∎' * round(40 * count / peak)}" for mark, count in histogram]
+    lines += [
+        f"  {mark:.3f} [{count}]\t|{'∎' * round(40 * count / peak)}" for mark, count in histogram
+    ]
     lines += ["", "Latency distribution:"]
     lines += [f"  {pct} % in {percentile(ms, pct):.2f} ms " for pct in PERCENTILES if ms]
     lines += ["", "Status code distribution:"]
@@ -165,7 +189,7 @@ def json_report(result: LoadResult, run: GhzRun) -> dict[str, Any]:
     ns = [int(value * 1e9) for value in latencies]
     count = len(ns)
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(),
         "options": {
             "call": run.call,
             "host": run.plan.target,
@@ -183,7 +207,8 @@ def json_report(result: LoadResult, run: GhzRun) -> dict[str, Any]:
         "errorDistribution": _error_counts(result),
         "statusCodeDistribution": _status_counts(result),
         "latencyDistribution": [
-            {"percentage": pct, "latency": int(percentile(latencies, pct) * 1e9)} for pct in PERCENTILES
+            {"percentage": pct, "latency": int(percentile(latencies, pct) * 1e9)}
+            for pct in PERCENTILES
         ]
         if count
         else None,

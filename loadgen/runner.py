@@ -15,7 +15,6 @@ import grpc
 
 from common.channels import retry_service_config
 
-
 # gRPC retries a call only until the server's first response bytes arrive: a server killed
 # while it sends a response fails the call UNAVAILABLE ("Stream removed") past gRPC's retry.
 # Callers of idempotent methods (retry=True) send such a call again, as a page renderer would.
@@ -108,7 +107,11 @@ async def run_load(plan: LoadPlan) -> LoadResult:
                 try:
                     response = await call(plan.request, timeout=left, metadata=plan.metadata)
                 except grpc.aio.AioRpcError as error:
-                    if plan.retry and error.code() == grpc.StatusCode.UNAVAILABLE and attempt < RESENDS:
+                    if (
+                        plan.retry
+                        and error.code() == grpc.StatusCode.UNAVAILABLE
+                        and attempt < RESENDS
+                    ):
                         continue
                     detail = error.details() or ""
                     result.records.append(

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-
-from common.channels import insecure_channel
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
+
+from common.channels import insecure_channel
 
 MAX_MESSAGE_BYTES = 16 << 20
 Rows = list[tuple[str, list[str]]]

@@ -129,5 +129,6 @@ def title_page(
 
 
 def error_page(status: int, message: str) -> str:
-    return _document(f"keyart preview: {status}", f"<h1>{status}</h1><p class='notice'>{escape(message)}</p>")
-
+    return _document(
+        f"keyart preview: {status}", f"<h1>{status}</h1><p class='notice'>{escape(message)}</p>"
+    )

@@ -40,10 +40,14 @@ def parse_home_query(query: web.MultiMapping[str]) -> tuple[list[str], bool]:
     """(viewers, show the non-personalized page); InvalidArgument names the bad parameter."""
     for key in query:
         if key not in HOME_PARAMETERS:
-            raise InvalidArgument(key, f"unknown query parameter; use {' and '.join(HOME_PARAMETERS)}")
+            raise InvalidArgument(
+                key, f"unknown query parameter; use {' and '.join(HOME_PARAMETERS)}"
+            )
     users = [require_id(u, "user") for u in query.getall("user", []) if u != ""] or DEFAULT_USERS
     if len(users) > MAX_USERS:
-        raise InvalidArgument("user", f"{len(users)} viewers given; at most {MAX_USERS} side by side")
+        raise InvalidArgument(
+            "user", f"{len(users)} viewers given; at most {MAX_USERS} side by side"
+        )
     raw = query.get("defaults", "0").lower()
     if raw not in BOOLEANS:
         raise InvalidArgument("defaults", f"{raw!r} is not one of {', '.join(BOOLEANS)}")
@@ -76,7 +80,9 @@ async def title_view(request: web.Request) -> web.Response:
     ranked = sorted(candidates_of(title), key=lambda c: -c.aesthetic_score)
     facts = f"{', '.join(title.genres)} · cast: {', '.join(title.cast)} · default {title.default_artwork_id}"
     notices = ["Candidates ranked by AVA's aesthetic score; outlined: the faces AVA found in each."]
-    return _html(html.title_page(title.name, title_id, title.default_artwork_id, facts, ranked, notices))
+    return _html(
+        html.title_page(title.name, title_id, title.default_artwork_id, facts, ranked, notices)
+    )
 
 
 async def image(request: web.Request) -> web.FileResponse:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cli.render import FALLBACK_REASONS
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.gateway.v1 import gateway_service_pb2 as pb
+
+from cli.render import FALLBACK_REASONS
 from preview.backend import Problem, Rows
 from services.artwork.messages import artwork_of
 from services.artwork.model import Artwork
@@ -70,7 +71,9 @@ def default_panel(rows: Rows, titles: Titles | Problem) -> PanelView:
         user_id="",
         heading="Non-personalized: every title's default artwork",
         notices=_catalog_notices(titles),
-        rows=tuple((row_id, tuple(_default_tile(t, titles, why) for t in ids)) for row_id, ids in rows),
+        rows=tuple(
+            (row_id, tuple(_default_tile(t, titles, why) for t in ids)) for row_id, ids in rows
+        ),
     )
 
 

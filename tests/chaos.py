@@ -18,13 +18,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from cli.run import ensure_model
 from cli.seed import seed_viewers
 from cli.supervisor import Suite, SuiteConfig, local_suite_config
 from demo.pages import reference_page
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
 from tests.e2e.delay_proxy import DelayProxy
 
@@ -52,13 +52,17 @@ class ProxiedSuite:
 
 
 @contextmanager
-def proxied_suite(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[ProxiedSuite]:
+def proxied_suite(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[ProxiedSuite]:
     """The four real processes; the gateway reaches each backend through a DelayProxy."""
     model = data_dir / "models" / "bundled.onnx"
     ensure_model(model)
     config = local_suite_config(data_dir, model)
     with ExitStack() as stack:
-        proxies = {name: stack.enter_context(DelayProxy(config.addresses[name])) for name in BACKENDS}
+        proxies = {
+            name: stack.enter_context(DelayProxy(config.addresses[name])) for name in BACKENDS
+        }
         config = replace(
             config,
             extra_env={
@@ -86,7 +90,9 @@ def page_rows() -> list[tuple[str, list[str]]]:
 def page_request(budget_ms: int, rows: list[tuple[str, list[str]]] | None = None) -> bytes:
     return pb.RenderPageRequest(
         user_id=VIEWER,
-        rows=[pb.RowRequest(row_id=row_id, title_ids=titles) for row_id, titles in rows or page_rows()],
+        rows=[
+            pb.RowRequest(row_id=row_id, title_ids=titles) for row_id, titles in rows or page_rows()
+        ],
         context=pb.Context(device_type=pb.DEVICE_TYPE_TV, country="US", local_hour=21),
         budget_ms=budget_ms,
     ).SerializeToString()
@@ -101,9 +107,16 @@ def render_plan(
 ) -> LoadPlan:
     """RenderPage load for `duration_s`, with a deadline far past the budget: a late page shows
     as latency, not as an error."""
-    options: dict[str, object] = {"concurrency": 2, "total": None, "timeout_s": 10.0, "keep_responses": True}
+    options: dict[str, object] = {
+        "concurrency": 2,
+        "total": None,
+        "timeout_s": 10.0,
+        "keep_responses": True,
+    }
     options.update(plan)
-    return LoadPlan(target, RENDER_PAGE, page_request(budget_ms, rows), duration_s=duration_s, **options)
+    return LoadPlan(
+        target, RENDER_PAGE, page_request(budget_ms, rows), duration_s=duration_s, **options
+    )
 
 
 @contextmanager
@@ -188,7 +201,9 @@ class HealthWatch:
     def _read(self) -> None:
         try:
             for update in self._stream:
-                self.statuses.append(health_pb2.HealthCheckResponse.ServingStatus.Name(update.status))
+                self.statuses.append(
+                    health_pb2.HealthCheckResponse.ServingStatus.Name(update.status)
+                )
         except grpc.RpcError:
             pass  # the server went away: the stream ends, which is what is watched for
 

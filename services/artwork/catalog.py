@@ -40,7 +40,14 @@ def _content(title: Title) -> list[object]:
         title.genres,
         title.cast,
         [
-            [a.artwork_id, a.cast, a.tones, a.visual_quality, a.composition, [astuple(f) for f in a.faces]]
+            [
+                a.artwork_id,
+                a.cast,
+                a.tones,
+                a.visual_quality,
+                a.composition,
+                [astuple(f) for f in a.faces],
+            ]
             for a in title.artworks
         ],
     ]

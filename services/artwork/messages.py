@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keyart.artwork.v1 import artwork_service_pb2 as pb
+
 from services.artwork.model import Artwork, FaceBox
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+
 from common.errors import InvalidArgument
 from common.features import unknown_genres
 from common.validation import require_id
-from keyart.artwork.v1 import artwork_service_pb2 as pb
 from services.artwork.messages import artwork_of
 from services.artwork.model import Artwork
 

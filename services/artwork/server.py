@@ -6,11 +6,12 @@ import asyncio
 import functools
 from collections.abc import Sequence
 
+from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
+
 from common.logging import get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.sqlite_files import CorruptDatabase
 from demo.catalog import demo_titles
-from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.model import Artwork

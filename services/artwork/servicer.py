@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1 import artwork_service_pb2_grpc
 
 from common.errors import InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION, pack
 from common.validation import require_id
-from keyart.artwork.v1 import artwork_service_pb2 as pb
-from keyart.artwork.v1 import artwork_service_pb2_grpc
 from services.artwork.catalog import Catalog, CatalogEntry
 from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork

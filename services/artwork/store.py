@@ -84,7 +84,15 @@ class ArtworkStore:
                 "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition,"
                 " faces_json FROM artworks ORDER BY title_id, position"
             )
-            for title_id, artwork_id, cast, tones, visual_quality, composition, faces in artwork_rows:
+            for (
+                title_id,
+                artwork_id,
+                cast,
+                tones,
+                visual_quality,
+                composition,
+                faces,
+            ) in artwork_rows:
                 artworks.setdefault(title_id, []).append(
                     Artwork(
                         artwork_id,
@@ -116,9 +124,12 @@ class ArtworkStore:
         NotFound for an unknown title; InvalidArgument for an id that belongs to another.
         """
         with self._connect() as connection:
-            if connection.execute(
-                "SELECT 1 FROM titles WHERE title_id = ?", (title_id,)
-            ).fetchone() is None:
+            if (
+                connection.execute(
+                    "SELECT 1 FROM titles WHERE title_id = ?", (title_id,)
+                ).fetchone()
+                is None
+            ):
                 raise NotFound(f"title {title_id!r} is not in the catalog")
             for position, artwork in enumerate(artworks):
                 owner = connection.execute(

@@ -21,7 +21,7 @@ class ProfileConfig:
     synchronous: str
 
     @classmethod
-    def from_env(cls) -> "ProfileConfig":
+    def from_env(cls) -> ProfileConfig:
         store = env_str("PROFILE_STORE", "sqlite").strip()
         if store != "sqlite" and not store.startswith(REDIS_SCHEMES):
             raise ConfigError(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
+
 from common.server import ServingServer, run_service, run_until_signalled
 from common.sqlite_files import CorruptDatabase
-from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 from services.profile.config import ProfileConfig
 from services.profile.redis_store import RedisProfileStore
 from services.profile.servicer import ProfileServicer

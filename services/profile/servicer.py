@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import grpc
+from keyart.profile.v1 import profile_service_pb2 as pb
+from keyart.profile.v1 import profile_service_pb2_grpc
 
 from common import features
 from common.errors import InvalidArgument
 from common.validation import require_id
-from keyart.profile.v1 import profile_service_pb2 as pb
-from keyart.profile.v1 import profile_service_pb2_grpc
 from services.profile.store import FeedbackEvent, ProfileStore
 from services.profile.taste import EVENT_WEIGHTS
 
@@ -30,7 +31,9 @@ def event_from_request(request: pb.ApplyEventRequest) -> FeedbackEvent:
     if unknown:
         raise InvalidArgument("genres", f"unknown genres {unknown[:5]}")
     if len(request.genres) > MAX_TAGS or len(request.cast) > MAX_TAGS:
-        raise InvalidArgument("cast" if len(request.cast) > MAX_TAGS else "genres", f"more than {MAX_TAGS} entries")
+        raise InvalidArgument(
+            "cast" if len(request.cast) > MAX_TAGS else "genres", f"more than {MAX_TAGS} entries"
+        )
     for i, name in enumerate(request.cast):
         require_id(name, f"cast[{i}]")
     return FeedbackEvent(

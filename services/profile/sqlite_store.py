@@ -81,7 +81,9 @@ class SqliteProfileStore:
                     (event.user_id,),
                 )
                 if added > 0:
-                    self._add_affinities(event.user_id, event.features(), added, event.occurred_at_ms)
+                    self._add_affinities(
+                        event.user_id, event.features(), added, event.occurred_at_ms
+                    )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -25,7 +25,9 @@ class Decay:
     def factor(self, elapsed_ms: float) -> float:
         return math.exp2(-max(elapsed_ms, 0.0) / (self.half_life_days * MS_PER_DAY))
 
-    def accumulate(self, weight: float, updated_ms: int, added: float, at_ms: int) -> tuple[float, int]:
+    def accumulate(
+        self, weight: float, updated_ms: int, added: float, at_ms: int
+    ) -> tuple[float, int]:
         """Adds `added` observed at `at_ms` to `weight` last decayed to `updated_ms`.
 
         The result is the same whatever order events arrive in: an older

@@ -14,14 +14,14 @@ from typing import NamedTuple
 
 import grpc
 import numpy as np
+from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
+from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 
 from common.channels import backend_channel
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION
 from common.logging import get_logger
 from common.tls import ClientTls
-from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
-from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 from services.ranker.model import RankingModel
 
 log = get_logger(__name__)
@@ -72,9 +72,7 @@ class CatalogFeatures:
         """All feature rows of a held catalog version (offline tools snapshot it)."""
         return self._matrices.get(version)
 
-    async def rows(
-        self, version: str, first_rows: np.ndarray, counts: np.ndarray
-    ) -> CandidateRows:
+    async def rows(self, version: str, first_rows: np.ndarray, counts: np.ndarray) -> CandidateRows:
         """The feature rows of each title's candidates, titles in order.
 
         A version not held yet is loaded first (one load shared by every waiting
@@ -86,7 +84,9 @@ class CatalogFeatures:
             try:
                 await self.load_current()
             except grpc.aio.AioRpcError as error:
-                raise Unavailable(f"catalog features cannot be loaded ({error.code().name})") from error
+                raise Unavailable(
+                    f"catalog features cannot be loaded ({error.code().name})"
+                ) from error
             matrix = self._matrices.get(version)
         if matrix is None:
             raise FailedPrecondition(
@@ -116,7 +116,9 @@ class CatalogFeatures:
         if info.catalog_version in self._matrices:
             return
         if info.feature_schema != SCHEMA_VERSION:
-            log.error("catalog feature schema differs", catalog=info.feature_schema, ranker=SCHEMA_VERSION)
+            log.error(
+                "catalog feature schema differs", catalog=info.feature_schema, ranker=SCHEMA_VERSION
+            )
             return
         chunks: list[bytes] = []
         version = info.catalog_version

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
+
 from common.logging import get_logger
 from common.metrics import MODEL_INFO
 from common.server import ServingServer, run_service, run_until_signalled
-from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.config import RankerConfig
 from services.ranker.model import ModelError, RankingModel

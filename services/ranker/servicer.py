@@ -6,12 +6,12 @@ import asyncio
 
 import grpc
 import numpy as np
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
 from common import ranking_wire
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
-from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.catalog_features import CandidateRows, CatalogFeatures
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy

@@ -21,7 +21,7 @@ class DelayProxy:
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "DelayProxy":
+    def __enter__(self) -> DelayProxy:
         self._thread.start()
         self._started.wait(5)
         return self
@@ -58,7 +58,9 @@ class DelayProxy:
         self._started.set()
         self._loop.run_forever()
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
         host, port = self.upstream.rsplit(":", 1)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
@@ -71,7 +73,9 @@ class DelayProxy:
             return_exceptions=True,
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
                 if delayed:

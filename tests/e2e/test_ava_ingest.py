@@ -11,10 +11,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from cli.supervisor import Suite, SuiteConfig
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+
+from cli.supervisor import Suite, SuiteConfig
 from services.artwork.ava.client import ArtworkCatalogClient
 from services.artwork.model import Artwork, FaceBox
 from tests.ava_media import write_stills
@@ -25,28 +25,41 @@ TITLE = "title-00015"  # on neither demo page
 def keyart_ava(args: list[str], image_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KEYART_IMAGE_DIR": str(image_dir), "AVA_WORKERS": "2"}
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "ava", *args], env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "cli.main", "ava", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
 def candidates(address: str) -> pb.GetCandidatesResponse:
     with grpc.insecure_channel(address) as channel:
-        return ArtworkServiceStub(channel).GetCandidates(pb.GetCandidatesRequest(title_ids=[TITLE]), timeout=5)
+        return ArtworkServiceStub(channel).GetCandidates(
+            pb.GetCandidatesRequest(title_ids=[TITLE]), timeout=5
+        )
 
 
 def served_artworks(address: str) -> dict[str, pb.Artwork]:
     with grpc.insecure_channel(address) as channel:
-        response = ArtworkServiceStub(channel).GetTitles(pb.GetTitlesRequest(title_ids=[TITLE]), timeout=5)
+        response = ArtworkServiceStub(channel).GetTitles(
+            pb.GetTitlesRequest(title_ids=[TITLE]), timeout=5
+        )
     return {artwork.artwork_id: artwork for artwork in response.titles[0].artworks}
 
 
-def test_ingested_stills_are_served_as_candidates(suite: Suite, suite_config: SuiteConfig, tmp_path: Path) -> None:
+def test_ingested_stills_are_served_as_candidates(
+    suite: Suite, suite_config: SuiteConfig, tmp_path: Path
+) -> None:
     artwork = suite_config.addresses["artwork"]
     stills = write_stills(tmp_path / "stills", ["astronaut", "coffee", "rocket", "chelsea"])
     images = tmp_path / "images"
     before = candidates(artwork)
 
-    done = keyart_ava(["ingest", "--title", TITLE, "--stills", str(stills), "--top-k", "3", "--target", artwork], images)
+    done = keyart_ava(
+        ["ingest", "--title", TITLE, "--stills", str(stills), "--top-k", "3", "--target", artwork],
+        images,
+    )
 
     assert done.returncode == 0, done.stderr
     after = candidates(artwork)
@@ -66,7 +79,9 @@ def test_ingested_stills_are_served_as_candidates(suite: Suite, suite_config: Su
     assert 0.1 < face.width < 0.4 and face.y + face.height <= 1.0
 
 
-def test_face_boxes_registered_are_returned_by_get_titles(suite: Suite, suite_config: SuiteConfig) -> None:
+def test_face_boxes_registered_are_returned_by_get_titles(
+    suite: Suite, suite_config: SuiteConfig
+) -> None:
     address = suite_config.addresses["artwork"]
     faces = (FaceBox(0.125, 0.25, 0.25, 0.5), FaceBox(0.5, 0.0625, 0.5, 0.9375))
     artwork = Artwork(f"{TITLE}/faces-e2e", ("Eileen Collins",), ("drama",), 0.7, 0.6, faces)
@@ -79,9 +94,14 @@ def test_face_boxes_registered_are_returned_by_get_titles(suite: Suite, suite_co
         with pytest.raises(grpc.RpcError) as refused:
             catalog.register(TITLE, [artwork, too_wide], replace=False)
     served = before[artwork.artwork_id].tags.faces
-    assert [(f.x, f.y, f.width, f.height) for f in served] == [dataclasses.astuple(f) for f in faces]
+    assert [(f.x, f.y, f.width, f.height) for f in served] == [
+        dataclasses.astuple(f) for f in faces
+    ]
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.details() == "artworks[1].tags.faces[1].width: x + width exceeds 1: the box leaves the image"
+    assert (
+        refused.value.details()
+        == "artworks[1].tags.faces[1].width: x + width exceeds 1: the box leaves the image"
+    )
     assert served_artworks(address) == before
 
 
@@ -99,10 +119,22 @@ def test_bad_ingests_leave_the_catalog_and_image_store_unchanged(
     images = tmp_path / "images"
     before = candidates(artwork)
     cases = [
-        (["--title", "no-such-title", "--stills", str(stills)], "NotFound: title 'no-such-title' is not in the catalog"),
-        (["--title", TITLE, "--video", str(empty_video)], f"InvalidArgument: video: {empty_video} is empty"),
-        (["--title", TITLE, "--video", str(garbage_video)], f"video: {garbage_video} cannot be read as a video"),
-        (["--title", TITLE, "--stills", str(corrupt_stills)], "InvalidArgument: stills: rocket.png is not an image"),
+        (
+            ["--title", "no-such-title", "--stills", str(stills)],
+            "NotFound: title 'no-such-title' is not in the catalog",
+        ),
+        (
+            ["--title", TITLE, "--video", str(empty_video)],
+            f"InvalidArgument: video: {empty_video} is empty",
+        ),
+        (
+            ["--title", TITLE, "--video", str(garbage_video)],
+            f"video: {garbage_video} cannot be read as a video",
+        ),
+        (
+            ["--title", TITLE, "--stills", str(corrupt_stills)],
+            "InvalidArgument: stills: rocket.png is not an image",
+        ),
     ]
     for args, message in cases:
         done = keyart_ava(["ingest", *args, "--target", artwork], images)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+from keyart.gateway.v1 import gateway_service_pb2_grpc
 
 from cli.client import PageClient
 from cli.supervisor import START_ORDER, SuiteConfig, is_serving
-from keyart.gateway.v1 import gateway_service_pb2 as pb
-from keyart.gateway.v1 import gateway_service_pb2_grpc
 
 GWH = ["good-will-hunting"]
 
@@ -62,7 +62,10 @@ def test_bad_page_request_is_invalid_argument_naming_the_field(
 
 
 def test_too_many_titles_on_the_page_is_invalid_argument(gateway_channel: grpc.Channel) -> None:
-    rows = [pb.RowRequest(row_id=f"r{i}", title_ids=[f"t{i}-{j}" for j in range(100)]) for i in range(41)]
+    rows = [
+        pb.RowRequest(row_id=f"r{i}", title_ids=[f"t{i}-{j}" for j in range(100)])
+        for i in range(41)
+    ]
     with pytest.raises(grpc.RpcError) as raised:
         render(gateway_channel, page(rows=rows))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -95,14 +98,20 @@ def test_duplicated_titles_get_the_same_choice(client: PageClient) -> None:
         ({"kind": pb.EVENT_KIND_UNSPECIFIED}, grpc.StatusCode.INVALID_ARGUMENT, "kind"),
         ({"kind": 42}, grpc.StatusCode.INVALID_ARGUMENT, "kind"),
         ({"title_id": "no-such-title"}, grpc.StatusCode.NOT_FOUND, "title_id"),
-        ({"artwork_id": "pulp-fiction/uma-thurman"}, grpc.StatusCode.INVALID_ARGUMENT, "artwork_id"),
+        (
+            {"artwork_id": "pulp-fiction/uma-thurman"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artwork_id",
+        ),
     ],
 )
 def test_bad_event_is_refused_naming_the_field(
     gateway_channel: grpc.Channel, overrides: dict[str, object], code: grpc.StatusCode, field: str
 ) -> None:
     request = pb.ReportEventRequest(
-        event_id="evt-bad", user_id="someone", title_id="good-will-hunting",
+        event_id="evt-bad",
+        user_id="someone",
+        title_id="good-will-hunting",
         kind=pb.EVENT_KIND_CLICK,
     )
     for name, value in overrides.items():
@@ -115,7 +124,9 @@ def test_bad_event_is_refused_naming_the_field(
 
 def test_event_stamped_in_the_far_future_is_refused(gateway_channel: grpc.Channel) -> None:
     request = pb.ReportEventRequest(
-        event_id="evt-future", user_id="someone", title_id="good-will-hunting",
+        event_id="evt-future",
+        user_id="someone",
+        title_id="good-will-hunting",
         kind=pb.EVENT_KIND_CLICK,
     )
     request.occurred_at.seconds = 4_000_000_000

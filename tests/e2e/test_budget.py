@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from cli.supervisor import Suite
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from tests.chaos import proxied_suite
 from tests.e2e.delay_proxy import DelayProxy
 
@@ -23,7 +23,9 @@ GWH = [("featured", ["good-will-hunting"])]
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Suite, dict[str, DelayProxy], PageClient]]:
+def proxied(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Suite, dict[str, DelayProxy], PageClient]]:
     extra_env = {
         "GATEWAY_MAX_CONCURRENT_PAGES": "2",
         "GATEWAY_BREAKER_FAILURES": "3",

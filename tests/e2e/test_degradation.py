@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
 from cli.client import PageClient
 from cli.supervisor import Suite
 from demo.pages import demo_page
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from tests.e2e.test_stories import default_artwork, tile_for
 
 

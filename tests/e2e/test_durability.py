@@ -13,16 +13,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import read_records
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from services.profile.taste import EVENT_WEIGHTS
 from tests.chaos import VIEWER, ProxiedSuite, background_load, proxied_suite, render_plan, scaled
 from tests.e2e.delay_proxy import DelayProxy
@@ -30,7 +30,7 @@ from tests.e2e.delay_proxy import DelayProxy
 TITLE = "good-will-hunting"  # genres: drama, romance
 KILLS = 20
 # One timestamp for every event: nothing decays between them, so a genre's weight is a count.
-OCCURRED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+OCCURRED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
@@ -47,10 +47,16 @@ def profile_db(running: ProxiedSuite) -> Path:
 def read_profile(path: Path, user_id: str) -> tuple[list[str], int, float]:
     """(event ids stored, the viewer's event_count, the viewer's drama weight), read-only."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        ids = [row[0] for row in db.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))]
-        count = db.execute("SELECT event_count FROM viewers WHERE user_id = ?", (user_id,)).fetchone()
+        ids = [
+            row[0]
+            for row in db.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
+        ]
+        count = db.execute(
+            "SELECT event_count FROM viewers WHERE user_id = ?", (user_id,)
+        ).fetchone()
         weight = db.execute(
-            "SELECT weight FROM affinities WHERE user_id = ? AND feature = 'genre:drama'", (user_id,)
+            "SELECT weight FROM affinities WHERE user_id = ? AND feature = 'genre:drama'",
+            (user_id,),
         ).fetchone()
     return ids, count[0] if count else 0, weight[0] if weight else 0.0
 
@@ -59,8 +65,11 @@ def report(client: PageClient, user_id: str, event_id: str) -> bool:
     """One attempt; True when the gateway acknowledged the event (new or duplicate)."""
     try:
         client.report_event(
-            event_id=event_id, user_id=user_id, title_id=TITLE,
-            kind=pb.EVENT_KIND_QUALIFIED_PLAY, occurred_at=OCCURRED_AT,
+            event_id=event_id,
+            user_id=user_id,
+            title_id=TITLE,
+            kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+            occurred_at=OCCURRED_AT,
         )
     except grpc.RpcError as error:
         if error.code() not in RETRYABLE:
@@ -89,7 +98,7 @@ class EventStream:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
-    def __enter__(self) -> "EventStream":
+    def __enter__(self) -> EventStream:
         self._thread.start()
         return self
 
@@ -118,7 +127,10 @@ def test_kill_9_of_the_profile_service_loses_no_acknowledged_event(durable: Prox
             acknowledged = set(stream.acknowledged)  # every ack so far was sent before the kill
             stored, count, weight = read_profile(db, user_id)
             assert acknowledged <= set(stored), f"kill {kill + 1}: acknowledged events lost"
-            assert count == len(stored) and weight == len(stored) * EVENT_WEIGHTS[pb.EVENT_KIND_QUALIFIED_PLAY]
+            assert (
+                count == len(stored)
+                and weight == len(stored) * EVENT_WEIGHTS[pb.EVENT_KIND_QUALIFIED_PLAY]
+            )
             profile.start()
             profile.wait_serving()
     assert profile.stop() == 0
@@ -138,20 +150,31 @@ def test_retry_after_a_deadline_exceeded_write_counts_once(durable: ProxiedSuite
     """The write happens but its acknowledgement is late: the client's retry is a duplicate."""
     user_id = "deadline-viewer"
     event_id = "deadline-viewer-event"
-    with DelayProxy(durable.gateway) as slow_replies, PageClient(slow_replies.address, timeout_s=0.3) as slow:
+    with (
+        DelayProxy(durable.gateway) as slow_replies,
+        PageClient(slow_replies.address, timeout_s=0.3) as slow,
+    ):
         report_until_acknowledged(slow, user_id, "warm-up")  # connections up before replies slow
-        slow_replies.delay_s = 0.6  # the response path only: the request reaches the gateway at once
+        slow_replies.delay_s = (
+            0.6  # the response path only: the request reaches the gateway at once
+        )
         with pytest.raises(grpc.RpcError) as late:
             slow.report_event(
-                event_id=event_id, user_id=user_id, title_id=TITLE,
-                kind=pb.EVENT_KIND_QUALIFIED_PLAY, occurred_at=OCCURRED_AT,
+                event_id=event_id,
+                user_id=user_id,
+                title_id=TITLE,
+                kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+                occurred_at=OCCURRED_AT,
             )
         time.sleep(0.6)  # the gateway's late answer has gone out: the write is done
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     retried = [
         durable.client.report_event(
-            event_id=event_id, user_id=user_id, title_id=TITLE,
-            kind=pb.EVENT_KIND_QUALIFIED_PLAY, occurred_at=OCCURRED_AT,
+            event_id=event_id,
+            user_id=user_id,
+            title_id=TITLE,
+            kind=pb.EVENT_KIND_QUALIFIED_PLAY,
+            occurred_at=OCCURRED_AT,
         ).duplicate
         for _ in range(3)
     ]
@@ -187,7 +210,9 @@ def test_kill_9_of_the_gateway_keeps_the_learning_logs_whole(durable: ProxiedSui
             time.sleep(0.3)
             gateway.kill()
             acknowledged = set(stream.acknowledged)
-            assert acknowledged <= set(logged(logs, FEEDBACK, "event_id", viewer)), f"kill {kill + 1}"
+            assert acknowledged <= set(logged(logs, FEEDBACK, "event_id", viewer)), (
+                f"kill {kill + 1}"
+            )
             page_ids = logged(logs, IMPRESSIONS, "page_id", VIEWER)
             assert len(page_ids) == len(set(page_ids))
             gateway.start()

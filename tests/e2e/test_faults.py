@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ from loadgen.runner import LoadResult
 from tests.chaos import (
     BACKENDS,
     VIEWER,
-    ProxiedSuite,
     HealthWatch,
+    ProxiedSuite,
     audit,
     background_load,
     fully_personalized,
@@ -153,7 +152,9 @@ def test_sigterm_lets_an_in_flight_page_finish(chaos: ProxiedSuite) -> None:
     chaos.proxies["ranker"].delay_s = 0.4
     answered: list[object] = []
     page = threading.Thread(
-        target=lambda: answered.append(chaos.client.render_page(VIEWER, page_rows(), budget_ms=3000))
+        target=lambda: answered.append(
+            chaos.client.render_page(VIEWER, page_rows(), budget_ms=3000)
+        )
     )
     watch = HealthWatch(gateway.address)
     watch.wait_for("SERVING")
@@ -171,7 +172,9 @@ def test_sigterm_lets_an_in_flight_page_finish(chaos: ProxiedSuite) -> None:
 
 def test_gateway_restart_under_load_loses_nothing_with_retries(chaos: ProxiedSuite) -> None:
     gateway = chaos.suite.services["gateway"]
-    plan = render_plan(chaos.gateway, BUDGET_MS, scaled(4.0, 15.0), retry=True, keep_responses=False)
+    plan = render_plan(
+        chaos.gateway, BUDGET_MS, scaled(4.0, 15.0), retry=True, keep_responses=False
+    )
     with background_load(plan) as load:
         time.sleep(0.5)
         started = time.monotonic()

@@ -7,10 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
 from cli.client import PageClient
 from cli.supervisor import SuiteConfig
 from demo.pages import demo_page
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from learning.dataset import load, read_pages
 
 
@@ -45,7 +46,9 @@ def test_every_ranked_title_is_logged_and_a_play_joins_as_its_reward(
         assert decision.candidate_ids[decision.chosen] == served[decision.title_id].artwork_id
         assert abs(decision.propensity - served[decision.title_id].propensity) < 1e-6
     assert (logged.user_id, logged.model_version, logged.policy) == (
-        "romance-fan", page.model_version, "greedy",
+        "romance-fan",
+        page.model_version,
+        "greedy",
     )
     assert logged.viewer_known and logged.viewer_features.any()
 
@@ -63,18 +66,42 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
     out = tmp_path / "learned.onnx"
     keyart = [sys.executable, "-m", "cli.main"]
     trained = subprocess.run(
-        [*keyart, "train", "--log", str(logs), "--out", str(out), "--max-iterations", "20",
-         "--artwork-target", suite_config.addresses["artwork"]],
-        capture_output=True, text=True, timeout=120,
+        [
+            *keyart,
+            "train",
+            "--log",
+            str(logs),
+            "--out",
+            str(out),
+            "--max-iterations",
+            "20",
+            "--artwork-target",
+            suite_config.addresses["artwork"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert trained.returncode == 0, trained.stderr
     assert out.exists() and (tmp_path / "learned.card.json").exists()
     assert "holdout DR estimate" in trained.stdout
 
     evaluated = subprocess.run(
-        [*keyart, "evaluate", "--log", str(logs), "--model", str(suite_config.model_path),
-         "--model", str(out), "--artwork-target", suite_config.addresses["artwork"]],
-        capture_output=True, text=True, timeout=120,
+        [
+            *keyart,
+            "evaluate",
+            "--log",
+            str(logs),
+            "--model",
+            str(suite_config.model_path),
+            "--model",
+            str(out),
+            "--artwork-target",
+            suite_config.addresses["artwork"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert evaluated.returncode == 0, evaluated.stderr
     lines = evaluated.stdout.splitlines()

@@ -18,7 +18,10 @@ def cli_page_line(user_id: str, title_id: str, gateway: str) -> str:
     """The line `keyart page` prints for `title_id` on `user_id`'s demo page."""
     result = subprocess.run(
         [sys.executable, "-m", "cli.main", "page", "--user", user_id, "--target", gateway],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return next(line for line in result.stdout.splitlines() if f"{title_id} " in line)
 

@@ -29,18 +29,39 @@ def test_twice_the_capacity_is_shed_fast_and_accepted_pages_stay_in_budget(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     # One call beyond the pages for a health check or an event; the rest is refused by gRPC's core.
-    env = {"GATEWAY_MAX_CONCURRENT_PAGES": str(MAX_PAGES), "GATEWAY_MAX_CONCURRENT_RPCS": str(MAX_PAGES + 1)}
+    env = {
+        "GATEWAY_MAX_CONCURRENT_PAGES": str(MAX_PAGES),
+        "GATEWAY_MAX_CONCURRENT_RPCS": str(MAX_PAGES + 1),
+    }
     with proxied_suite(tmp_path_factory.mktemp("overload"), env) as running:
         rows = reference_page()
-        measured = asyncio.run(run_load(render_plan(
-            running.gateway, BUDGET_MS, scaled(3.0, 10.0), rows, concurrency=MAX_PAGES, keep_responses=False
-        )))
+        measured = asyncio.run(
+            run_load(
+                render_plan(
+                    running.gateway,
+                    BUDGET_MS,
+                    scaled(3.0, 10.0),
+                    rows,
+                    concurrency=MAX_PAGES,
+                    keep_responses=False,
+                )
+            )
+        )
         capacity = measured.ok_per_s
 
         def overload_for(seconds: float) -> LoadResult:
-            return asyncio.run(run_load(render_plan(
-                running.gateway, BUDGET_MS, seconds, rows, rate_per_s=2 * capacity, keep_responses=False
-            )))
+            return asyncio.run(
+                run_load(
+                    render_plan(
+                        running.gateway,
+                        BUDGET_MS,
+                        seconds,
+                        rows,
+                        rate_per_s=2 * capacity,
+                        keep_responses=False,
+                    )
+                )
+            )
 
         overload_for(1.0)  # warm-up: buffers for twice the rate are allocated before RSS is read
         rss_before = running.suite.rss_mib()
@@ -62,4 +83,6 @@ def test_twice_the_capacity_is_shed_fast_and_accepted_pages_stay_in_budget(
     # two-core machine the absolute figures follow the neighbours' load (README, Reliability).
     assert ms(rejected, 50) < ms(accepted, 50)  # refused without waiting for a slot
     for name, before in rss_before.items():
-        assert rss_after[name] < before * 1.25 + 16, f"{name} grew {before:.0f} → {rss_after[name]:.0f} MiB"
+        assert rss_after[name] < before * 1.25 + 16, (
+            f"{name} grew {before:.0f} → {rss_after[name]:.0f} MiB"
+        )

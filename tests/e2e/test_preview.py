@@ -36,7 +36,9 @@ def ensure_chromium() -> Path:
     """Installs Debian's chromium when it is missing and we may (as root); the test needs a real browser."""
     if not CHROMIUM.exists():
         if os.geteuid() != 0:
-            pytest.fail("the preview browser test needs Debian's chromium: apt-get install chromium")
+            pytest.fail(
+                "the preview browser test needs Debian's chromium: apt-get install chromium"
+            )
         apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-q"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run([*apt, "update"], check=True, env=env)
@@ -142,12 +144,18 @@ def test_two_viewers_side_by_side_in_chromium(preview: ServiceProcess) -> None:
 
             assert shown("romance-fan", "good-will-hunting") == "good-will-hunting/damon-driver"
             assert shown("comedy-fan", "good-will-hunting") == "good-will-hunting/robin-williams"
-            default = page.locator(".panel[data-mode='default'] .tile[data-title-id='good-will-hunting']")
+            default = page.locator(
+                ".panel[data-mode='default'] .tile[data-title-id='good-will-hunting']"
+            )
             assert default.get_attribute("data-artwork-id") == "good-will-hunting/neutral"
             # Every picture loaded (naturalWidth is 0 for a broken image).
-            broken = page.eval_on_selector_all("img", "imgs => imgs.filter(i => !i.naturalWidth).length")
+            broken = page.eval_on_selector_all(
+                "img", "imgs => imgs.filter(i => !i.naturalWidth).length"
+            )
             assert broken == 0
-            page.locator(".panel[data-user='comedy-fan'] .tile[data-title-id='good-will-hunting']").hover()
+            page.locator(
+                ".panel[data-user='comedy-fan'] .tile[data-title-id='good-will-hunting']"
+            ).hover()
             details = page.locator("#details-panel")
             assert "Robin Williams" in details.inner_text()
             assert details.locator("img.candidate.other").count() == 2
@@ -164,7 +172,9 @@ def assert_face_boxes_drawn(page: Page, preview: ServiceProcess) -> None:
     page.goto(f"http://{preview.address}/title/good-will-hunting", wait_until="load")
     expected = {"damon-driver": 2, "robin-williams": 1, "neutral": 0}
     for name, count in expected.items():
-        picture = page.locator(f".candidate-card[data-artwork-id='good-will-hunting/{name}'] .annotated")
+        picture = page.locator(
+            f".candidate-card[data-artwork-id='good-will-hunting/{name}'] .annotated"
+        )
         assert picture.get_attribute("data-face-boxes") == str(count)
         boxes = picture.locator(".face-box")
         assert boxes.count() == count
@@ -173,6 +183,12 @@ def assert_face_boxes_drawn(page: Page, preview: ServiceProcess) -> None:
         for index in range(count):
             box = boxes.nth(index).bounding_box()
             assert box is not None and box["width"] > 10 and box["height"] > 10
-            assert image["x"] <= box["x"] and box["x"] + box["width"] <= image["x"] + image["width"] + 0.5
-            assert image["y"] <= box["y"] and box["y"] + box["height"] <= image["y"] + image["height"] + 0.5
+            assert (
+                image["x"] <= box["x"]
+                and box["x"] + box["width"] <= image["x"] + image["width"] + 0.5
+            )
+            assert (
+                image["y"] <= box["y"]
+                and box["y"] + box["height"] <= image["y"] + image["height"] + 0.5
+            )
     page.screenshot(path=str(ARTIFACTS / "preview-title-face-boxes.png"), full_page=False)

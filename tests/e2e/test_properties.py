@@ -16,10 +16,10 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from cli.supervisor import START_ORDER, SuiteConfig, is_serving
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from tests.raw_requests import FIELD_MESSAGE, call_raw, length_field
 
 RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
@@ -52,7 +52,9 @@ rows = st.lists(
         ),
     ),
     max_size=6,
-) | st.lists(st.just(pb.RowRequest(row_id="r", title_ids=["pulp-fiction"])), min_size=95, max_size=105)
+) | st.lists(
+    st.just(pb.RowRequest(row_id="r", title_ids=["pulp-fiction"])), min_size=95, max_size=105
+)
 contexts = st.builds(
     pb.Context,
     device_type=st.one_of(st.integers(0, 5), int32),
@@ -73,7 +75,9 @@ events = st.builds(
     user_id=ids,
     page_id=st.one_of(st.just(""), ids),
     title_id=titles,
-    artwork_id=st.one_of(st.just(""), st.sampled_from(["good-will-hunting/neutral", "pulp-fiction/neutral"]), ids),
+    artwork_id=st.one_of(
+        st.just(""), st.sampled_from(["good-will-hunting/neutral", "pulp-fiction/neutral"]), ids
+    ),
     kind=st.one_of(st.integers(0, 5), int32),
 )
 # Bytes that are not UTF-8, for a string field appended at the wire level (the last value wins).
@@ -93,7 +97,10 @@ def with_bad_utf8(message: bytes, number: int, payload: bytes) -> bytes:
 
 
 def check_answer(code: grpc.StatusCode, details: str) -> None:
-    assert code in {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED, *FIELD_CODES}, (code, details)
+    assert code in {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED, *FIELD_CODES}, (
+        code,
+        details,
+    )
     if code in FIELD_CODES:
         assert FIELD_MESSAGE.match(details), details
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from cli.supervisor import ServiceProcess, local_suite_config
 from keyart.profile.v1 import profile_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2_grpc
+
+from cli.supervisor import ServiceProcess, local_suite_config
 from tests.redis_server import RedisServer
 
 NOW_MS = 1_780_000_000_000
@@ -42,8 +42,13 @@ def apply(address: str, event_id: str, user_id: str) -> pb.ApplyEventResponse:
     with grpc.insecure_channel(address) as channel:
         return profile_service_pb2_grpc.ProfileServiceStub(channel).ApplyEvent(
             pb.ApplyEventRequest(
-                event_id=event_id, user_id=user_id, title_id="good-will-hunting", kind=4,
-                occurred_at_unix_ms=NOW_MS, genres=["comedy"], cast=["Robin Williams"],
+                event_id=event_id,
+                user_id=user_id,
+                title_id="good-will-hunting",
+                kind=4,
+                occurred_at_unix_ms=NOW_MS,
+                genres=["comedy"],
+                cast=["Robin Williams"],
             ),
             timeout=5,
         )

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.client import PageClient
 from cli.supervisor import Suite, SuiteConfig, free_address, local_suite_config
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 from loadgen.reference import LOADTEST_DIR
 from tests.certs import ThrowawayCa
 
@@ -67,7 +67,12 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
         suite = Suite(config, log)
         suite.start()
         try:
-            yield {"addresses": config.addresses, "ca": ca.ca, "mtls": mtls, "health": health_addresses}
+            yield {
+                "addresses": config.addresses,
+                "ca": ca.ca,
+                "mtls": mtls,
+                "health": health_addresses,
+            }
         finally:
             suite.stop()
 
@@ -75,9 +80,11 @@ def secure(suite_config: SuiteConfig, tmp_path_factory: pytest.TempPathFactory) 
 def health(address: str, creds: grpc.ChannelCredentials | None) -> int:
     channel = grpc.secure_channel(address, creds) if creds else grpc.insecure_channel(address)
     with channel:
-        return health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        ).status
+        return (
+            health_pb2_grpc.HealthStub(channel)
+            .Check(health_pb2.HealthCheckRequest(), timeout=5)
+            .status
+        )
 
 
 @pytest.mark.parametrize("backend", ["profile", "artwork", "ranker"])
@@ -93,7 +100,9 @@ def test_a_backend_refuses_a_client_without_a_certificate(secure: dict, backend:
 def page(secure: dict, token: str) -> pb.RenderPageResponse:
     gateway = secure["addresses"]["gateway"]
     with PageClient(gateway, credentials=credentials(secure["ca"]), token=token) as client:
-        return client.render_page("tls-viewer", [("featured", ["good-will-hunting", "pulp-fiction"])])
+        return client.render_page(
+            "tls-viewer", [("featured", ["good-will-hunting", "pulp-fiction"])]
+        )
 
 
 def test_a_right_token_gets_a_page_through_the_mtls_backends(secure: dict) -> None:
@@ -117,12 +126,17 @@ def test_a_token_not_allowed_the_method_is_permission_denied(secure: dict) -> No
     gateway = secure["addresses"]["gateway"]
     with PageClient(gateway, credentials=credentials(secure["ca"]), token=READER) as client:
         with pytest.raises(grpc.RpcError) as refused:
-            client.report_event(user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK)
+            client.report_event(
+                user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK
+            )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with PageClient(gateway, credentials=credentials(secure["ca"]), token=REPORTER) as client:
-        assert client.report_event(
-            user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK
-        ).duplicate is False
+        assert (
+            client.report_event(
+                user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK
+            ).duplicate
+            is False
+        )
 
 
 def test_health_needs_no_token_and_reflection_is_off(secure: dict) -> None:
@@ -146,13 +160,14 @@ def test_the_gateway_serves_no_plaintext(secure: dict) -> None:
 
 
 @pytest.mark.parametrize("service", ["gateway", "profile"])
-def test_the_health_port_answers_plaintext_probes_and_nothing_else(secure: dict, service: str) -> None:
+def test_the_health_port_answers_plaintext_probes_and_nothing_else(
+    secure: dict, service: str
+) -> None:
     """Kubernetes' gRPC probes speak plaintext: the health port serves them, only them."""
     address = secure["health"][service]
     assert health(address, None) == health_pb2.HealthCheckResponse.SERVING
-    with grpc.insecure_channel(address) as channel:
-        with pytest.raises(grpc.RpcError) as refused:
-            channel.unary_unary("/keyart.gateway.v1.PageService/RenderPage")(b"", timeout=5)
+    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as refused:
+        channel.unary_unary("/keyart.gateway.v1.PageService/RenderPage")(b"", timeout=5)
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
@@ -168,7 +183,10 @@ def test_the_tls_ghz_config_drives_the_secure_gateway(secure: dict, tmp_path: Pa
     path.write_text(json.dumps(config))
     done = subprocess.run(
         [sys.executable, "-m", "loadgen", "--config", str(path)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert "[OK]\t6 responses" in done.stdout
     assert "Error distribution" not in done.stdout
@@ -176,9 +194,24 @@ def test_the_tls_ghz_config_drives_the_secure_gateway(secure: dict, tmp_path: Pa
 
 def test_the_cli_talks_tls_with_a_token(secure: dict) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "page", "--user", "romance-fan",
-         "--target", secure["addresses"]["gateway"], "--ca", str(secure["ca"]), "--token", READER],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "page",
+            "--user",
+            "romance-fan",
+            "--target",
+            secure["addresses"]["gateway"],
+            "--ca",
+            str(secure["ca"]),
+            "--token",
+            READER,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     line = next(line for line in done.stdout.splitlines() if "good-will-hunting " in line)
     assert "good-will-hunting/neutral" in line and "cold start" in line  # this suite is unseeded

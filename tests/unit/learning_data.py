@@ -40,7 +40,13 @@ def synthetic(
     flat = np.arange(decisions) * k + chosen
     reward = (rng.random(decisions) < truth[flat]).astype(np.float64)
     data = BanditData(
-        viewer, context, artwork, counts, chosen, probabilities[flat], reward,
+        viewer,
+        context,
+        artwork,
+        counts,
+        chosen,
+        probabilities[flat],
+        reward,
         np.arange(decisions, dtype=np.int64),
     )
     return data, truth

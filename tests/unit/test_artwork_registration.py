@@ -10,11 +10,11 @@ from typing import TypeVar
 import grpc
 import numpy as np
 import pytest
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from common.errors import InvalidArgument
 from common.features import ARTWORK_DIM, artwork_vector, unpack
-from keyart.artwork.v1 import artwork_service_pb2 as pb
-from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 from services.artwork.model import Artwork
 from services.artwork.server import build_server, load_catalog
 from services.artwork.store import ArtworkStore
@@ -57,11 +57,15 @@ def new(
 
 def with_faces(*faces: tuple[float, float, float, float]) -> pb.RegisterArtworksRequest:
     """A registration whose second artwork carries `faces` (the first is fine)."""
-    return pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ok"), new("faces", faces=list(faces))])
+    return pb.RegisterArtworksRequest(
+        title_id=TITLE, artworks=[new("ok"), new("faces", faces=list(faces))]
+    )
 
 
 async def candidates(stub: ArtworkServiceStub) -> pb.GetCandidatesResponse:
-    return await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=[TITLE], include_features=True))
+    return await stub.GetCandidates(
+        pb.GetCandidatesRequest(title_ids=[TITLE], include_features=True)
+    )
 
 
 def test_registered_artworks_are_served_with_their_feature_vectors(tmp_path: Path) -> None:
@@ -89,7 +93,9 @@ def test_registered_artworks_are_served_with_their_feature_vectors(tmp_path: Pat
 def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
     async def scenario(stub: ArtworkServiceStub) -> pb.GetCandidatesResponse:
         await stub.RegisterArtworks(
-            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ava-1")], replace_existing=True)
+            pb.RegisterArtworksRequest(
+                title_id=TITLE, artworks=[new("ava-1")], replace_existing=True
+            )
         )
         return await candidates(stub)
 
@@ -102,12 +108,16 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
     ("request_", "code", "message"),
     [
         (
-            pb.RegisterArtworksRequest(title_id="no-such-title", artworks=[new("a", title="no-such-title")]),
+            pb.RegisterArtworksRequest(
+                title_id="no-such-title", artworks=[new("a", title="no-such-title")]
+            ),
             grpc.StatusCode.NOT_FOUND,
             "title 'no-such-title' is not in the catalog",
         ),
         (
-            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ok"), new("bad", tones=("sad",))]),
+            pb.RegisterArtworksRequest(
+                title_id=TITLE, artworks=[new("ok"), new("bad", tones=("sad",))]
+            ),
             grpc.StatusCode.INVALID_ARGUMENT,
             "artworks[1].tags.tones: unknown tones ['sad']",
         ),
@@ -119,7 +129,9 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
         (
             pb.RegisterArtworksRequest(
                 title_id=TITLE,
-                artworks=[pb.NewArtwork(artwork_id=f"{TITLE}/x", tags=pb.AvaTags(visual_quality=1.5))],
+                artworks=[
+                    pb.NewArtwork(artwork_id=f"{TITLE}/x", tags=pb.AvaTags(visual_quality=1.5))
+                ],
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
             "artworks[0].tags.visual_quality: 1.5 is not a score between 0 and 1",

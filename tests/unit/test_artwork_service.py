@@ -13,14 +13,14 @@ from typing import TypeVar
 import grpc
 import numpy as np
 import pytest
+from keyart.artwork.v1 import artwork_service_pb2 as pb
+from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from common.config import ConfigError
 from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
 from demo.layout import face_boxes
-from keyart.artwork.v1 import artwork_service_pb2 as pb
-from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.model import Artwork, FaceBox, Title
@@ -48,9 +48,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     return load_catalog(make_config(tmp_path_factory.mktemp("artwork") / "catalog.db"))
 
 
-def call(
-    catalog: Catalog | None, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]
-) -> T:
+def call(catalog: Catalog | None, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]) -> T:
     """Runs `scenario` against an in-process server on port 0 serving `catalog`."""
 
     async def run() -> T:
@@ -302,7 +300,7 @@ def test_default_is_the_highest_aesthetic_score_and_an_empty_title_has_none() ->
     )
     (sample, bare), missing = catalog.titles(["t1", "t2"])
     assert (sample.default_artwork_id, bare.default_artwork_id, missing) == ("t1/b", "", [])
-    assert sample.rows == range(0, 2)
+    assert sample.rows == range(2)
     assert catalog.candidates(["t2"])[1] == b""
 
 
@@ -338,9 +336,12 @@ def test_candidates_name_their_catalog_rows_and_leave_features_out_by_default(
 
     async def scenario(stub: ArtworkServiceStub) -> tuple[object, list[object]]:
         response = await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
-        chunks = [chunk async for chunk in stub.StreamCatalogFeatures(
-            pb.StreamCatalogFeaturesRequest(rows_per_chunk=1000)
-        )]
+        chunks = [
+            chunk
+            async for chunk in stub.StreamCatalogFeatures(
+                pb.StreamCatalogFeaturesRequest(rows_per_chunk=1000)
+            )
+        ]
         return response, chunks
 
     response, chunks = call(catalog, scenario)
@@ -372,7 +373,9 @@ def test_catalog_info_and_oversized_chunks(catalog: Catalog) -> None:
 
     info, error = call(catalog, scenario)
     assert (info.catalog_version, info.title_count, info.artwork_count) == (
-        catalog.version, len(catalog), catalog.artwork_count,
+        catalog.version,
+        len(catalog),
+        catalog.artwork_count,
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith("rows_per_chunk:")

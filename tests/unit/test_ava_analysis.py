@@ -98,7 +98,11 @@ def write_gallery(directory: Path, with_astronaut: bool) -> Path:
     people = {"Person A": stranger_faces(0, 3), "Person B": stranger_faces(3, 3)}
     if with_astronaut:
         astronaut = photo("astronaut")
-        people["Eileen Collins"] = [astronaut, astronaut[:, ::-1], cv2.convertScaleAbs(astronaut, alpha=1.2)]
+        people["Eileen Collins"] = [
+            astronaut,
+            astronaut[:, ::-1],
+            cv2.convertScaleAbs(astronaut, alpha=1.2),
+        ]
     for name, pictures in people.items():
         (directory / name).mkdir(parents=True)
         for number, picture in enumerate(pictures):

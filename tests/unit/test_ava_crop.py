@@ -27,7 +27,9 @@ WINDOW = (100, 50, 400, 200)  # left, top, width, height in frame pixels
         ((600, 60, 40, 40), None),  # outside
     ],
 )
-def test_a_face_box_is_placed_in_the_crop_or_left_out(face: tuple[int, ...], placed: FaceBox | None) -> None:
+def test_a_face_box_is_placed_in_the_crop_or_left_out(
+    face: tuple[int, ...], placed: FaceBox | None
+) -> None:
     assert faces_in_window([face], WINDOW) == ((placed,) if placed else ())
 
 
@@ -41,7 +43,9 @@ def test_ingested_faces_are_where_the_crop_shows_them() -> None:
     image = photo("astronaut")  # 512 × 512: the 16:9 crop drops rows above and below
     annotation = annotate(image)
     frame = Frame("astronaut.png", 0, 0.0, 0, cv2.imencode(".png", image)[1].tobytes())
-    artwork = to_artwork("title-00001", score(frame, annotation), None, (image.shape[1], image.shape[0]))
+    artwork = to_artwork(
+        "title-00001", score(frame, annotation), None, (image.shape[1], image.shape[0])
+    )
 
     (box,) = artwork.faces
     cropped = crop(image, PRIMARY_SHAPE, annotation.subject)

@@ -73,8 +73,12 @@ def test_a_failed_probe_opens_it_again_for_a_full_period() -> None:
 def test_bad_input_and_cancellation_do_not_count_as_failures() -> None:
     clock = Clock()
     subject = breaker(clock)
-    for code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                 grpc.StatusCode.NOT_FOUND, grpc.StatusCode.CANCELLED) * 3:
+    for code in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.CANCELLED,
+    ) * 3:
         subject.record(code)
     assert subject.state == "closed"
 

@@ -9,7 +9,9 @@ from gateway.catalog_cache import CatalogCache
 
 
 def entry(title_id: str, version: str = "v1", first_row: int = 0) -> TitleCandidates:
-    return TitleCandidates(title_id, f"{title_id}/a1", (f"{title_id}/a1",), ("u",), version, first_row)
+    return TitleCandidates(
+        title_id, f"{title_id}/a1", (f"{title_id}/a1",), ("u",), version, first_row
+    )
 
 
 class FakeArtwork:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-import pytest
 
 from common.channels import backend_channel
 
@@ -18,7 +17,11 @@ async def start_named_server(name: bytes) -> tuple[grpc.aio.Server, int]:
 
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("keyart.test.Who", {"Am": grpc.unary_unary_rpc_method_handler(answer)})]
+        [
+            grpc.method_handlers_generic_handler(
+                "keyart.test.Who", {"Am": grpc.unary_unary_rpc_method_handler(answer)}
+            )
+        ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -43,7 +43,11 @@ def stages(steps: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
 
 def test_a_builder_and_a_runtime_stage_on_a_pinned_base(steps: list[tuple[str, str]]) -> None:
     assert list(stages(steps)) == ["builder", "runtime"]
-    base = next(args for instruction, args in steps if instruction == "ARG" and args.startswith("PYTHON_IMAGE="))
+    base = next(
+        args
+        for instruction, args in steps
+        if instruction == "ARG" and args.startswith("PYTHON_IMAGE=")
+    )
     image = base.split("=", 1)[1]
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", image), image
     assert [args for instruction, args in steps if instruction == "FROM"] == [
@@ -59,7 +63,9 @@ def test_the_builder_generates_stubs_and_builds_the_model(steps: list[tuple[str,
     assert "services.ranker.model_recipe --out var/models/bundled.onnx" in runs
 
 
-def test_the_runtime_is_non_root_unbuffered_and_has_no_build_tools(steps: list[tuple[str, str]]) -> None:
+def test_the_runtime_is_non_root_unbuffered_and_has_no_build_tools(
+    steps: list[tuple[str, str]],
+) -> None:
     runtime = stages(steps)["runtime"]
     users = [args for instruction, args in runtime if instruction == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
@@ -71,7 +77,9 @@ def test_the_runtime_is_non_root_unbuffered_and_has_no_build_tools(steps: list[t
 
 def test_one_entry_point_serves_every_service(steps: list[tuple[str, str]]) -> None:
     runtime = stages(steps)["runtime"]
-    entrypoint = json.loads(next(args for instruction, args in runtime if instruction == "ENTRYPOINT"))
+    entrypoint = json.loads(
+        next(args for instruction, args in runtime if instruction == "ENTRYPOINT")
+    )
     command = json.loads(next(args for instruction, args in runtime if instruction == "CMD"))
     assert entrypoint == ["python", "-m"] and command[0] in SERVICE_MODULES.values()
     copied = {args.split()[-1] for instruction, args in runtime if instruction == "COPY"}
@@ -80,8 +88,12 @@ def test_one_entry_point_serves_every_service(steps: list[tuple[str, str]]) -> N
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
 
 
-def test_the_model_is_where_the_ranker_init_container_copies_it_from(steps: list[tuple[str, str]]) -> None:
-    copied = {args.split()[-1] for instruction, args in stages(steps)["runtime"] if instruction == "COPY"}
+def test_the_model_is_where_the_ranker_init_container_copies_it_from(
+    steps: list[tuple[str, str]],
+) -> None:
+    copied = {
+        args.split()[-1] for instruction, args in stages(steps)["runtime"] if instruction == "COPY"
+    }
     assert "/app/var/models" in copied
     ranker = yaml.safe_load_all((ROOT / "k8s/base/ranker.yaml").read_text())
     deployment = next(doc for doc in ranker if doc["kind"] == "Deployment")

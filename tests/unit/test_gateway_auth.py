@@ -22,7 +22,9 @@ def policy(tmp_path: Path, tokens: object):
 
 
 def test_tokens_are_allowed_their_methods_only(tmp_path: Path) -> None:
-    tokens = policy(tmp_path, {"r": [RENDER], "svc": ["/keyart.gateway.v1.PageService/*"], "all": ["*"]})
+    tokens = policy(
+        tmp_path, {"r": [RENDER], "svc": ["/keyart.gateway.v1.PageService/*"], "all": ["*"]}
+    )
     assert tokens.check("Bearer r", RENDER) is None
     assert tokens.check("Bearer r", REPORT) == grpc.StatusCode.PERMISSION_DENIED
     assert tokens.check("bearer svc", REPORT) is None
@@ -39,7 +41,9 @@ def test_no_or_unknown_token_is_unauthenticated(tmp_path: Path, authorization: s
     )
 
 
-@pytest.mark.parametrize("tokens", [{}, [], {"t": "RenderPage"}, {"t": ["RenderPage"]}, {" ": ["*"]}])
+@pytest.mark.parametrize(
+    "tokens", [{}, [], {"t": "RenderPage"}, {"t": ["RenderPage"]}, {" ": ["*"]}]
+)
 def test_a_bad_tokens_file_names_the_variable(tmp_path: Path, tokens: object) -> None:
     with pytest.raises(ConfigError, match="GATEWAY_AUTH_TOKENS_FILE"):
         policy(tmp_path, tokens)

@@ -32,7 +32,10 @@ def kubectl() -> str:
 def render(overlay: str) -> list[dict]:
     out = subprocess.run(
         [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
@@ -51,7 +54,10 @@ def named(objects: list[dict], kind: str, name: str) -> dict:
 
 
 def pod_labels(objects: list[dict]) -> dict[str, dict[str, str]]:
-    return {w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"] for w in of_kind(objects, *WORKLOAD_KINDS)}
+    return {
+        w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"]
+        for w in of_kind(objects, *WORKLOAD_KINDS)
+    }
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -77,7 +83,9 @@ def test_every_service_has_its_workload_account_and_budget(objects: list[dict]) 
         deployment = named(objects, "Deployment", service)
         pod = deployment["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == service and named(objects, "ServiceAccount", service)
-        assert [c["args"] for c in pod["containers"]] == [[module]]  # the image runs `python -m <args>`
+        assert [c["args"] for c in pod["containers"]] == [
+            [module]
+        ]  # the image runs `python -m <args>`
         assert named(objects, "Service", service)["spec"]["ports"][0]["name"] == "grpc"
         assert named(objects, "PodDisruptionBudget", service)
 
@@ -121,7 +129,10 @@ def test_writable_paths_are_volumes(objects: list[dict]) -> None:
             if key in data and not (key == "PROFILE_DB" and data["PROFILE_STORE"] != "sqlite")
         ]
         for path in wanted:
-            assert any(path == m or path.startswith(m + "/") for m in writable), (workload["metadata"]["name"], path)
+            assert any(path == m or path.startswith(m + "/") for m in writable), (
+                workload["metadata"]["name"],
+                path,
+            )
 
 
 def test_files_the_config_names_are_mounted_where_they_are_read(objects: list[dict]) -> None:
@@ -130,25 +141,37 @@ def test_files_the_config_names_are_mounted_where_they_are_read(objects: list[di
     for key, value in data.items():
         if not value.startswith("/etc/keyart/"):
             continue
-        container = named(objects, "Deployment", readers[key.split("_")[0]])["spec"]["template"]["spec"]["containers"][0]
+        container = named(objects, "Deployment", readers[key.split("_")[0]])["spec"]["template"][
+            "spec"
+        ]["containers"][0]
         assert any(value.startswith(m["mountPath"] + "/") for m in container["volumeMounts"]), key
 
 
 def test_selectors_match_their_pods(objects: list[dict]) -> None:
     labels = pod_labels(objects)
     for workload in of_kind(objects, *WORKLOAD_KINDS):
-        assert selects(workload["spec"]["selector"]["matchLabels"], labels[workload["metadata"]["name"]])
+        assert selects(
+            workload["spec"]["selector"]["matchLabels"], labels[workload["metadata"]["name"]]
+        )
     for obj in of_kind(objects, "Service", "PodDisruptionBudget"):
         selector = obj["spec"]["selector"]
-        selector = selector.get("matchLabels", selector) if obj["kind"] == "PodDisruptionBudget" else selector
+        selector = (
+            selector.get("matchLabels", selector)
+            if obj["kind"] == "PodDisruptionBudget"
+            else selector
+        )
         assert any(selects(selector, pod) for pod in labels.values()), obj["metadata"]["name"]
     for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
-        assert named(objects, hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"])
+        assert named(
+            objects, hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"]
+        )
 
 
 def test_every_service_port_is_named(objects: list[dict]) -> None:
     for service in of_kind(objects, "Service"):
-        assert all(port.get("name") for port in service["spec"]["ports"]), service["metadata"]["name"]
+        assert all(port.get("name") for port in service["spec"]["ports"]), service["metadata"][
+            "name"
+        ]
 
 
 def test_backends_have_headless_services_the_gateway_targets(objects: list[dict]) -> None:
@@ -186,21 +209,32 @@ def allowed_sources(objects: list[dict], target: str) -> set[str]:
     return sources
 
 
-def test_network_policies_deny_by_default_and_allow_only_the_call_graph(objects: list[dict]) -> None:
+def test_network_policies_deny_by_default_and_allow_only_the_call_graph(
+    objects: list[dict],
+) -> None:
     deny = named(objects, "NetworkPolicy", "default-deny")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}  # covers every pod
-    expected = {"gateway": {"*"}, "profile": {"gateway"}, "artwork": {"gateway", "ranker"}, "ranker": {"gateway"}}
+    expected = {
+        "gateway": {"*"},
+        "profile": {"gateway"},
+        "artwork": {"gateway", "ranker"},
+        "ranker": {"gateway"},
+    }
     if "redis" in pod_labels(objects):
         expected["redis"] = {"profile"}
     assert {target: allowed_sources(objects, target) for target in pod_labels(objects)} == expected
 
 
-def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(objects: list[dict]) -> None:
+def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(
+    objects: list[dict],
+) -> None:
     policy = named(objects, "NetworkPolicy", SCRAPE_POLICY)["spec"]
     (expression,) = policy["podSelector"]["matchExpressions"]
     assert set(expression["values"]) == set(SERVICE_MODULES)
     (rule,) = policy["ingress"]
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
     assert rule["ports"] == [{"protocol": "TCP", "port": METRICS_PORT}]
     data = config(objects)
     for workload in of_kind(objects, "Deployment"):
@@ -208,7 +242,10 @@ def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(ob
         if name not in SERVICE_MODULES:
             continue
         assert data[f"{name.upper()}_METRICS_ADDRESS"] == f"0.0.0.0:{METRICS_PORT}"
-        ports = {p["name"]: p["containerPort"] for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        ports = {
+            p["name"]: p["containerPort"]
+            for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]
+        }
         assert ports["metrics"] == METRICS_PORT
 
 
@@ -217,7 +254,9 @@ def test_only_profile_may_reach_redis(objects: list[dict]) -> None:
         for rule in policy["spec"].get("egress", []):
             ports = {p["port"] for p in rule.get("ports", [])}
             if 6379 in ports:
-                assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "profile"}
+                assert policy["spec"]["podSelector"]["matchLabels"] == {
+                    "app.kubernetes.io/name": "profile"
+                }
 
 
 def test_more_than_one_profile_replica_only_on_redis(objects: list[dict]) -> None:
@@ -233,7 +272,10 @@ def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls() -> None:
     assert of_kind(dev, "HorizontalPodAutoscaler") == [] and "GATEWAY_TLS_CERT" not in config(dev)
     assert config(dev)["PROFILE_STORE"] == "sqlite"
     assert min(d["spec"]["replicas"] for d in of_kind(prod, "Deployment")) >= 2
-    assert {h["metadata"]["name"] for h in of_kind(prod, "HorizontalPodAutoscaler")} == {"gateway", "ranker"}
+    assert {h["metadata"]["name"] for h in of_kind(prod, "HorizontalPodAutoscaler")} == {
+        "gateway",
+        "ranker",
+    }
     assert config(prod)["PROFILE_STORE"] == "redis://redis:6379/0"
     assert config(prod)["PROFILE_TLS_CLIENT_CA"] and config(prod)["GATEWAY_REFLECTION"] == "false"
     redis = named(prod, "StatefulSet", "redis")

@@ -26,11 +26,11 @@ from common.log_schema import (
     header,
 )
 from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
-from learning.catalog_snapshot import save_snapshot
 from gateway.backends import Ranking, TitleCandidates
 from gateway.impressions import SegmentTitles, page_records
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
+from learning.catalog_snapshot import save_snapshot
 from learning.dataset import load, read_pages, write_bandit_file
 from tests.unit.learning_data import synthetic
 
@@ -43,8 +43,12 @@ def impression(page_id: str = "page-1", time_ms: int = NOW) -> PageImpression:
         page_id=page_id,
         user_id="romance-fan",
         time_ms=time_ms,
-        context={"device_type": "DEVICE_TYPE_TV", "country": "US", "local_hour": 21,
-                 "day_of_week": "DAY_OF_WEEK_FRIDAY"},
+        context={
+            "device_type": "DEVICE_TYPE_TV",
+            "country": "US",
+            "local_hour": 21,
+            "day_of_week": "DAY_OF_WEEK_FRIDAY",
+        },
         context_features=rng.random(CONTEXT_DIM).astype(np.float32),
         viewer_known=True,
         viewer_features=rng.random(VIEWER_DIM).astype(np.float32),
@@ -80,7 +84,10 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     np.testing.assert_array_equal(back.context_features, page.context_features)
     assert back.tiles == page.tiles
     assert (back.page_id, back.policy, back.model_version, back.context) == (
-        page.page_id, page.policy, page.model_version, page.context,
+        page.page_id,
+        page.policy,
+        page.model_version,
+        page.context,
     )
 
 
@@ -88,8 +95,10 @@ def test_page_impression_round_trips_through_a_segment_file(tmp_path: Path) -> N
     ("damage", "problem"),
     [
         (lambda text: text[:-8], "decisions do not decode"),
-        (lambda text: encode_decisions_bytes(zstandard.decompress(base64.b64decode(text))[:-1]),
-         "decisions are 35 bytes, not whole 18-byte entries"),
+        (
+            lambda text: encode_decisions_bytes(zstandard.decompress(base64.b64decode(text))[:-1]),
+            "decisions are 35 bytes, not whole 18-byte entries",
+        ),
     ],
 )
 def test_damaged_decisions_are_refused(damage, problem: str) -> None:
@@ -134,7 +143,9 @@ def _page_with_snapshot(tmp_path: Path, plays: list[FeedbackEvent]) -> None:
     save_snapshot(tmp_path, "cat-1", rows)
 
 
-def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(tmp_path: Path) -> None:
+def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(
+    tmp_path: Path,
+) -> None:
     _page_with_snapshot(
         tmp_path,
         [
@@ -161,7 +172,9 @@ def test_decisions_under_a_catalog_version_without_snapshot_are_skipped(tmp_path
 
 
 def test_a_log_of_another_schema_version_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "impressions-0.jsonl").write_text(json.dumps({"type": "header", "schema": "v0"}) + "\n")
+    (tmp_path / "impressions-0.jsonl").write_text(
+        json.dumps({"type": "header", "schema": "v0"}) + "\n"
+    )
     with pytest.raises(LogFormatError, match="schema"):
         load(tmp_path)
 
@@ -179,9 +192,16 @@ def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(
         '{"schema": "keyart-bandit/1"}\n'
-        + json.dumps({"viewer": [0.0] * 3, "context": [0.0] * CONTEXT_DIM,
-                      "candidates": [[0.0] * ARTWORK_DIM], "chosen": 0, "propensity": 1.0,
-                      "reward": 0})
+        + json.dumps(
+            {
+                "viewer": [0.0] * 3,
+                "context": [0.0] * CONTEXT_DIM,
+                "candidates": [[0.0] * ARTWORK_DIM],
+                "chosen": 0,
+                "propensity": 1.0,
+                "reward": 0,
+            }
+        )
         + "\n"
     )
     with pytest.raises(LogFormatError, match="bad.jsonl:2"):
@@ -192,7 +212,10 @@ def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
     ("damage", "problem"),
     [
         # record 1 cut short, the rest written after it: a lost middle, not a torn tail
-        (lambda raw: raw[: raw.index(b"\n") + 10] + b"\n" + raw[raw.index(b"\n") + 30 :], "line 2 is not a JSON record"),
+        (
+            lambda raw: raw[: raw.index(b"\n") + 10] + b"\n" + raw[raw.index(b"\n") + 30 :],
+            "line 2 is not a JSON record",
+        ),
         (lambda raw: raw.split(b"\n", 1)[1], "line 1 is out of place"),  # the header is gone
         (lambda raw: raw + b"\x00\xff garbage\n", "line 5 is not a JSON record"),
     ],
@@ -211,8 +234,11 @@ def test_a_segment_names_each_title_once(tmp_path: Path) -> None:
         TitleCandidates("pf", "pf/c", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
     ]
     ranking = Ranking(
-        np.array([1, 0], "<u4"), np.array([0.8, 0.4], "<f4"), np.array([0.95, 0.5], "<f4"),
-        "model-1", "softmax",
+        np.array([1, 0], "<u4"),
+        np.array([0.8, 0.4], "<f4"),
+        np.array([0.95, 0.5], "<f4"),
+        "model-1",
+        "softmax",
     )
     inputs = RankedInputs(None, [(TitleGroup.of("cat-1", titles), ranking)])
     rendered = RenderedPage("page-1", [], Counter(), [], "model-1", inputs)
@@ -223,14 +249,18 @@ def test_a_segment_names_each_title_once(tmp_path: Path) -> None:
         for segment in (1, 1, 2)
     )
     assert first["new_titles"] == [
-        [0, "cat-1", "gwh", 0, "gwh/a\ngwh/b"], [1, "cat-1", "pf", 2, "pf/a\npf/b\npf/c"]
+        [0, "cat-1", "gwh", 0, "gwh/a\ngwh/b"],
+        [1, "cat-1", "pf", 2, "pf/a\npf/b\npf/c"],
     ]
     assert second["new_titles"] == []  # the segment has named them already
     assert next_segment["new_titles"] == first["new_titles"]  # a new segment names them again
 
     write(tmp_path, IMPRESSIONS, [first, second])
     pages = list(read_pages(tmp_path))
-    assert [tile.candidate_ids for tile in pages[1].tiles] == [titles[0].artwork_ids, titles[1].artwork_ids]
+    assert [tile.candidate_ids for tile in pages[1].tiles] == [
+        titles[0].artwork_ids,
+        titles[1].artwork_ids,
+    ]
     assert [tile.first_row for tile in pages[1].tiles] == [0, 2]
     assert pages[1].tiles == pages[0].tiles
     with pytest.raises(LogFormatError, match="title number 0 is not named in it or earlier"):
@@ -241,9 +271,15 @@ def test_a_segment_names_each_title_once(tmp_path: Path) -> None:
     ("change", "problem"),
     [
         (lambda r: r["new_titles"][0].pop(), "new_titles entry .* is not 5 fields"),
-        (lambda r: r["new_titles"][0].__setitem__(3, -1), "new_titles entry 0 has a bad number or row"),
+        (
+            lambda r: r["new_titles"][0].__setitem__(3, -1),
+            "new_titles entry 0 has a bad number or row",
+        ),
         (lambda r: r["new_titles"][0].__setitem__(4, ""), "new_titles entry 0 has bad text fields"),
-        (lambda r: r.__setitem__("decisions", with_choices(r["decisions"], [1, 9])), "'pf' chose 9 of 3"),
+        (
+            lambda r: r.__setitem__("decisions", with_choices(r["decisions"], [1, 9])),
+            "'pf' chose 9 of 3",
+        ),
     ],
 )
 def test_a_record_naming_its_titles_badly_is_refused(change, problem: str) -> None:
@@ -265,7 +301,10 @@ def test_a_log_nobody_waits_on_fsyncs_at_most_every_sync_s(
     segment_log = SegmentLog(SegmentSettings(tmp_path, FEEDBACK, sync_s=sync_s), header(FEEDBACK))
     segment_log.start()
     for n in range(5):
-        assert segment_log.append(lambda _segment, n=n: [{"type": "feedback", "n": n}]).result(10) is None
+        assert (
+            segment_log.append(lambda _segment, n=n: [{"type": "feedback", "n": n}]).result(10)
+            is None
+        )
     assert [r.get("n") for r in read_records(tmp_path, FEEDBACK)][1:] == [0, 1, 2, 3, 4]  # flushed
     segment_log.close()
     assert len(calls) in fsyncs
@@ -285,10 +324,16 @@ def test_titles_keep_their_numbers_in_any_order_and_each_catalog_version_has_its
         inputs = RankedInputs(
             None,
             [
-                (TitleGroup.of(version, group), Ranking(
-                    np.zeros(len(group), "<u4"), np.zeros(len(group), "<f4"),
-                    np.ones(len(group), "<f4"), "model-1", "greedy",
-                ))
+                (
+                    TitleGroup.of(version, group),
+                    Ranking(
+                        np.zeros(len(group), "<u4"),
+                        np.zeros(len(group), "<f4"),
+                        np.ones(len(group), "<f4"),
+                        "model-1",
+                        "greedy",
+                    ),
+                )
                 for version, group in groups
             ],
         )
@@ -301,9 +346,15 @@ def test_titles_keep_their_numbers_in_any_order_and_each_catalog_version_has_its
         record([("cat-1", [gwh, pf])]),
         record([("cat-1", [pf, later, gwh]), ("cat-2", [moved])]),
     ]
-    assert [entry[:3] for entry in records[1]["new_titles"]] == [[2, "cat-1", "am"], [3, "cat-2", "gwh"]]
+    assert [entry[:3] for entry in records[1]["new_titles"]] == [
+        [2, "cat-1", "am"],
+        [3, "cat-2", "gwh"],
+    ]
     write(tmp_path, IMPRESSIONS, records)
     pages = list(read_pages(tmp_path))
     assert [(t.catalog_version, t.title_id, t.first_row) for t in pages[1].tiles] == [
-        ("cat-1", "pf", 2), ("cat-1", "am", 900), ("cat-1", "gwh", 0), ("cat-2", "gwh", 0)
+        ("cat-1", "pf", 2),
+        ("cat-1", "am", 900),
+        ("cat-1", "gwh", 0),
+        ("cat-2", "gwh", 0),
     ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from keyart.gateway.v1 import gateway_service_pb2 as pb
+
 from loadgen.ghz import ConfigProblem, format_summary, json_report, load_config
 from loadgen.reference import LOADTEST_DIR, configs, reference_request
 from loadgen.runner import RESENDS, LoadPlan, LoadResult, percentile, run_load
@@ -32,7 +32,11 @@ async def load_against(handler: Handler, **plan: object) -> LoadResult:
     """Runs `plan` against a local server whose one method (/test.Local/Call) is `handler`."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("test.Local", {"Call": grpc.unary_unary_rpc_method_handler(handler)})]
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Local", {"Call": grpc.unary_unary_rpc_method_handler(handler)}
+            )
+        ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -123,7 +127,9 @@ def test_ghz_config_becomes_a_plan_with_the_reference_request() -> None:
         ({"duration": "ten seconds"}, "duration:"),
     ],
 )
-def test_unsupported_or_bad_options_are_refused_by_name(tmp_path: Path, change: dict, problem: str) -> None:
+def test_unsupported_or_bad_options_are_refused_by_name(
+    tmp_path: Path, change: dict, problem: str
+) -> None:
     config = {**configs()["render_page_smoke.json"], **change}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -134,9 +140,18 @@ def test_unsupported_or_bad_options_are_refused_by_name(tmp_path: Path, change: 
 def test_reports_have_ghz_sections_and_fields() -> None:
     result = known_latencies(concurrency=2)
     summary = format_summary(result)
-    for section in ("Summary:", "Count:\t100", "Requests/sec:", "Response time histogram:",
-                    "Latency distribution:", "  50 % in ", "Status code distribution:",
-                    "[OK]\t96 responses", "[UNAVAILABLE]\t4 responses", "Error distribution:"):
+    for section in (
+        "Summary:",
+        "Count:\t100",
+        "Requests/sec:",
+        "Response time histogram:",
+        "Latency distribution:",
+        "  50 % in ",
+        "Status code distribution:",
+        "[OK]\t96 responses",
+        "[UNAVAILABLE]\t4 responses",
+        "Error distribution:",
+    ):
         assert section in summary
     run = load_config(LOADTEST_DIR / "render_page_smoke.json")
     report = json_report(result, run)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 import onnx
+from keyart.ranker.v1 import ranker_service_pb2_grpc
 from structlog.testing import capture_logs
 
-from keyart.ranker.v1 import ranker_service_pb2_grpc
 from services.ranker.config import RankerConfig
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.model_watch import ModelWatcher, card_path
@@ -99,7 +99,9 @@ def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
         outcomes = []
         (models / "truncated.onnx").write_bytes(b"not an onnx model")
         wrong_schema = build_model(bundled_weights(), name="learned")
-        onnx.helper.set_model_props(wrong_schema, {"version": "x-1", "feature_schema": "features-v0"})
+        onnx.helper.set_model_props(
+            wrong_schema, {"version": "x-1", "feature_schema": "features-v0"}
+        )
         save_model(wrong_schema, models / "wrong-schema.onnx")
         other_model(models / "low-estimate.onnx", -2.0, estimate=0.01)
         other_model(models / "no-card.onnx", -2.2)

@@ -25,7 +25,9 @@ class SlowProfile:
         self.began = False
         self.cancelled = False
 
-    async def viewer_features(self, user_id: str, timeout: float, request_id: str) -> ViewerFeatures:
+    async def viewer_features(
+        self, user_id: str, timeout: float, request_id: str
+    ) -> ViewerFeatures:
         self.began = True
         try:
             await asyncio.sleep(self.delay_s)

@@ -18,10 +18,19 @@ DAY0 = 1_780_000_000_000
 HALF_LIFE = Decay(half_life_days=30)
 
 
-def event(event_id: str, *, at_ms: int = DAY0, kind: int = 4, genres=("comedy",), cast=("Robin Williams",)) -> FeedbackEvent:
+def event(
+    event_id: str, *, at_ms: int = DAY0, kind: int = 4, genres=("comedy",), cast=("Robin Williams",)
+) -> FeedbackEvent:
     return FeedbackEvent(
-        event_id=event_id, user_id="viewer", title_id="t1", kind=kind, occurred_at_ms=at_ms,
-        page_id="", artwork_id="", genres=tuple(genres), cast=tuple(cast),
+        event_id=event_id,
+        user_id="viewer",
+        title_id="t1",
+        kind=kind,
+        occurred_at_ms=at_ms,
+        page_id="",
+        artwork_id="",
+        genres=tuple(genres),
+        cast=tuple(cast),
     )
 
 
@@ -74,7 +83,10 @@ def test_affinity_halves_every_half_life(store: ProfileStore) -> None:
 
 
 def test_result_does_not_depend_on_arrival_order(open_store: OpenStore) -> None:
-    events = [event("old", at_ms=DAY0, genres=("romance",)), event("new", at_ms=DAY0 + 10 * MS_PER_DAY)]
+    events = [
+        event("old", at_ms=DAY0, genres=("romance",)),
+        event("new", at_ms=DAY0 + 10 * MS_PER_DAY),
+    ]
     tastes = []
     for name, ordered in (("forward", events), ("backward", events[::-1])):
         store = open_store(name)

@@ -8,13 +8,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from keyart.ranker.v1 import ranker_service_pb2 as pb
+from keyart.ranker.v1 import ranker_service_pb2_grpc
 
 from common import ranking_wire
 from common.features import ARTWORK_DIM, CONTEXT_DIM, cold_start_vector, pack, viewer_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
-from keyart.ranker.v1 import ranker_service_pb2 as pb
-from keyart.ranker.v1 import ranker_service_pb2_grpc
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.server import build_server as build_artwork
@@ -100,10 +100,18 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
 @pytest.mark.parametrize(
     ("overrides", "code", "field"),
     [
-        ({"catalog_version": "not-a-version"}, grpc.StatusCode.FAILED_PRECONDITION, "catalog_version"),
+        (
+            {"catalog_version": "not-a-version"},
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "catalog_version",
+        ),
         ({"first_rows": [0, 1]}, grpc.StatusCode.INVALID_ARGUMENT, "first_rows"),
         ({"first_rows": [10**6, 0, 0]}, grpc.StatusCode.INVALID_ARGUMENT, "first_rows"),
-        ({"artwork_features": pack(cold_start_vector())}, grpc.StatusCode.INVALID_ARGUMENT, "artwork_features"),
+        (
+            {"artwork_features": pack(cold_start_vector())},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artwork_features",
+        ),
     ],
 )
 def test_bad_rows_are_refused_naming_the_field(config, overrides, code, field) -> None:  # noqa: F811
@@ -125,4 +133,6 @@ def test_whole_catalog_scoring_picks_the_same_scores_as_a_gather(tmp_path: Path)
         np.testing.assert_allclose(
             CandidateRows(matrix, index).score(model, viewer, context), expected[index], rtol=1e-6
         )
-    np.testing.assert_allclose(CandidateRows(matrix).score(model, viewer, context), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        CandidateRows(matrix).score(model, viewer, context), expected, rtol=1e-6
+    )

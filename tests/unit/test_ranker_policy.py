@@ -119,7 +119,9 @@ def test_every_policy_logs_the_probability_of_its_choice(policy: Policy) -> None
     starts = np.cumsum(COUNTS) - COUNTS
     for page in range(100):
         decisions = policy.choose(SCORES, COUNTS, f"page-{page}")
-        np.testing.assert_array_equal(decisions.propensities, probabilities[starts + decisions.indices])
+        np.testing.assert_array_equal(
+            decisions.propensities, probabilities[starts + decisions.indices]
+        )
 
 
 def test_softmax_choice_frequencies_match_propensities() -> None:
@@ -138,8 +140,9 @@ def test_sticky_choice_repeats_within_its_period_whatever_the_page() -> None:
     policy = Policy(epsilon=0.9, seed=1, sticky_s=600)
     choices = {
         tuple(
-            policy.choose(SCORES, COUNTS, f"page-{page}", user_id="u", title_ids=TITLES, now_s=1_200 + page)
-            .indices.tolist()
+            policy.choose(
+                SCORES, COUNTS, f"page-{page}", user_id="u", title_ids=TITLES, now_s=1_200 + page
+            ).indices.tolist()
         )
         for page in range(50)
     }
@@ -153,11 +156,17 @@ def test_sticky_choices_follow_the_policy_distribution_across_viewers_and_period
     tally = np.zeros(4)
     for draw in range(20_000):
         decisions = policy.choose(
-            scores, counts, "same-page", user_id=f"user-{draw % 500}", title_ids=["t"],
+            scores,
+            counts,
+            "same-page",
+            user_id=f"user-{draw % 500}",
+            title_ids=["t"],
             now_s=60.0 * (draw // 500),
         )
         tally[decisions.indices[0]] += 1
-        assert decisions.propensities[0] == policy.distribution(scores, counts)[decisions.indices[0]]
+        assert (
+            decisions.propensities[0] == policy.distribution(scores, counts)[decisions.indices[0]]
+        )
     np.testing.assert_allclose(tally / tally.sum(), policy.distribution(scores, counts), atol=0.012)
 
 
@@ -168,7 +177,9 @@ def test_sticky_draws_change_with_the_period() -> None:
     titles = [f"t{i}" for i in range(200)]
 
     def chosen(now_s: float) -> list[int]:
-        return policy.choose(scores, counts, "p", user_id="u", title_ids=titles, now_s=now_s).indices.tolist()
+        return policy.choose(
+            scores, counts, "p", user_id="u", title_ids=titles, now_s=now_s
+        ).indices.tolist()
 
     assert chosen(0) == chosen(59)
     assert chosen(0) != chosen(60)
@@ -213,7 +224,9 @@ def _greedy_reference(scores: list[float], counts: list[int]) -> list[int]:
         max_size=40,
     )
 )
-def test_greedy_takes_each_titles_first_highest_score_and_never_a_nan(groups: list[list[float]]) -> None:
+def test_greedy_takes_each_titles_first_highest_score_and_never_a_nan(
+    groups: list[list[float]],
+) -> None:
     scores = [value for group in groups for value in group]
     counts = [len(group) for group in groups]
     decisions = Policy().choose(np.array(scores, dtype=np.float32), np.array(counts), "page")

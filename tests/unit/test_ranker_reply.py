@@ -6,6 +6,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features, ranking_wire
 from gateway.backends import MalformedReply, Ranking, TitleCandidates, ViewerFeatures
@@ -13,11 +14,12 @@ from gateway.breaker import CircuitBreaker
 from gateway.catalog_cache import CatalogCache
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import FallbackReason, PageRenderer
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 TITLES = {
     "gwh": TitleCandidates("gwh", "gwh/b", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
-    "pf": TitleCandidates("pf", "pf/a", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2),
+    "pf": TitleCandidates(
+        "pf", "pf/a", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2
+    ),
 }
 PAGE = PageRequest("viewer", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
 
@@ -51,8 +53,12 @@ class OneRanking:
     def __init__(self, reply: Ranking | Exception) -> None:
         self._reply = reply
 
-    async def viewer_features(self, user_id: str, timeout: float, request_id: str) -> ViewerFeatures:
-        return ViewerFeatures(True, features.SCHEMA_VERSION, features.pack(features.cold_start_vector()))
+    async def viewer_features(
+        self, user_id: str, timeout: float, request_id: str
+    ) -> ViewerFeatures:
+        return ViewerFeatures(
+            True, features.SCHEMA_VERSION, features.pack(features.cold_start_vector())
+        )
 
     @staticmethod
     def rank_request(**request: object) -> dict[str, object]:

@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
 from common import ranking_wire
 from common.features import (
@@ -28,7 +29,6 @@ from common.features import (
     viewer_vector,
 )
 from common.server import ServerSettings
-from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from services.ranker.config import RankerConfig
 from services.ranker.model import RankingModel
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
@@ -219,7 +219,11 @@ def test_process_with_a_missing_model_exits_non_zero_naming_it(tmp_path: Path) -
     env = {**os.environ, "RANKER_MODEL_PATH": str(missing), "RANKER_ADDRESS": "127.0.0.1:0"}
     done = subprocess.run(
         [sys.executable, "-m", "services.ranker.server"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert str(missing) in done.stdout

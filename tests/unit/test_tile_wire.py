@@ -7,10 +7,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from google.protobuf import wrappers_pb2
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from gateway.backends import Ranking, TitleCandidates
-from google.protobuf import wrappers_pb2
-
 from gateway.page_request import PageRequest
 from gateway.render import (
     Degradation,
@@ -23,7 +23,6 @@ from gateway.render import (
 )
 from gateway.servicer import encode_page
 from gateway.tile_wire import varint
-from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 
 def title(rng: random.Random, n: int) -> TitleCandidates:
@@ -96,10 +95,14 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
     }
     for t in defaulted:
         default = t.artwork_ids.index(t.default_artwork_id)
-        by_title[t.title_id] = expected_tile(t, default, 0.0, 1.0, FallbackReason.RANKER_UNAVAILABLE)
+        by_title[t.title_id] = expected_tile(
+            t, default, 0.0, 1.0, FallbackReason.RANKER_UNAVAILABLE
+        )
     for title_id in unknown:
         by_title[title_id] = pb.Tile(
-            title_id=title_id, propensity=1.0, fallback_reason=FallbackReason.CATALOG_UNAVAILABLE.value
+            title_id=title_id,
+            propensity=1.0,
+            fallback_reason=FallbackReason.CATALOG_UNAVAILABLE.value,
         )
     expected = pb.RenderPageResponse(
         page_id="page-1",
@@ -138,8 +141,11 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
     group = TitleGroup.of("cat-1", titles)
     fallbacks: Counter[FallbackReason] = Counter()
     encoded = assemble_rows(
-        page, [group], [ranked_tiles(group, ranking, FallbackReason.NONE)],
-        FallbackReason.UNKNOWN_TITLE, fallbacks,
+        page,
+        [group],
+        [ranked_tiles(group, ranking, FallbackReason.NONE)],
+        FallbackReason.UNKNOWN_TITLE,
+        fallbacks,
     )
     expected = [
         expected_tile(t, i, s, p, FallbackReason.NONE)
@@ -152,7 +158,9 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
     ]
     response = pb.RenderPageResponse.FromString(b"".join(encoded))
     assert response == pb.RenderPageResponse(
-        rows=[pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)]
+        rows=[
+            pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)
+        ]
     )
     assert not fallbacks
 

@@ -44,8 +44,13 @@ class Analysis:
     wall_s: float = 0.0
 
 
-def _shots(video: Path | None, stills: Path | None, samples_per_second: float,
-           frames_per_shot: int, stats: VideoStats) -> Iterator[list[Frame]]:
+def _shots(
+    video: Path | None,
+    stills: Path | None,
+    samples_per_second: float,
+    frames_per_shot: int,
+    stats: VideoStats,
+) -> Iterator[list[Frame]]:
     if video is not None:
         yield from sample_video(video, samples_per_second, frames_per_shot, stats)
     elif stills is not None:

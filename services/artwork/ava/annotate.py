@@ -71,7 +71,14 @@ def _hasler_susstrunk(image: np.ndarray) -> float:
     return float(spread + 0.3 * mean)
 
 
-_HUE_FAMILIES = ((15, "red"), (35, "orange"), (85, "yellow-green"), (130, "cyan-blue"), (165, "purple"), (180, "red"))
+_HUE_FAMILIES = (
+    (15, "red"),
+    (35, "orange"),
+    (85, "yellow-green"),
+    (130, "cyan-blue"),
+    (165, "purple"),
+    (180, "red"),
+)
 
 
 def _hue_family(bgr: np.ndarray) -> str:
@@ -156,7 +163,9 @@ def annotate(image: np.ndarray, matcher: FaceMatcher | None = None) -> Annotatio
     height, width = image.shape[:2]
     scale = ANALYSIS_LONG_SIDE / max(height, width)
     small = cv2.resize(
-        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        image,
+        (max(1, round(width * scale)), max(1, round(height * scale))),
+        interpolation=cv2.INTER_AREA,
     )
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     luma = gray.astype(np.float32) / 255.0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from demo.ava import PHOTOS, photo
 from services.artwork.ava.analyse import analyse
-from services.artwork.ava.frames import VideoStats
 from services.artwork.ava.crop import SHAPES, crop
+from services.artwork.ava.frames import VideoStats
 from services.artwork.ava.synthetic import write_video
 
 FPS = 24.0
@@ -58,23 +58,33 @@ def main() -> None:
     decode_fps = stats.frames_decoded / stats.decode_s
     analyse_fps = analysis.frames_annotated / (analysis.annotate_cpu_s / args.workers)
     realtime = stats.duration_s / wall_s
-    print(f"video: {video} ({stats.duration_s:.0f} s, {stats.frames_decoded} frames, 1920x1080 @ {FPS:g} fps)")
+    print(
+        f"video: {video} ({stats.duration_s:.0f} s, {stats.frames_decoded} frames, 1920x1080 @ {FPS:g} fps)"
+    )
     print(f"cores: {os.cpu_count()}, annotation workers: {args.workers}")
-    print(f"shots found: {len(stats.shot_starts)} (cut every {SHOT_SECONDS} s: {args.seconds // SHOT_SECONDS})")
+    print(
+        f"shots found: {len(stats.shot_starts)} (cut every {SHOT_SECONDS} s: {args.seconds // SHOT_SECONDS})"
+    )
     print(f"frames sampled: {stats.frames_sampled}, annotated: {analysis.frames_annotated}")
-    print("stage split (seconds; decode and probe run in the main process while the pool annotates):")
+    print(
+        "stage split (seconds; decode and probe run in the main process while the pool annotates):"
+    )
     print(f"  decode (grab every frame, retrieve samples) {stats.decode_s:8.2f}")
     print(f"  probe (shot cuts, sharpness per sample)     {stats.probe_s:8.2f}")
     print(f"  annotate (CPU s summed over workers)        {analysis.annotate_cpu_s:8.2f}")
     print(f"  rank                                        {analysis.rank_s:8.2f}")
     print(f"  crop top {len(analysis.top)}                                  {crop_s:8.2f}")
     print(f"  wall, end to end                            {wall_s:8.2f}")
-    print(f"decoded: {decode_fps:.0f} frames/s; annotated: {analyse_fps:.1f} frames/s over {args.workers} workers")
+    print(
+        f"decoded: {decode_fps:.0f} frames/s; annotated: {analyse_fps:.1f} frames/s over {args.workers} workers"
+    )
     print(
         f"realtime factor: {realtime:.1f}x; an hour of this video, extrapolated linearly: "
         f"{3600 / realtime / 60:.1f} min (target: 4x, 15 min)"
     )
-    print(f"summary: decode_fps={decode_fps:.1f} analyse_fps={analyse_fps:.1f} realtime_factor={realtime:.2f}")
+    print(
+        f"summary: decode_fps={decode_fps:.1f} analyse_fps={analyse_fps:.1f} realtime_factor={realtime:.2f}"
+    )
 
 
 if __name__ == "__main__":

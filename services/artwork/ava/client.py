@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-
-from common.errors import NotFound
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
+
+from common.errors import NotFound
 from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork
 

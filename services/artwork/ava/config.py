@@ -22,8 +22,6 @@ class AvaConfig:
         return cls(
             image_dir=Path(env_str("KEYART_IMAGE_DIR", "var/images")),
             workers=env_int("AVA_WORKERS", os.cpu_count() or 1, minimum=1, maximum=256),
-            samples_per_second=env_float(
-                "AVA_SAMPLES_PER_SECOND", 4.0, minimum=0.1, maximum=120.0
-            ),
+            samples_per_second=env_float("AVA_SAMPLES_PER_SECOND", 4.0, minimum=0.1, maximum=120.0),
             frames_per_shot=env_int("AVA_FRAMES_PER_SHOT", 2, minimum=1, maximum=50),
         )

@@ -43,7 +43,9 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
 def face_crop(gray: np.ndarray, box: Box) -> np.ndarray:
     """The face normalised for comparison: square, FACE_SIZE, histogram-equalised."""
     x, y, w, h = box
-    crop = cv2.resize(gray[y : y + h, x : x + w], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+        gray[y : y + h, x : x + w], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA
+    )
     return cv2.equalizeHist(crop)
 
 
@@ -89,7 +91,9 @@ def load_gallery(directory: Path) -> Gallery:
             if gray is None:
                 raise InvalidArgument("cast_gallery", f"{photo} is not an image")
             boxes = detect_faces(gray)
-            crops.append(face_crop(gray, boxes[0] if boxes else (0, 0, gray.shape[1], gray.shape[0])))
+            crops.append(
+                face_crop(gray, boxes[0] if boxes else (0, 0, gray.shape[1], gray.shape[0]))
+            )
         if not crops:
             raise InvalidArgument("cast_gallery", f"{person.name}: no photos")
         faces.extend(crops)

@@ -49,7 +49,8 @@ class IngestResult:
 
 def image_paths(image_dir: Path, artwork_id: str) -> dict[str, Path]:
     return {
-        shape: image_dir / (f"{artwork_id}.png" if shape == PRIMARY_SHAPE else f"{artwork_id}.{shape}.png")
+        shape: image_dir
+        / (f"{artwork_id}.png" if shape == PRIMARY_SHAPE else f"{artwork_id}.{shape}.png")
         for shape in SHAPES
     }
 
@@ -90,7 +91,9 @@ def _check(request: IngestRequest) -> None:
         raise InvalidArgument("top_k", f"{request.top_k} is not between 1 and {MAX_TOP_K}")
 
 
-def ingest(request: IngestRequest, config: AvaConfig, catalog: ArtworkCatalogClient) -> IngestResult:
+def ingest(
+    request: IngestRequest, config: AvaConfig, catalog: ArtworkCatalogClient
+) -> IngestResult:
     """InvalidArgument / NotFound (or the service's gRPC error) leave the catalog as it was,
     and no new image behind."""
     _check(request)
@@ -119,7 +122,9 @@ def ingest(request: IngestRequest, config: AvaConfig, catalog: ArtworkCatalogCli
         for chosen in analysis.top:
             image = chosen.frame.image()
             frame_size = (image.shape[1], image.shape[0])
-            artwork = to_artwork(request.title_id, chosen, labels.tones if labels else None, frame_size)
+            artwork = to_artwork(
+                request.title_id, chosen, labels.tones if labels else None, frame_size
+            )
             artworks.append(artwork)
             for shape, path in image_paths(config.image_dir, artwork.artwork_id).items():
                 if not path.exists():

@@ -102,7 +102,9 @@ def without_duplicates(scored: Sequence[Scored]) -> list[Scored]:
     """Best first; a frame within DUPLICATE_BITS of a better one is dropped."""
     kept: list[Scored] = []
     for candidate in sorted(scored, key=lambda item: -item.score):
-        if all(hamming(candidate.annotation.phash, k.annotation.phash) > DUPLICATE_BITS for k in kept):
+        if all(
+            hamming(candidate.annotation.phash, k.annotation.phash) > DUPLICATE_BITS for k in kept
+        ):
             kept.append(candidate)
     return kept
 

@@ -24,7 +24,9 @@ def shot_frame(picture: np.ndarray, size: tuple[int, int], progress: float) -> n
     x0, y0 = (pw - cw) / 2, (ph - ch) / 2
     fit = min(width / cw, height / ch)
     out_w, out_h = round(cw * fit), round(ch * fit)
-    transform = np.float32([[fit, 0, -x0 * fit + (width - out_w) / 2], [0, fit, -y0 * fit + (height - out_h) / 2]])
+    transform = np.float32(
+        [[fit, 0, -x0 * fit + (width - out_w) / 2], [0, fit, -y0 * fit + (height - out_h) / 2]]
+    )
     return cv2.warpAffine(picture, transform, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
 
 
