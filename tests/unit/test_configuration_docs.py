@@ -9,6 +9,9 @@ reads the names its arguments fill in, through as many helpers as there are
 (`env_int` → `_env_number` → `env_str`; `settings_from_env` → `server_tls_from_env`).
 A name the resolver cannot work out fails the test, so a new way of reading the
 environment cannot slip past it.
+
+Variables read only under tests/ and bench/ belong in the page's "Tests and benchmarks"
+table; those only the manifests in k8s/ use (`$(NAME)`) in its "Kubernetes only" table.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ SKIPPED_DIRS = {"gen", "var", "node_modules", "__pycache__", "keyart.egg-info"}
 # belong in the page's own table for them.
 TEST_ONLY_DIRS = ("tests", "bench")
 TEST_ONLY_SECTION = "Tests and benchmarks"
+# Variables only the Kubernetes manifests use, as `$(NAME)`, sit in their own table.
+MANIFESTS = ROOT / "k8s"
+MANIFEST_SECTION = "Kubernetes only"
+MANIFEST_REFERENCE = re.compile(r"\$\(([A-Z][A-Z0-9_]*)\)")
 # `<SERVICE>_X` on the page stands for X under each prefix this helper is called with.
 SERVER_SETTINGS_HELPER = "settings_from_env"
 SERVICE_PLACEHOLDER = "<SERVICE>_"
@@ -352,12 +359,32 @@ def documented(page: str, prefixes: set[str]) -> dict[str, str]:
     return listed
 
 
+def used_by_manifests() -> set[str]:
+    return {
+        name
+        for path in MANIFESTS.rglob("*.yaml")
+        for name in MANIFEST_REFERENCE.findall(path.read_text())
+    }
+
+
 def drift(page: str) -> list[str]:
     """What is wrong between the page and the code, one line per variable; empty when in step."""
     code, prefixes = read_by_code()
     assert prefixes, f"no call of {SERVER_SETTINGS_HELPER} found: the server prefixes are unknown"
-    docs = documented(page, prefixes)
+    listed = documented(page, prefixes)
+    manifests_only = used_by_manifests() - set(code)
     problems = [
+        f"{name} is used by k8s/ but missing from the {MANIFEST_SECTION!r} table"
+        for name in sorted(manifests_only)
+        if listed.get(name) != MANIFEST_SECTION
+    ]
+    problems += [
+        f"{name} is in the {MANIFEST_SECTION!r} table but not used as $({name}) in k8s/"
+        for name, section in sorted(listed.items())
+        if section == MANIFEST_SECTION and name not in manifests_only
+    ]
+    docs = {name: section for name, section in listed.items() if section != MANIFEST_SECTION}
+    problems += [
         f"{name} is read ({', '.join(sorted(code[name]))}) but missing from {PAGE.name}"
         for name in sorted(set(code) - set(docs))
     ]
