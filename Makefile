@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
+.PHONY: run test docs proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,16 @@ preview: proto
 	$(PY) -m demo.images
 	$(PY) -m preview.server
 
-test: proto model
+test: docs proto model
 	$(PY) -m pytest -q tests
+
+# The docs site (mkdocs.yml): --strict fails on a broken link or anchor and on a page missing from the nav.
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir var/site
+
+$(VENV)/.docs-installed: requirements-docs.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	touch $@
 
 # The fault, overload and durability tests at length, on the reference page, printing figures.
 chaos: proto model
