@@ -6,15 +6,19 @@ import asyncio
 
 import grpc
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
 from gateway.backends import ViewerFeatures
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import CircuitBreaker, dependency_breakers
 from gateway.catalog_cache import CatalogCache
-from gateway.page_request import PageContext, PageRequest
-from gateway.render import Degradation, PageRenderer
+from gateway.config import PageLimits
+from gateway.fallbacks import Degradation
+from gateway.page_request import PageContext, PageHead
+from gateway.render import PageRenderer
 
-HEAD = PageRequest("viewer", (), PageContext(1, "US", 21, 5), 200)
+HEAD = PageHead("viewer", PageContext(1, "US", 21, 5), 200)
+LIMITS = PageLimits(100, 100, 4000, 250, 10_000)
 
 
 class SlowProfile:
@@ -38,10 +42,10 @@ class SlowProfile:
 
 
 def renderer(profile: SlowProfile, breaker: CircuitBreaker | None = None) -> PageRenderer:
-    breakers = {name: CircuitBreaker(name) for name in ("profile", "artwork", "ranker")}
+    breakers = dependency_breakers(failure_threshold=5, open_s=1.0)
     if breaker is not None:
-        breakers["profile"] = breaker
-    return PageRenderer(profile, CatalogCache(10), breakers)  # type: ignore[arg-type]
+        breakers[pb.DEPENDENCY_PROFILE] = breaker
+    return PageRenderer(profile, CatalogCache(10), breakers, LIMITS)  # type: ignore[arg-type]
 
 
 def test_the_profile_call_is_under_way_before_the_rows_are_read() -> None:
@@ -79,5 +83,7 @@ def test_an_open_breaker_answers_at_once_without_a_call() -> None:
             return await started.viewer
 
     viewer = asyncio.run(main())
-    assert viewer == Degradation("profile", "UNAVAILABLE", "circuit breaker open: failing fast")
+    assert viewer == Degradation(
+        pb.DEPENDENCY_PROFILE, "UNAVAILABLE", "circuit breaker open: failing fast"
+    )
     assert not profile.began

@@ -10,10 +10,11 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features, ranking_wire
 from gateway.backends import MalformedReply, Ranking, TitleCandidates, ViewerFeatures
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import dependency_breakers
 from gateway.catalog_cache import CatalogCache
-from gateway.page_request import PageContext, PageRequest
-from gateway.render import FallbackReason, PageRenderer
+from gateway.config import PageLimits
+from gateway.page_request import PageContext, PageHead, PageRequest
+from gateway.render import PageRenderer
 
 TITLES = {
     "gwh": TitleCandidates("gwh", "gwh/b", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
@@ -22,6 +23,7 @@ TITLES = {
     ),
 }
 PAGE = PageRequest("viewer", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
+HEAD = PageHead(PAGE.user_id, PAGE.context, PAGE.budget_ms)
 
 
 def test_packed_decisions_round_trip() -> None:
@@ -74,9 +76,10 @@ def render(reply: Ranking | Exception) -> tuple[pb.RenderPageResponse, list]:
     async def main() -> tuple[bytes, list]:
         cache = CatalogCache(10)
         cache.store(TITLES)
-        breakers = {name: CircuitBreaker(name) for name in ("profile", "artwork", "ranker")}
-        renderer = PageRenderer(OneRanking(reply), cache, breakers)  # type: ignore[arg-type]
-        async with renderer.start(PAGE, budget_s=1.0, request_id="r") as started:
+        breakers = dependency_breakers(failure_threshold=5, open_s=1.0)
+        limits = PageLimits(100, 100, 4000, 250, 10_000)
+        renderer = PageRenderer(OneRanking(reply), cache, breakers, limits)  # type: ignore[arg-type]
+        async with renderer.start(HEAD, budget_s=1.0, request_id="r") as started:
             page = await renderer.finish(started, PAGE, page_id="p", request_id="r")
         return b"".join(page.rows), page.degradations
 
@@ -107,8 +110,10 @@ def test_a_ranking_that_cannot_fit_the_page_falls_back_to_the_defaults(
     reply: Ranking | Exception, detail: str
 ) -> None:
     response, degradations = render(reply)
-    assert [(d.dependency, d.status_code) for d in degradations] == [("ranker", "INTERNAL")]
+    assert [(d.dependency, d.status_code) for d in degradations] == [
+        (pb.DEPENDENCY_RANKER, "INTERNAL")
+    ]
     assert degradations[0].detail.startswith(detail)
     tiles = response.rows[0].tiles
     assert [tile.artwork_id for tile in tiles] == ["gwh/b", "pf/a"]  # each title's default
-    assert {tile.fallback_reason for tile in tiles} == {FallbackReason.RANKER_UNAVAILABLE.value}
+    assert {tile.fallback_reason for tile in tiles} == {pb.FALLBACK_REASON_RANKER_UNAVAILABLE}
