@@ -9,43 +9,14 @@ import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
+from common.errors import InvalidArgument
 from gateway.backends import ViewerFeatures
-from gateway.breaker import CircuitBreaker, dependency_breakers
-from gateway.catalog_cache import CatalogCache
-from gateway.config import PageLimits
+from gateway.breaker import CircuitBreaker
 from gateway.fallbacks import Degradation
 from gateway.page_request import PageContext, PageHead
-from gateway.render import PageRenderer
+from tests.unit.page_fakes import SlowProfile, page_request, renderer
 
 HEAD = PageHead("viewer", PageContext(1, "US", 21, 5), 200)
-LIMITS = PageLimits(100, 100, 4000, 250, 10_000)
-
-
-class SlowProfile:
-    """A profile that answers after `delay_s`, recording whether its call began and how it ended."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
-        self.began = False
-        self.cancelled = False
-
-    async def viewer_features(
-        self, user_id: str, timeout: float, request_id: str
-    ) -> ViewerFeatures:
-        self.began = True
-        try:
-            await asyncio.sleep(self.delay_s)
-        except asyncio.CancelledError:
-            self.cancelled = True
-            raise
-        return ViewerFeatures(True, features.SCHEMA_VERSION, b"")
-
-
-def renderer(profile: SlowProfile, breaker: CircuitBreaker | None = None) -> PageRenderer:
-    breakers = dependency_breakers(failure_threshold=5, open_s=1.0)
-    if breaker is not None:
-        breakers[pb.DEPENDENCY_PROFILE] = breaker
-    return PageRenderer(profile, CatalogCache(10), breakers, LIMITS)  # type: ignore[arg-type]
 
 
 def test_the_profile_call_is_under_way_before_the_rows_are_read() -> None:
@@ -71,6 +42,36 @@ def test_a_page_that_fails_while_its_rows_are_read_cancels_the_profile_call() ->
     with pytest.raises(ValueError, match="rows"):
         asyncio.run(main())
     assert profile.cancelled
+
+
+def test_render_sends_the_profile_call_before_it_reads_the_rows() -> None:
+    """A page whose second row is empty: the profile was already asked when the rows
+    were read and refused, and its call is cancelled with the page."""
+    profile = SlowProfile(5.0)
+    request = page_request(("row-a", ["gwh"]), ("row-b", []))
+
+    async def main() -> None:
+        await renderer(profile).render(request, client_left_s=None, request_id="r")
+
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(main())
+    assert (refused.value.field, profile.began, profile.cancelled) == (
+        "rows[1].title_ids",
+        True,
+        True,
+    )
+
+
+def test_a_bad_head_is_refused_before_the_profile_is_asked() -> None:
+    profile = SlowProfile(0.0)
+    request = page_request(("row-a", ["gwh"]), user_id="")
+
+    async def main() -> None:
+        await renderer(profile).render(request, client_left_s=None, request_id="r")
+
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(main())
+    assert (refused.value.field, profile.began) == ("user_id", False)
 
 
 def test_an_open_breaker_answers_at_once_without_a_call() -> None:

@@ -71,7 +71,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
         (f"row-{r}", tuple(rng.sample(shown, rng.randrange(1, len(shown) + 1))))
         for r in range(rng.randrange(1, 6))
     )
-    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]  # tiles never read the context
 
     group, unranked = TitleGroup.of("cat-1", ranked), TitleGroup.of("cat-1", defaulted)
     fallbacks: Counter[pb.FallbackReason] = Counter()
@@ -94,6 +94,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     }
     for t in defaulted:
@@ -136,11 +137,11 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
         "model-1",
     )
     cuts = sorted(rng.sample(range(1, len(titles)), rng.randrange(0, min(5, len(titles)))))
-    spans = list(zip([0, *cuts], [*cuts, len(titles)]))
+    spans = list(zip([0, *cuts], [*cuts, len(titles)], strict=True))
     rows = tuple(
         (f"row-{r}", tuple(t.title_id for t in titles[a:b])) for r, (a, b) in enumerate(spans)
     )
-    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]  # tiles never read the context
     group = TitleGroup.of("cat-1", titles)
     fallbacks: Counter[pb.FallbackReason] = Counter()
     encoded = assemble_rows(
@@ -157,12 +158,14 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     ]
     response = pb.RenderPageResponse.FromString(b"".join(encoded))
     assert response == pb.RenderPageResponse(
         rows=[
-            pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)
+            pb.Row(row_id=row_id, tiles=expected[a:b])
+            for (row_id, _), (a, b) in zip(rows, spans, strict=True)
         ]
     )
     assert not fallbacks
