@@ -1,4 +1,5 @@
-"""A RenderPage request checked against the page limits, as plain data."""
+"""A RenderPage request checked against the page limits, as plain data, in two steps:
+its head (`parse_page_head`), then the whole page with its rows (`with_rows`)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class PageHead:
 
 @dataclass(frozen=True)
 class PageRequest:
-    """A whole page: its head and its rows, each row an id and its title ids."""
+    """A whole page: the head's fields and the rows, each row an id and its title ids."""
 
     user_id: str
     rows: tuple[tuple[str, tuple[str, ...]], ...]
