@@ -59,7 +59,8 @@ def test_the_response_is_returned_before_the_metrics_and_the_log_are_written() -
 
     async def main() -> tuple[bytes, tuple[float, int], tuple[float, int]]:
         request = page_request(("row", ["gwh", "pf"]), user_id="newcomer")
-        context = cast(grpc.aio.ServicerContext, NoDeadline())  # RenderPage reads only time_remaining
+        # RenderPage reads only the context's time_remaining.
+        context = cast(grpc.aio.ServicerContext, NoDeadline())
         response = await servicer.RenderPage(request, context)
         at_response = (cold_start_tiles(), len(log.pages))
         await asyncio.sleep(0)
