@@ -20,14 +20,13 @@ from gateway.backends import Ranking, TitleCandidates, ViewerFeatures
 from gateway.config import PageLimits
 from gateway.page_request import parse_page_request
 from gateway.render import (
-    FallbackReason,
     RenderedPage,
     TitleGroup,
     assemble_rows,
+    encode_page,
     ranked_tiles,
     viewer_fallback,
 )
-from gateway.servicer import encode_page
 from services.artwork.catalog import Catalog
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
@@ -74,7 +73,7 @@ class InProcessPage:
         ranking = Ranking(*ranking_wire.unpack(**packed_decisions), self._model.version)
         viewer_known = ViewerFeatures(True, features.SCHEMA_VERSION, b"")
         tiles = ranked_tiles(group, ranking, viewer_fallback(viewer_known))
-        fallbacks: Counter[FallbackReason] = Counter()
-        rows = assemble_rows(page, [group], [tiles], FallbackReason.UNKNOWN_TITLE, fallbacks)
+        fallbacks: Counter[pb.FallbackReason] = Counter()
+        rows = assemble_rows(page, [group], [tiles], pb.FALLBACK_REASON_UNKNOWN_TITLE, fallbacks)
         rendered = RenderedPage(page_id, rows, fallbacks, [], self._model.version)
         return encode_page(rendered)

@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 
 import grpc
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common.logging import get_logger
 from common.metrics import BREAKER_OPEN
+from gateway.fallbacks import DEPENDENCIES, DEPENDENCY_LABELS
 
 log = get_logger(__name__)
 
@@ -87,3 +89,15 @@ class CircuitBreaker:
                 BREAKER_OPEN.labels(self.name).set(1)
             self._opened_at = self._clock()
             self._probing = False
+
+
+def dependency_breakers(
+    *, failure_threshold: int, open_s: float
+) -> dict[pb.Dependency, CircuitBreaker]:
+    """One breaker per dependency the proto names, each named by its metric label."""
+    return {
+        dependency: CircuitBreaker(
+            DEPENDENCY_LABELS[dependency], failure_threshold=failure_threshold, open_s=open_s
+        )
+        for dependency in DEPENDENCIES
+    }

@@ -10,16 +10,28 @@ re-fetched in the background and swapped in at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
+from typing import Protocol
 
 import grpc
 
 from common.logging import get_logger
-from gateway.backends import Backends, TitleCandidates
+from gateway.backends import TitleCandidates
 
 log = get_logger(__name__)
 
 REFRESH_BATCH = 2000
+
+
+class CatalogSource(Protocol):
+    """What the cache asks of the artwork service (gateway/backends.py's Backends)."""
+
+    async def catalog_version(self, timeout: float) -> str: ...
+
+    async def candidates(
+        self, title_ids: list[str], timeout: float, request_id: str
+    ) -> dict[str, TitleCandidates]: ...
 
 
 class CatalogCache:
@@ -41,9 +53,13 @@ class CatalogCache:
         """
         titles = self._titles
         entries = list(map(titles.get, title_ids))
-        missing = [] if all(entries) else [t for t, e in zip(title_ids, entries) if e is None]
+        missing = (
+            []
+            if all(entries)
+            else [t for t, e in zip(title_ids, entries, strict=True) if e is None]
+        )
         if len(titles) * 4 >= self._max_titles * 3:
-            for title_id, entry in zip(title_ids, entries):
+            for title_id, entry in zip(title_ids, entries, strict=True):
                 if entry is not None:
                     titles.move_to_end(title_id)
         return entries, missing
@@ -54,7 +70,7 @@ class CatalogCache:
         while len(self._titles) > self._max_titles:
             self._titles.popitem(last=False)
 
-    async def refresh(self, backends: Backends, timeout_s: float) -> None:
+    async def refresh(self, backends: CatalogSource, timeout_s: float) -> None:
         """Re-fetches every cached title when the artwork service has a new catalog version."""
         version = await backends.catalog_version(timeout_s)
         if version == self.version:
@@ -75,7 +91,7 @@ class CatalogCache:
         """Asks for a refresh now (the ranker no longer knows a cached version)."""
         self._stale.set()
 
-    async def keep_fresh(self, backends: Backends, poll_s: float) -> None:
+    async def keep_fresh(self, backends: CatalogSource, poll_s: float) -> None:
         """Refreshes every `poll_s`, or as soon as `mark_stale` is called."""
         while True:
             self._stale.clear()
@@ -83,7 +99,5 @@ class CatalogCache:
                 await self.refresh(backends, timeout_s=max(poll_s, 1.0))
             except grpc.aio.AioRpcError as error:
                 log.warning("catalog cache not refreshed", code=error.code().name)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stale.wait(), poll_s)
-            except TimeoutError:
-                pass

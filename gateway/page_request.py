@@ -1,12 +1,14 @@
-"""A RenderPage request checked against the page limits, as plain data."""
+"""A RenderPage request checked against the page limits, as plain data, in two steps:
+its head (`parse_page_head`), then the whole page with its rows (`with_rows`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
+from google.protobuf.descriptor import EnumDescriptor
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common.errors import InvalidArgument
@@ -25,7 +27,19 @@ class PageContext:
 
 
 @dataclass(frozen=True)
+class PageHead:
+    """A request's viewer, context and budget: enough to ask the profile for the viewer
+    while the rows are read."""
+
+    user_id: str
+    context: PageContext
+    budget_ms: int
+
+
+@dataclass(frozen=True)
 class PageRequest:
+    """A whole page: the head's fields and the rows, each row an id and its title ids."""
+
     user_id: str
     rows: tuple[tuple[str, tuple[str, ...]], ...]
     context: PageContext
@@ -40,9 +54,9 @@ class PageRequest:
         return list(dict.fromkeys(self.title_ids))
 
 
-def _enum_value(value: int, enum: type, field: str) -> int:
-    if value not in enum.values():
-        raise InvalidArgument(field, f"{value} is not a known {enum.DESCRIPTOR.name} value")
+def _enum_value(value: int, enum: EnumDescriptor, field: str) -> int:
+    if value not in enum.values_by_number:
+        raise InvalidArgument(field, f"{value} is not a known {enum.name} value")
     return value
 
 
@@ -55,10 +69,14 @@ def parse_context(context: pb.Context) -> PageContext:
     if local_hour is not None and not 0 <= local_hour <= 23:
         raise InvalidArgument("context.local_hour", f"{local_hour} is not an hour 0-23")
     return PageContext(
-        device_type=_enum_value(context.device_type, pb.DeviceType, "context.device_type"),
+        device_type=_enum_value(
+            context.device_type, pb.DeviceType.DESCRIPTOR, "context.device_type"
+        ),
         country=context.country,
         local_hour=local_hour,
-        day_of_week=_enum_value(context.day_of_week, pb.DayOfWeek, "context.day_of_week"),
+        day_of_week=_enum_value(
+            context.day_of_week, pb.DayOfWeek.DESCRIPTOR, "context.day_of_week"
+        ),
     )
 
 
@@ -73,9 +91,8 @@ def _title_ids(title_ids: Sequence[str], row: int) -> tuple[str, ...]:
     raise AssertionError("unreachable: require_id rejects the id the fast check refused")
 
 
-def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
-    """The request's viewer, context and budget, with no rows yet: enough to ask the
-    profile for the viewer while the rows are read (`with_rows`)."""
+def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageHead:
+    """The request's head, its rows not read yet (`with_rows`)."""
     user_id = require_id(request.user_id, "user_id")
     if request.budget_ms < 0:
         raise InvalidArgument(
@@ -85,16 +102,15 @@ def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageRe
         raise InvalidArgument(
             "budget_ms", f"{request.budget_ms} ms; the limit is {limits.max_budget_ms} ms"
         )
-    return PageRequest(
+    return PageHead(
         user_id=user_id,
-        rows=(),
         context=parse_context(request.context),
         budget_ms=request.budget_ms or limits.default_budget_ms,
     )
 
 
-def with_rows(head: PageRequest, request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
-    """`head` with the request's rows, each checked against the limits."""
+def with_rows(head: PageHead, request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:
+    """The whole page: `head` and the request's rows, each checked against the limits."""
     if not request.rows:
         raise InvalidArgument("rows", "must hold at least one row")
     if len(request.rows) > limits.max_rows:
@@ -116,7 +132,7 @@ def with_rows(head: PageRequest, request: pb.RenderPageRequest, limits: PageLimi
                 "rows", f"more than {limits.max_titles_per_page} titles on the page"
             )
         rows.append((row_id, _title_ids(row.title_ids, r)))
-    return replace(head, rows=tuple(rows))
+    return PageRequest(head.user_id, tuple(rows), head.context, head.budget_ms)
 
 
 def parse_page_request(request: pb.RenderPageRequest, limits: PageLimits) -> PageRequest:

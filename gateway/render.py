@@ -11,16 +11,17 @@ back; the page itself never fails.
 from __future__ import annotations
 
 import asyncio
-import enum
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 import numpy as np
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
 from gateway import tile_wire
@@ -34,28 +35,14 @@ from gateway.backends import (
 )
 from gateway.breaker import CircuitBreaker
 from gateway.catalog_cache import CatalogCache
-from gateway.page_request import PageRequest
+from gateway.config import PageLimits
+from gateway.fallbacks import PERSONALIZED, Degradation
+from gateway.page_request import PageHead, PageRequest, parse_page_head, with_rows
 
 T = TypeVar("T")
 
 # Share of the page budget kept for the ranker while profile and artwork answer.
 RANKER_SHARE = 0.4
-
-
-class FallbackReason(enum.Enum):
-    NONE = 0
-    COLD_START = 1
-    PROFILE_UNAVAILABLE = 2
-    RANKER_UNAVAILABLE = 3
-    CATALOG_UNAVAILABLE = 4
-    UNKNOWN_TITLE = 5
-
-
-@dataclass(frozen=True)
-class Degradation:
-    dependency: str  # "profile", "artwork" or "ranker"
-    status_code: str
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +86,7 @@ class RankedInputs:
 class RenderedPage:
     page_id: str
     rows: list[bytes]  # RenderPageResponse.rows entries, encoded (gateway/tile_wire.py)
-    fallbacks: Counter[FallbackReason]  # titles shown for each reason other than NONE
+    fallbacks: Counter[pb.FallbackReason]  # titles shown for each reason but PERSONALIZED
     degradations: list[Degradation]
     model_version: str
     inputs: RankedInputs | None = None
@@ -143,49 +130,88 @@ class StartedPage:
     viewer: asyncio.Future[ViewerFeatures | Degradation]
 
 
+@dataclass(frozen=True)
+class PageCandidates:
+    """A page's titles that have candidates, each once and in page order, and why the
+    others have none."""
+
+    found: list[TitleCandidates]
+    unseen: pb.FallbackReason  # shown on a title without candidates
+    degradation: Degradation | None  # the artwork call's, when it failed
+
+
+@dataclass(frozen=True)
+class GroupTiles:
+    """Each title group's tiles (two pieces a title, tile_wire.ranked_tiles), the titles
+    shown for each reason, and what the ranker said about the page."""
+
+    pieces: list[list[bytes]]
+    fallbacks: Counter[pb.FallbackReason]
+    model_version: str  # empty when no group was ranked
+    degradations: list[Degradation]
+
+
+@dataclass(frozen=True)
+class ServedPage:
+    """A rendered page, its response encoded, and the request it answers (for the log)."""
+
+    page: PageRequest
+    rendered: RenderedPage
+    response: bytes
+
+
 class PageRenderer:
+    """Renders a RenderPage request in the order its speed depends on (`render`)."""
+
     def __init__(
-        self, backends: Backends, cache: CatalogCache, breakers: dict[str, CircuitBreaker]
+        self,
+        backends: Backends,
+        cache: CatalogCache,
+        breakers: dict[pb.Dependency, CircuitBreaker],
+        limits: PageLimits,
     ) -> None:
         self._backends = backends
         self._cache = cache
         self._breakers = breakers
-        self.tail = TailEstimate()
+        self._limits = limits
+        self._tail = TailEstimate()
 
-    def _refusal(self, dependency: str, timeout: float) -> Degradation | None:
-        """Why a call to `dependency` must not go out now, or None (claiming a half-open probe)."""
-        if timeout <= 0:
-            return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
-        if not self._breakers[dependency].allow():
-            return Degradation(dependency, "UNAVAILABLE", "circuit breaker open: failing fast")
-        return None
-
-    async def _call(
-        self, dependency: str, timeout: float, call: Callable[[float], Awaitable[T]]
-    ) -> T | Degradation:
-        """Runs `call(timeout)` unless the budget is spent or the breaker is open.
-
-        A failed or skipped call becomes a Degradation; the outcome feeds the breaker.
-        """
-        refused = self._refusal(dependency, timeout)
-        if refused is not None:
-            return refused
-        return await _settle(dependency, self._breakers[dependency], call(timeout))
+    async def render(
+        self, request: pb.RenderPageRequest, *, client_left_s: float | None, request_id: str
+    ) -> ServedPage:
+        """The page's head is read and its profile call sent first; its rows are read while
+        the profile answers; then it is ranked (`finish`) and encoded. Bad input raises
+        InvalidArgument and cancels the profile call."""
+        head = parse_page_head(request, self._limits)
+        budget_s = head.budget_ms / 1000
+        if client_left_s is not None:
+            budget_s = min(budget_s, client_left_s)
+        async with self.start(head, budget_s=budget_s, request_id=request_id) as started:
+            page = with_rows(head, request, self._limits)
+            rendered = await self.finish(
+                started, page, page_id=uuid.uuid4().hex, request_id=request_id
+            )
+        response = encode_page(rendered)
+        self._tail.observe(asyncio.get_running_loop().time() - rendered.ranked_at)
+        return ServedPage(page, rendered, response)
 
     @asynccontextmanager
     async def start(
-        self, head: PageRequest, *, budget_s: float, request_id: str
+        self, head: PageHead, *, budget_s: float, request_id: str
     ) -> AsyncIterator[StartedPage]:
         """Sends the profile call for `head`'s viewer at once, so that it is answered while
         the caller reads the page's rows; a page that ends early cancels it."""
         deadline = Deadline(budget_s)
-        keep_for_ranker = budget_s * RANKER_SHARE + self.tail.reserve_s
+        keep_for_ranker = budget_s * RANKER_SHARE + self._tail.reserve_s
         timeout = deadline.remaining(keep_for_ranker)
-        refused = self._refusal("profile", timeout)
+        refused = self._refusal(pb.DEPENDENCY_PROFILE, timeout)
         if refused is None:
             # `viewer_features` creates the gRPC call now; one turn of the loop sends it.
             sent = self._backends.viewer_features(head.user_id, timeout, request_id)
-            viewer = asyncio.ensure_future(_settle("profile", self._breakers["profile"], sent))
+            breaker = self._breakers[pb.DEPENDENCY_PROFILE]
+            viewer: asyncio.Future[ViewerFeatures | Degradation] = asyncio.ensure_future(
+                _settle(pb.DEPENDENCY_PROFILE, breaker, sent)
+            )
             await asyncio.sleep(0)
         else:
             viewer = asyncio.get_running_loop().create_future()
@@ -198,32 +224,81 @@ class PageRenderer:
     async def finish(
         self, started: StartedPage, page: PageRequest, *, page_id: str, request_id: str
     ) -> RenderedPage:
-        """Ranks `page` (its rows read) once its viewer's features are in."""
-        deadline = started.deadline
+        """Ranks `page` (its rows read) once its viewer's features are in:
+
+        1. its titles' candidates, from the cache or the artwork service;
+        2. the rank requests, one per catalog version, built while the profile answers;
+        3. the viewer's features, or why there are none;
+        4. every group ranked at once; the ranker's answer (or its absence) is the
+           moment the tail estimate measures from;
+        5. each group's tiles, then the rows cut from them, in request order.
+        """
+        candidates = await self._candidates(page, started, request_id)
+        groups = [
+            TitleGroup.of(version, titles)
+            for version, titles in by_catalog_version(candidates.found)
+        ]
+        requests = self._rank_requests(page, groups, page_id)  # while the profile answers
+        viewer = await self._viewer(started)
+        rankings = await self._rank_groups(groups, requests, viewer, started.deadline, request_id)
+        ranked_at = asyncio.get_running_loop().time()
+        tiles = self._group_tiles(groups, rankings, viewer)
+        rows = assemble_rows(page, groups, tiles.pieces, candidates.unseen, tiles.fallbacks)
+        del tiles.fallbacks[PERSONALIZED]
+        degradations = [
+            result for result in (viewer, candidates.degradation) if isinstance(result, Degradation)
+        ]
+        logged = RankedInputs(
+            viewer if isinstance(viewer, ViewerFeatures) else None,
+            [
+                (group, r if isinstance(r, Ranking) else None)
+                for group, r in zip(groups, rankings, strict=True)
+            ],
+        )
+        return RenderedPage(
+            page_id,
+            rows,
+            tiles.fallbacks,
+            degradations + tiles.degradations,
+            tiles.model_version,
+            logged,
+            ranked_at,
+        )
+
+    async def _candidates(
+        self, page: PageRequest, started: StartedPage, request_id: str
+    ) -> PageCandidates:
+        """The page's titles from the catalog cache; the artwork service is asked only for
+        the titles it misses."""
         title_ids = page.unique_title_ids()
-        found, missing = self._cache.lookup(title_ids)
-        fetched: dict[str, TitleCandidates] | Degradation = {}
-        if missing:
-            fetched = await self._call(
-                "artwork",
-                deadline.remaining(started.keep_for_ranker),
-                lambda t: self._backends.candidates(missing, t, request_id),
-            )
-        unseen = FallbackReason.UNKNOWN_TITLE
+        cached, missing = self._cache.lookup(title_ids)
+        if not missing:
+            found = cast(list[TitleCandidates], cached)  # no None: nothing was missing
+            return PageCandidates(found, pb.FALLBACK_REASON_UNKNOWN_TITLE, None)
+        fetched = await self._call(
+            pb.DEPENDENCY_ARTWORK,
+            started.deadline.remaining(started.keep_for_ranker),
+            lambda t: self._backends.candidates(missing, t, request_id),
+        )
         if isinstance(fetched, Degradation):
-            unseen = FallbackReason.CATALOG_UNAVAILABLE
+            unseen, degradation, fetched_now = pb.FALLBACK_REASON_CATALOG_UNAVAILABLE, fetched, {}
         else:
             self._cache.store(fetched)
-        if missing:  # in page order; titles neither cached nor fetched are left out
-            fetched_now = fetched if isinstance(fetched, dict) else {}
-            found = [entry for entry in map(fetched_now.get, title_ids, found) if entry is not None]
-        groups = [TitleGroup.of(version, titles) for version, titles in by_catalog_version(found)]
+            unseen, degradation, fetched_now = pb.FALLBACK_REASON_UNKNOWN_TITLE, None, fetched
+        # In page order; titles neither cached nor fetched are left out.
+        found = [entry for entry in map(fetched_now.get, title_ids, cached) if entry is not None]
+        return PageCandidates(found, unseen, degradation)
+
+    def _rank_requests(
+        self, page: PageRequest, groups: list[TitleGroup], page_id: str
+    ) -> list[RankRequest]:
+        """Each group's rank request, but for the viewer's features."""
         context = features.pack(
             features.context_vector(
                 page.context.device_type, page.context.local_hour, page.context.day_of_week
             )
         )
-        requests = [
+        return [
             self._backends.rank_request(
                 context=context,
                 catalog_version=group.catalog_version,
@@ -235,48 +310,62 @@ class PageRenderer:
             )
             for group in groups
         ]
+
+    @staticmethod
+    async def _viewer(started: StartedPage) -> ViewerFeatures | Degradation:
+        """The viewer's features once in, or why the page is ranked for a cold start."""
         viewer = await started.viewer
-        degradations = [result for result in (viewer, fetched) if isinstance(result, Degradation)]
         if isinstance(viewer, ViewerFeatures) and viewer.schema_version != features.SCHEMA_VERSION:
-            viewer = Degradation(
-                "profile", "FAILED_PRECONDITION", f"schema {viewer.schema_version}"
+            return Degradation(
+                pb.DEPENDENCY_PROFILE, "FAILED_PRECONDITION", f"schema {viewer.schema_version}"
             )
-            degradations.append(viewer)
+        return viewer
+
+    async def _rank_groups(
+        self,
+        groups: list[TitleGroup],
+        requests: list[RankRequest],
+        viewer: ViewerFeatures | Degradation,
+        deadline: Deadline,
+        request_id: str,
+    ) -> list[Ranking | Degradation]:
+        """Every group ranked at once for the viewer (the cold-start vector without one)."""
         viewer_packed = (
             viewer.packed
             if isinstance(viewer, ViewerFeatures)
             else features.pack(features.cold_start_vector())
         )
-        rankings: list[Ranking | Degradation] = await asyncio.gather(
+        return await asyncio.gather(
             *(
                 self._rank(request, viewer_packed, group, deadline, request_id)
-                for group, request in zip(groups, requests)
+                for group, request in zip(groups, requests, strict=True)
             )
         )
-        ranked_at = asyncio.get_running_loop().time()
 
-        tiles: list[list[bytes]] = []  # per group, its titles' tile pieces in order
-        fallbacks: Counter[FallbackReason] = Counter()
+    def _group_tiles(
+        self,
+        groups: list[TitleGroup],
+        rankings: list[Ranking | Degradation],
+        viewer: ViewerFeatures | Degradation,
+    ) -> GroupTiles:
+        """Each group's ranked tiles, or its default tiles when its ranking failed."""
+        pieces: list[list[bytes]] = []
+        fallbacks: Counter[pb.FallbackReason] = Counter()
+        degradations: list[Degradation] = []
         model_version = ""
-        logged = RankedInputs(viewer if isinstance(viewer, ViewerFeatures) else None, [])
-        for group, ranking in zip(groups, rankings):
-            logged.groups.append((group, ranking if isinstance(ranking, Ranking) else None))
+        for group, ranking in zip(groups, rankings, strict=True):
             if isinstance(ranking, Degradation):
                 if ranking.status_code == "FAILED_PRECONDITION":
                     self._cache.mark_stale()  # the ranker dropped a version we still cache
                 degradations.append(ranking)
-                tiles.append(default_tiles(group))
-                fallbacks[FallbackReason.RANKER_UNAVAILABLE] += len(group.titles)
+                pieces.append(default_tiles(group))
+                fallbacks[pb.FALLBACK_REASON_RANKER_UNAVAILABLE] += len(group.titles)
             else:
                 model_version = ranking.model_version
                 reason = viewer_fallback(viewer)
-                tiles.append(ranked_tiles(group, ranking, reason))
+                pieces.append(ranked_tiles(group, ranking, reason))
                 fallbacks[reason] += len(group.titles)
-        rows = assemble_rows(page, groups, tiles, unseen, fallbacks)
-        del fallbacks[FallbackReason.NONE]
-        return RenderedPage(
-            page_id, rows, fallbacks, degradations, model_version, logged, ranked_at
-        )
+        return GroupTiles(pieces, fallbacks, model_version, degradations)
 
     async def _rank(
         self,
@@ -287,17 +376,49 @@ class PageRenderer:
         request_id: str,
     ) -> Ranking | Degradation:
         ranking = await self._call(
-            "ranker",
-            deadline.remaining(self.tail.reserve_s),
+            pb.DEPENDENCY_RANKER,
+            deadline.remaining(self._tail.reserve_s),
             lambda t: self._backends.rank(request, viewer_packed, t, request_id),
         )
         if isinstance(ranking, Ranking) and not _fits(ranking, group.counts):
-            return Degradation("ranker", "INTERNAL", "ranking does not match the candidates sent")
+            return Degradation(
+                pb.DEPENDENCY_RANKER, "INTERNAL", "ranking does not match the candidates sent"
+            )
         return ranking
+
+    def _refusal(self, dependency: pb.Dependency, timeout: float) -> Degradation | None:
+        """Why a call to `dependency` must not go out now, or None (claiming a half-open probe)."""
+        if timeout <= 0:
+            return Degradation(dependency, "DEADLINE_EXCEEDED", "no budget left for the call")
+        if not self._breakers[dependency].allow():
+            return Degradation(dependency, "UNAVAILABLE", "circuit breaker open: failing fast")
+        return None
+
+    async def _call(
+        self, dependency: pb.Dependency, timeout: float, call: Callable[[float], Awaitable[T]]
+    ) -> T | Degradation:
+        """Runs `call(timeout)` unless the budget is spent or the breaker is open.
+
+        A failed or skipped call becomes a Degradation; the outcome feeds the breaker.
+        """
+        refused = self._refusal(dependency, timeout)
+        if refused is not None:
+            return refused
+        return await _settle(dependency, self._breakers[dependency], call(timeout))
+
+
+def encode_page(page: RenderedPage) -> bytes:
+    """The RenderPageResponse on the wire: the page's fields, then its rows already encoded."""
+    head = pb.RenderPageResponse(
+        page_id=page.page_id,
+        model_version=page.model_version,
+        degradations=[degradation.to_proto() for degradation in page.degradations],
+    )
+    return head.SerializeToString() + b"".join(page.rows)
 
 
 async def _settle(
-    dependency: str, breaker: CircuitBreaker, pending: Awaitable[T]
+    dependency: pb.Dependency, breaker: CircuitBreaker, pending: Awaitable[T]
 ) -> T | Degradation:
     """`pending`'s result, or the Degradation its failure means; the outcome feeds the breaker."""
     code = grpc.StatusCode.CANCELLED
@@ -324,20 +445,20 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
 
 def default_tiles(group: TitleGroup) -> list[bytes]:
     """Each title's default artwork, unranked (the ranker did not answer), as tile pieces."""
-    reason = FallbackReason.RANKER_UNAVAILABLE.value
+    reason = pb.FALLBACK_REASON_RANKER_UNAVAILABLE
     return tile_wire.as_pieces(
         [title.tiles.unranked(title.default_index, reason) for title in group.titles]
     )
 
 
-def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: FallbackReason) -> list[bytes]:
-    """Each title's chosen artwork as tile pieces; `reason` NONE means personalized."""
+def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: pb.FallbackReason) -> list[bytes]:
+    """Each title's chosen artwork as tile pieces, shown for `reason` (or PERSONALIZED)."""
     return tile_wire.ranked_tiles(
         map(_RANKED_PREFIXES, group.titles),
         ranking.chosen_indices,
         ranking.scores,
         ranking.propensities,
-        reason.value,
+        reason,
     )
 
 
@@ -345,8 +466,8 @@ def assemble_rows(
     page: PageRequest,
     groups: list[TitleGroup],
     pieces: list[list[bytes]],
-    unseen: FallbackReason,
-    fallbacks: Counter[FallbackReason],
+    unseen: pb.FallbackReason,
+    fallbacks: Counter[pb.FallbackReason],
 ) -> list[bytes]:
     """The page's rows in request order from each group's tile pieces (two a title,
     tile_wire.ranked_tiles); a title without a tile falls back for `unseen`, counted once
@@ -360,37 +481,40 @@ def assemble_rows(
             start = end
         return rows
     choices: dict[str, bytes] = {}
-    for group, group_pieces in zip(groups, pieces):
-        choices.update(zip(group.title_ids, tile_wire.whole_tiles(group_pieces)))
+    for group, group_pieces in zip(groups, pieces, strict=True):
+        choices.update(zip(group.title_ids, tile_wire.whole_tiles(group_pieces), strict=True))
     rows = []
     for row_id, titles in page.rows:
-        row_tiles = list(map(choices.get, titles))
-        if not all(row_tiles):  # a tile is never empty bytes: a falsy one is a title without one
-            for at, title in enumerate(titles):
-                if row_tiles[at] is None:
-                    row_tiles[at] = choices.get(title) or _unseen(title, unseen, choices, fallbacks)
+        found = list(map(choices.get, titles))
+        if all(found):  # a tile is never empty bytes: a falsy one is a title without one
+            row_tiles = cast(list[bytes], found)
+        else:  # choices.get again: the title may be unseen on this row already
+            row_tiles = [
+                tile or choices.get(title) or _unseen(title, unseen, choices, fallbacks)
+                for title, tile in zip(titles, found, strict=True)
+            ]
         rows.append(tile_wire.row(row_id, row_tiles))
     return rows
 
 
 def _unseen(
     title: str,
-    unseen: FallbackReason,
+    unseen: pb.FallbackReason,
     choices: dict[str, bytes],
-    fallbacks: Counter[FallbackReason],
+    fallbacks: Counter[pb.FallbackReason],
 ) -> bytes:
-    tile = choices[title] = tile_wire.title_only(title, unseen.value)
+    tile = choices[title] = tile_wire.title_only(title, unseen)
     fallbacks[unseen] += 1
     return tile
 
 
-def viewer_fallback(viewer: ViewerFeatures | Degradation) -> FallbackReason:
-    """Why tiles ranked for this viewer are not personalized, or NONE."""
+def viewer_fallback(viewer: ViewerFeatures | Degradation) -> pb.FallbackReason:
+    """Why tiles ranked for this viewer are not personalized, or PERSONALIZED."""
     if isinstance(viewer, Degradation):
-        return FallbackReason.PROFILE_UNAVAILABLE
+        return pb.FALLBACK_REASON_PROFILE_UNAVAILABLE
     if not viewer.known:
-        return FallbackReason.COLD_START
-    return FallbackReason.NONE
+        return pb.FALLBACK_REASON_COLD_START
+    return PERSONALIZED
 
 
 def by_catalog_version(

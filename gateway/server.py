@@ -14,7 +14,7 @@ from common.server import ServingServer, run_service, run_until_signalled
 from common.workers import run_workers
 from gateway.auth import BearerAuthInterceptor
 from gateway.backends import Backends
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import dependency_breakers
 from gateway.catalog_cache import CatalogCache
 from gateway.config import GatewayConfig
 from gateway.events import EventReporter
@@ -22,26 +22,28 @@ from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.render import PageRenderer
 from gateway.servicer import PageServicer
 
-SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["PageService"].full_name
-DEPENDENCIES = ("profile", "artwork", "ranker")
+PAGE_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["PageService"]
+SERVICE_NAME = PAGE_SERVICE.full_name
 
 log = get_logger(__name__)
 
 
-def _already_encoded(response: bytes) -> bytes:
+def send_as_encoded(response: bytes) -> bytes:
+    """The response serializer of a method whose servicer returns the encoded message."""
     return response
 
 
-def add_page_service(servicer: PageServicer, server: grpc.aio.Server) -> None:
+def page_handlers(servicer: PageServicer) -> dict[str, grpc.RpcMethodHandler]:
     """PageService's handlers as protoc generates them, except that RenderPage's
     response is encoded by the servicer (gateway/tile_wire.py) and sent as it is:
     parsing 150 KB of tiles into a message only for gRPC to serialize it again
-    cost a quarter of a millisecond a page."""
-    handlers = {
+    cost a quarter of a millisecond a page. tests/unit/test_page_handlers.py
+    checks this table against the proto's service."""
+    return {
         "RenderPage": grpc.unary_unary_rpc_method_handler(
             servicer.RenderPage,
             request_deserializer=gateway_service_pb2.RenderPageRequest.FromString,
-            response_serializer=_already_encoded,
+            response_serializer=send_as_encoded,
         ),
         "ReportEvent": grpc.unary_unary_rpc_method_handler(
             servicer.ReportEvent,
@@ -49,6 +51,10 @@ def add_page_service(servicer: PageServicer, server: grpc.aio.Server) -> None:
             response_serializer=gateway_service_pb2.ReportEventResponse.SerializeToString,
         ),
     }
+
+
+def add_page_service(servicer: PageServicer, server: grpc.aio.Server) -> None:
+    handlers = page_handlers(servicer)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
@@ -56,17 +62,13 @@ def add_page_service(servicer: PageServicer, server: grpc.aio.Server) -> None:
 async def serve(config: GatewayConfig) -> None:
     backends = Backends(config)
     cache = CatalogCache(config.catalog_cache_titles)
-    breakers = {
-        name: CircuitBreaker(
-            name, failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
-        )
-        for name in DEPENDENCIES
-    }
+    breakers = dependency_breakers(
+        failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
+    )
     logs = LearningLogs(LearningLogConfig.from_env())
     servicer = PageServicer(
-        PageRenderer(backends, cache, breakers),
+        PageRenderer(backends, cache, breakers, config.limits),
         EventReporter(backends, config.event_timeout_ms / 1000),
-        config.limits,
         config.max_concurrent_pages,
         logs,
     )

@@ -18,12 +18,13 @@ from operator import add, getitem
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 _LENGTH_DELIMITED, _FIXED32, _VARINT = 2, 5, 0
 
 
-def _tag(message: type, field: str, wire_type: int) -> int:
+def _tag(message: type[Message], field: str, wire_type: int) -> int:
     number = message.DESCRIPTOR.fields_by_name[field].number
     assert number < 16, "one-byte tags only"
     return number << 3 | wire_type
@@ -58,6 +59,7 @@ _DECISION = np.dtype(
 _DECISION_BYTES = f"S{_DECISION.itemsize}"
 _UNRANKED_FALLBACK = struct.Struct("<BfBB")  # propensity 1 and a reason, no score
 # A reason is one byte: its varint is the value itself while FallbackReason stays below 128.
+assert max(pb.FallbackReason.values()) < 0x80, "FallbackReason values fit one varint byte"
 
 
 def varint(value: int) -> bytes:
@@ -79,7 +81,8 @@ class CandidateTiles:
     def __init__(self, title_id: str, artwork_ids: tuple[str, ...], image_urls: tuple[str, ...]):
         fixed = [
             pb.Tile(title_id=title_id, artwork_id=artwork, image_url=url).SerializeToString()
-            for artwork, url in zip(artwork_ids, image_urls)
+            # As many as the artwork service sent of both; a page does not fail on it.
+            for artwork, url in zip(artwork_ids, image_urls, strict=False)
         ]
         # Each ranked tile's Row.tiles tag and length, ahead of its fixed fields.
         self.ranked_prefixes = [

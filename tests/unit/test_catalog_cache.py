@@ -25,7 +25,9 @@ class FakeArtwork:
     async def catalog_version(self, timeout: float) -> str:
         return self.version
 
-    async def candidates(self, title_ids: list[str], timeout: float, request_id: str) -> dict:
+    async def candidates(
+        self, title_ids: list[str], timeout: float, request_id: str
+    ) -> dict[str, TitleCandidates]:
         self.fetched.append(list(title_ids))
         return {t: entry(t, self.version, self.rows[t]) for t in title_ids if t in self.rows}
 

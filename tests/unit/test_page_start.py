@@ -6,42 +6,17 @@ import asyncio
 
 import grpc
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
+from common.errors import InvalidArgument
 from gateway.backends import ViewerFeatures
 from gateway.breaker import CircuitBreaker
-from gateway.catalog_cache import CatalogCache
-from gateway.page_request import PageContext, PageRequest
-from gateway.render import Degradation, PageRenderer
+from gateway.fallbacks import Degradation
+from gateway.page_request import PageContext, PageHead
+from tests.unit.page_fakes import SlowProfile, page_request, renderer
 
-HEAD = PageRequest("viewer", (), PageContext(1, "US", 21, 5), 200)
-
-
-class SlowProfile:
-    """A profile that answers after `delay_s`, recording whether its call began and how it ended."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s = delay_s
-        self.began = False
-        self.cancelled = False
-
-    async def viewer_features(
-        self, user_id: str, timeout: float, request_id: str
-    ) -> ViewerFeatures:
-        self.began = True
-        try:
-            await asyncio.sleep(self.delay_s)
-        except asyncio.CancelledError:
-            self.cancelled = True
-            raise
-        return ViewerFeatures(True, features.SCHEMA_VERSION, b"")
-
-
-def renderer(profile: SlowProfile, breaker: CircuitBreaker | None = None) -> PageRenderer:
-    breakers = {name: CircuitBreaker(name) for name in ("profile", "artwork", "ranker")}
-    if breaker is not None:
-        breakers["profile"] = breaker
-    return PageRenderer(profile, CatalogCache(10), breakers)  # type: ignore[arg-type]
+HEAD = PageHead("viewer", PageContext(1, "US", 21, 5), 200)
 
 
 def test_the_profile_call_is_under_way_before_the_rows_are_read() -> None:
@@ -69,6 +44,36 @@ def test_a_page_that_fails_while_its_rows_are_read_cancels_the_profile_call() ->
     assert profile.cancelled
 
 
+def test_render_sends_the_profile_call_before_it_reads_the_rows() -> None:
+    """A page whose second row is empty: the profile was already asked when the rows
+    were read and refused, and its call is cancelled with the page."""
+    profile = SlowProfile(5.0)
+    request = page_request(("row-a", ["gwh"]), ("row-b", []))
+
+    async def main() -> None:
+        await renderer(profile).render(request, client_left_s=None, request_id="r")
+
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(main())
+    assert (refused.value.field, profile.began, profile.cancelled) == (
+        "rows[1].title_ids",
+        True,
+        True,
+    )
+
+
+def test_a_bad_head_is_refused_before_the_profile_is_asked() -> None:
+    profile = SlowProfile(0.0)
+    request = page_request(("row-a", ["gwh"]), user_id="")
+
+    async def main() -> None:
+        await renderer(profile).render(request, client_left_s=None, request_id="r")
+
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(main())
+    assert (refused.value.field, profile.began) == ("user_id", False)
+
+
 def test_an_open_breaker_answers_at_once_without_a_call() -> None:
     profile = SlowProfile(0.0)
     breaker = CircuitBreaker("profile", failure_threshold=1, open_s=60)
@@ -79,5 +84,7 @@ def test_an_open_breaker_answers_at_once_without_a_call() -> None:
             return await started.viewer
 
     viewer = asyncio.run(main())
-    assert viewer == Degradation("profile", "UNAVAILABLE", "circuit breaker open: failing fast")
+    assert viewer == Degradation(
+        pb.DEPENDENCY_PROFILE, "UNAVAILABLE", "circuit breaker open: failing fast"
+    )
     assert not profile.began

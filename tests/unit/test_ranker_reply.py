@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from common import features, ranking_wire
-from gateway.backends import MalformedReply, Ranking, TitleCandidates, ViewerFeatures
-from gateway.breaker import CircuitBreaker
-from gateway.catalog_cache import CatalogCache
-from gateway.page_request import PageContext, PageRequest
-from gateway.render import FallbackReason, PageRenderer
+from common import ranking_wire
+from gateway.backends import MalformedReply, Ranking
+from gateway.fallbacks import Degradation
+from tests.unit.page_fakes import OneRanking, page_request, renderer
 
-TITLES = {
-    "gwh": TitleCandidates("gwh", "gwh/b", ("gwh/a", "gwh/b"), ("u/a", "u/b"), "cat-1", 0),
-    "pf": TitleCandidates(
-        "pf", "pf/a", ("pf/a", "pf/b", "pf/c"), ("u/1", "u/2", "u/3"), "cat-1", 2
-    ),
-}
-PAGE = PageRequest("viewer", (("row", ("gwh", "pf")),), PageContext(1, "US", 21, 5), 200)
+PAGE = page_request(("row", ["gwh", "pf"]))
 
 
 def test_packed_decisions_round_trip() -> None:
@@ -47,41 +39,13 @@ def test_a_reply_that_is_not_whole_arrays_is_refused_naming_the_field(
         ranking_wire.unpack(**packed)
 
 
-class OneRanking:
-    """Backends whose profile knows the viewer and whose ranker answers `reply`."""
+def render(reply: Ranking | Exception) -> tuple[pb.RenderPageResponse, list[Degradation]]:
+    async def main() -> tuple[bytes, list[Degradation]]:
+        served = await renderer(OneRanking(reply)).render(PAGE, client_left_s=None, request_id="r")
+        return served.response, served.rendered.degradations
 
-    def __init__(self, reply: Ranking | Exception) -> None:
-        self._reply = reply
-
-    async def viewer_features(
-        self, user_id: str, timeout: float, request_id: str
-    ) -> ViewerFeatures:
-        return ViewerFeatures(
-            True, features.SCHEMA_VERSION, features.pack(features.cold_start_vector())
-        )
-
-    @staticmethod
-    def rank_request(**request: object) -> dict[str, object]:
-        return request
-
-    async def rank(self, request: dict[str, object], viewer: bytes, *args: object) -> Ranking:
-        if isinstance(self._reply, Exception):
-            raise self._reply
-        return self._reply
-
-
-def render(reply: Ranking | Exception) -> tuple[pb.RenderPageResponse, list]:
-    async def main() -> tuple[bytes, list]:
-        cache = CatalogCache(10)
-        cache.store(TITLES)
-        breakers = {name: CircuitBreaker(name) for name in ("profile", "artwork", "ranker")}
-        renderer = PageRenderer(OneRanking(reply), cache, breakers)  # type: ignore[arg-type]
-        async with renderer.start(PAGE, budget_s=1.0, request_id="r") as started:
-            page = await renderer.finish(started, PAGE, page_id="p", request_id="r")
-        return b"".join(page.rows), page.degradations
-
-    rows, degradations = asyncio.run(main())
-    return pb.RenderPageResponse.FromString(rows), degradations
+    response, degradations = asyncio.run(main())
+    return pb.RenderPageResponse.FromString(response), degradations
 
 
 def ranking(chosen: list[int]) -> Ranking:
@@ -107,8 +71,10 @@ def test_a_ranking_that_cannot_fit_the_page_falls_back_to_the_defaults(
     reply: Ranking | Exception, detail: str
 ) -> None:
     response, degradations = render(reply)
-    assert [(d.dependency, d.status_code) for d in degradations] == [("ranker", "INTERNAL")]
+    assert [(d.dependency, d.status_code) for d in degradations] == [
+        (pb.DEPENDENCY_RANKER, "INTERNAL")
+    ]
     assert degradations[0].detail.startswith(detail)
     tiles = response.rows[0].tiles
     assert [tile.artwork_id for tile in tiles] == ["gwh/b", "pf/a"]  # each title's default
-    assert {tile.fallback_reason for tile in tiles} == {FallbackReason.RANKER_UNAVAILABLE.value}
+    assert {tile.fallback_reason for tile in tiles} == {pb.FALLBACK_REASON_RANKER_UNAVAILABLE}

@@ -11,17 +11,16 @@ from google.protobuf import wrappers_pb2
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from gateway.backends import Ranking, TitleCandidates
+from gateway.fallbacks import PERSONALIZED, Degradation
 from gateway.page_request import PageRequest
 from gateway.render import (
-    Degradation,
-    FallbackReason,
     RenderedPage,
     TitleGroup,
     assemble_rows,
     default_tiles,
+    encode_page,
     ranked_tiles,
 )
-from gateway.servicer import encode_page
 from gateway.tile_wire import varint
 
 
@@ -35,16 +34,20 @@ def title(rng: random.Random, n: int) -> TitleCandidates:
 
 
 def expected_tile(
-    candidates: TitleCandidates, index: int, score: float, propensity: float, reason: FallbackReason
+    candidates: TitleCandidates,
+    index: int,
+    score: float,
+    propensity: float,
+    reason: pb.FallbackReason,
 ) -> pb.Tile:
     return pb.Tile(
         title_id=candidates.title_id,
         artwork_id=candidates.artwork_ids[index],
         image_url=candidates.image_urls[index],
-        personalized=reason is FallbackReason.NONE,
+        personalized=reason == PERSONALIZED,
         score=score,
         propensity=propensity,
-        fallback_reason=reason.value,
+        fallback_reason=reason,
     )
 
 
@@ -60,7 +63,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
         "model-1",
     )
     reason = rng.choice(
-        [FallbackReason.NONE, FallbackReason.COLD_START, FallbackReason.PROFILE_UNAVAILABLE]
+        [PERSONALIZED, pb.FALLBACK_REASON_COLD_START, pb.FALLBACK_REASON_PROFILE_UNAVAILABLE]
     )
     unknown = [f"unknown-{i}" for i in range(rng.randrange(0, 4))]
     shown = [t.title_id for t in titles] + unknown
@@ -68,18 +71,18 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
         (f"row-{r}", tuple(rng.sample(shown, rng.randrange(1, len(shown) + 1))))
         for r in range(rng.randrange(1, 6))
     )
-    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]  # tiles never read the context
 
     group, unranked = TitleGroup.of("cat-1", ranked), TitleGroup.of("cat-1", defaulted)
-    fallbacks: Counter[FallbackReason] = Counter()
+    fallbacks: Counter[pb.FallbackReason] = Counter()
     encoded = assemble_rows(
         page,
         [group, unranked],
         [ranked_tiles(group, ranking, reason), default_tiles(unranked)],
-        FallbackReason.CATALOG_UNAVAILABLE,
+        pb.FALLBACK_REASON_CATALOG_UNAVAILABLE,
         fallbacks,
     )
-    degradation = Degradation("ranker", "UNAVAILABLE", "down")
+    degradation = Degradation(pb.DEPENDENCY_RANKER, "UNAVAILABLE", "down")
     response = pb.RenderPageResponse.FromString(
         encode_page(RenderedPage("page-1", encoded, fallbacks, [degradation], "model-1"))
     )
@@ -91,18 +94,19 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     }
     for t in defaulted:
         default = t.artwork_ids.index(t.default_artwork_id)
         by_title[t.title_id] = expected_tile(
-            t, default, 0.0, 1.0, FallbackReason.RANKER_UNAVAILABLE
+            t, default, 0.0, 1.0, pb.FALLBACK_REASON_RANKER_UNAVAILABLE
         )
     for title_id in unknown:
         by_title[title_id] = pb.Tile(
             title_id=title_id,
             propensity=1.0,
-            fallback_reason=FallbackReason.CATALOG_UNAVAILABLE.value,
+            fallback_reason=pb.FALLBACK_REASON_CATALOG_UNAVAILABLE,
         )
     expected = pb.RenderPageResponse(
         page_id="page-1",
@@ -115,7 +119,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
         ],
     )
     assert response == expected
-    assert fallbacks[FallbackReason.CATALOG_UNAVAILABLE] == len(
+    assert fallbacks[pb.FALLBACK_REASON_CATALOG_UNAVAILABLE] == len(
         {t for _, ids in rows for t in ids if t in unknown}
     )
 
@@ -133,33 +137,35 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
         "model-1",
     )
     cuts = sorted(rng.sample(range(1, len(titles)), rng.randrange(0, min(5, len(titles)))))
-    spans = list(zip([0, *cuts], [*cuts, len(titles)]))
+    spans = list(zip([0, *cuts], [*cuts, len(titles)], strict=True))
     rows = tuple(
         (f"row-{r}", tuple(t.title_id for t in titles[a:b])) for r, (a, b) in enumerate(spans)
     )
-    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]
+    page = PageRequest("viewer", rows, None, 200)  # type: ignore[arg-type]  # tiles never read the context
     group = TitleGroup.of("cat-1", titles)
-    fallbacks: Counter[FallbackReason] = Counter()
+    fallbacks: Counter[pb.FallbackReason] = Counter()
     encoded = assemble_rows(
         page,
         [group],
-        [ranked_tiles(group, ranking, FallbackReason.NONE)],
-        FallbackReason.UNKNOWN_TITLE,
+        [ranked_tiles(group, ranking, PERSONALIZED)],
+        pb.FALLBACK_REASON_UNKNOWN_TITLE,
         fallbacks,
     )
     expected = [
-        expected_tile(t, i, s, p, FallbackReason.NONE)
+        expected_tile(t, i, s, p, PERSONALIZED)
         for t, i, s, p in zip(
             titles,
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     ]
     response = pb.RenderPageResponse.FromString(b"".join(encoded))
     assert response == pb.RenderPageResponse(
         rows=[
-            pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)
+            pb.Row(row_id=row_id, tiles=expected[a:b])
+            for (row_id, _), (a, b) in zip(rows, spans, strict=True)
         ]
     )
     assert not fallbacks
