@@ -16,6 +16,7 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from common.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     KeyartError,
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 _STATUS_BY_ERROR: tuple[tuple[type[KeyartError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
