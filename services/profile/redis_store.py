@@ -109,7 +109,7 @@ class RedisProfileStore:
         keys = [self._key("event", event.event_id)] + [
             self._key(kind, user) for kind in ("count", "weight", "updated")
         ]
-        args = [
+        args: list[str | int] = [
             user,
             event.title_id,
             event.kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,16 +28,19 @@ def event(
     kind: int = 4,
     genres=("comedy",),
     cast=("Robin Williams",),
-    **fields: str,
+    user_id: str = "viewer",
+    title_id: str = "t1",
+    page_id: str = "",
+    artwork_id: str = "",
 ) -> FeedbackEvent:
     return FeedbackEvent(
         event_id=event_id,
-        user_id=fields.get("user_id", "viewer"),
-        title_id=fields.get("title_id", "t1"),
+        user_id=user_id,
+        title_id=title_id,
         kind=kind,
         occurred_at_ms=at_ms,
-        page_id=fields.get("page_id", ""),
-        artwork_id=fields.get("artwork_id", ""),
+        page_id=page_id,
+        artwork_id=artwork_id,
         genres=tuple(genres),
         cast=tuple(cast),
     )
@@ -94,10 +98,10 @@ def test_a_retry_at_another_time_is_still_a_retry(store: ProfileStore) -> None:
     ],
 )
 def test_a_reused_event_id_with_other_content_is_already_exists(
-    store: ProfileStore, other: dict
+    store: ProfileStore, other: dict[str, Any]
 ) -> None:
     """AIP-155: the same id with other content is not a retry; nothing of it is applied."""
-    first = {"page_id": "p1", "artwork_id": "t1/a"}
+    first: dict[str, Any] = {"page_id": "p1", "artwork_id": "t1/a"}
     assert store.apply(event("e1", **first)) is True
     with pytest.raises(AlreadyExists, match="event_id: 'e1' was already recorded"):
         store.apply(event("e1", **{**first, **other}))
