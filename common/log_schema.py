@@ -221,7 +221,7 @@ def tiles_from_record(record: dict, known: KnownTitles) -> tuple[TileDecision, .
     columns = decode_decisions(record["decisions"])
     tiles = []
     for number, chosen, propensity, score, ranked, personalized in zip(
-        *(columns[name].tolist() for name, _ in DECISION_COLUMNS)
+        *(columns[name].tolist() for name, _ in DECISION_COLUMNS), strict=True
     ):
         title = known.get(number)
         if title is None:

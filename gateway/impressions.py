@@ -105,7 +105,7 @@ class SegmentTitles:
             numbers = np.arange(self._named, self._named + fresh.size)
             found[fresh] = by_row[rows[fresh]] = numbers
             self._named += fresh.size
-            for at, number in zip(fresh.tolist(), numbers.tolist()):
+            for at, number in zip(fresh.tolist(), numbers.tolist(), strict=True):
                 title = group.titles[at]
                 new[number] = SegmentTitle(
                     group.catalog_version, title.title_id, title.first_row, title.artwork_ids

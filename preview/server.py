@@ -63,7 +63,9 @@ async def home(request: web.Request) -> web.Response:
         backend.titles(title_ids), *(backend.render_page(user, rows) for user in users)
     )
     panels = [default_panel(rows, titles)]
-    panels += [personalized_panel(u, rows, page, titles) for u, page in zip(users, pages)]
+    panels += [
+        personalized_panel(u, rows, page, titles) for u, page in zip(users, pages, strict=True)
+    ]
     for problem in {p for p in (titles, *pages) if isinstance(p, Problem)}:
         log.warning("dependency unavailable", problem=str(problem))
     return _html(html.home_page(panels, users, show_defaults))
