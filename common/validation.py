@@ -22,7 +22,6 @@ from common.errors import InvalidArgument
 MAX_ID_LENGTH = 128
 PATH_ID_CHARACTERS = "A-Z a-z 0-9 - _ . ~ / : @"
 _PATH_ID = re.compile(r"[A-Za-z0-9\-_.~/:@]+")
-_BAD_SEGMENTS = ("//", "/./", "/../")
 
 
 def require_id(value: str, field: str, *, max_length: int = MAX_ID_LENGTH) -> str:
@@ -37,9 +36,13 @@ def require_id(value: str, field: str, *, max_length: int = MAX_ID_LENGTH) -> st
 
 
 def _is_path_id_text(wrapped: str) -> bool:
-    """`wrapped` is one id or several joined by `/`, with a `/` before and after."""
-    return _PATH_ID.fullmatch(wrapped) is not None and not any(
-        bad in wrapped for bad in _BAD_SEGMENTS
+    """`wrapped` is one id or several joined by `/`, with a `/` before and after.
+    (Three `in` tests: a page checks ~1,600 ids, and a generator over them costs more.)"""
+    return (
+        _PATH_ID.fullmatch(wrapped) is not None
+        and "//" not in wrapped
+        and "/./" not in wrapped
+        and "/../" not in wrapped
     )
 
 
