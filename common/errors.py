@@ -15,6 +15,10 @@ class InvalidArgument(KeyartError):
         self.field = field
 
 
+class AlreadyExists(KeyartError):
+    """The request would create what exists already, differently (e.g. a reused event id)."""
+
+
 class NotFound(KeyartError):
     """A named entity does not exist."""
 

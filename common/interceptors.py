@@ -1,21 +1,24 @@
-"""Server interceptor: binds the request id, logs and times each call, maps domain errors to status codes."""
+"""Server interceptor: admits each call (in-flight limit, drain), binds the request id, logs and
+times it, and maps domain errors to status codes."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 import structlog
 from google.protobuf.message import DecodeError
 
 from common.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     KeyartError,
@@ -24,14 +27,17 @@ from common.errors import (
     Unavailable,
 )
 from common.logging import REQUEST_ID_METADATA_KEY, get_logger
-from common.metrics import RPC_LATENCY
+from common.metrics import REFUSED_CALLS, RPC_LATENCY
 from common.wire import field_with_bad_utf8
 
 log = get_logger(__name__)
+# A string: grpc's RpcMethodHandler is generic in its stubs only.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 _STATUS_BY_ERROR: tuple[tuple[type[KeyartError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
@@ -90,7 +96,12 @@ class _CallScope:
 
 
 class Drain:
-    """Counts calls in flight and, once a server stops, refuses new ones UNAVAILABLE.
+    """Admits calls: counts those in flight, refuses RESOURCE_EXHAUSTED beyond `max_in_flight`
+    (0: no limit), and once a server stops refuses new ones UNAVAILABLE.
+
+    The limit answers excess load at once with a status that says "back off and retry",
+    where calls left to pile up would wait past their deadlines. Refusals are counted
+    (keyart_rpc_refused_total) and logged at most once per `log_interval_s`.
 
     gRPC's own stop answers CANCELLED to calls it has received but not yet
     handed to a handler (grpc/grpc#41785), which clients do not retry; a server
@@ -98,9 +109,13 @@ class Drain:
     stop() next to nothing to cancel. Health and reflection are not counted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_in_flight: int = 0, log_interval_s: float = 10.0) -> None:
         self.refusing = False
         self.in_flight = 0
+        self.max_in_flight = max_in_flight
+        self._log_interval_s = log_interval_s
+        self._refused_unlogged = 0
+        self._logged_at = -math.inf
 
     @contextmanager
     def track(self, counted: bool) -> Iterator[None]:
@@ -109,11 +124,30 @@ class Drain:
             return
         if self.refusing:
             raise Unavailable("the server is shutting down; retry")
+        if self.max_in_flight and self.in_flight >= self.max_in_flight:
+            self._refused()
+            raise ResourceExhausted(
+                f"{self.in_flight} calls in flight (limit {self.max_in_flight}); retry with backoff"
+            )
         self.in_flight += 1
         try:
             yield
         finally:
             self.in_flight -= 1
+
+    def _refused(self) -> None:
+        REFUSED_CALLS.inc()
+        self._refused_unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self._log_interval_s:
+            log.warning(
+                "calls refused: too many in flight",
+                limit=self.max_in_flight,
+                refused=self._refused_unlogged,
+                since_s=None if math.isinf(self._logged_at) else round(now - self._logged_at, 1),
+            )
+            self._logged_at = now
+            self._refused_unlogged = 0
 
     async def refuse_and_wait(self, timeout_s: float) -> None:
         """Refuses new calls, then returns once none is in flight or `timeout_s` has passed."""
@@ -154,13 +188,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, drain: Drain) -> None:
         self._drain = drain
         # A server's handlers are fixed once it serves, so each method is wrapped once.
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, Handler] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         method = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is None:
@@ -170,57 +204,51 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             wrapped = self._wrapped[method] = self._wrap(method, handler)
         return wrapped
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        track = functools.partial(self._drain.track, not method.startswith(_QUIET_PREFIXES))
+    @asynccontextmanager
+    async def _scope(
+        self, method: str, counted: bool, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[None]:
+        """One call: its _CallScope around the handler, admitted by the drain."""
+        call = _CallScope(method, context)
+        try:
+            with self._drain.track(counted):
+                yield
+        except BaseException as error:  # noqa: BLE001 - fail() maps or re-raises every kind
+            await call.fail(error)
+        finally:
+            call.close()
+
+    def _wrap(self, method: str, handler: Handler) -> Handler:
+        scope = functools.partial(self._scope, method, not method.startswith(_QUIET_PREFIXES))
+        decode = _decoder(handler.request_deserializer)
         if handler.unary_unary is not None:
-            unary = handler.unary_unary
-            decode = _decoder(handler.request_deserializer)
+            unary: Any = handler.unary_unary  # an aio handler: a coroutine function
 
             async def unary_wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-                scope = _CallScope(method, context)
-                try:
-                    with track():
-                        return await unary(decode(raw), context)
-                except BaseException as error:
-                    await scope.fail(error)
-                finally:
-                    scope.close()
+                async with scope(context):
+                    return await unary(decode(raw), context)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_wrapped,
-                response_serializer=handler.response_serializer,
+                unary_wrapped, response_serializer=handler.response_serializer
             )
-        if handler.unary_stream is not None:
-            stream = handler.unary_stream
-            decode_streamed = _decoder(handler.request_deserializer)
+        if handler.unary_stream is None:
+            return handler
+        stream: Any = handler.unary_stream  # an async generator or a coroutine function
 
-            async def stream_wrapped(
-                raw: bytes, context: grpc.aio.ServicerContext
-            ) -> AsyncIterator[Any]:
-                scope = _CallScope(method, context)
-                try:
-                    with track():
-                        async for response in stream(decode_streamed(raw), context):
-                            yield response
-                except BaseException as error:
-                    await scope.fail(error)
-                finally:
-                    scope.close()
+        async def stream_wrapped(
+            raw: bytes, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            async with scope(context):
+                async for response in stream(decode(raw), context):
+                    yield response
 
-            async def writer_wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> None:
-                """For handlers that send with `context.write` (the stock health Watch)."""
-                scope = _CallScope(method, context)
-                try:
-                    with track():
-                        await stream(decode_streamed(raw), context)
-                except BaseException as error:
-                    await scope.fail(error)
-                finally:
-                    scope.close()
+        async def writer_wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+            """For handlers that send with `context.write` (the stock health Watch)."""
+            async with scope(context):
+                await stream(decode(raw), context)
 
-            # gRPC tells the two kinds apart by the handler's type, so the wrapper must match.
-            return grpc.unary_stream_rpc_method_handler(
-                writer_wrapped if inspect.iscoroutinefunction(stream) else stream_wrapped,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        # gRPC tells the two kinds apart by the handler's type, so the wrapper must match.
+        return grpc.unary_stream_rpc_method_handler(
+            writer_wrapped if inspect.iscoroutinefunction(stream) else stream_wrapped,
+            response_serializer=handler.response_serializer,
+        )

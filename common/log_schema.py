@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import zstandard
+from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
+from common.events import FeedbackEvent
 from common.features import SCHEMA_VERSION, pack
 
 SCHEMA = "keyart-learning-log/6"
@@ -219,7 +221,7 @@ def tiles_from_record(record: dict, known: KnownTitles) -> tuple[TileDecision, .
     columns = decode_decisions(record["decisions"])
     tiles = []
     for number, chosen, propensity, score, ranked, personalized in zip(
-        *(columns[name].tolist() for name, _ in DECISION_COLUMNS)
+        *(columns[name].tolist() for name, _ in DECISION_COLUMNS), strict=True
     ):
         title = known.get(number)
         if title is None:
@@ -303,19 +305,21 @@ class PageImpression:
         )
 
 
-@dataclass(frozen=True)
-class FeedbackEvent:
-    event_id: str
-    user_id: str
-    page_id: str
-    title_id: str
-    artwork_id: str
-    kind: str  # EventKind name without its prefix, e.g. "QUALIFIED_PLAY"
-    occurred_at_ms: int
+_FEEDBACK_FIELDS = ("event_id", "user_id", "page_id", "title_id", "artwork_id", "occurred_at_ms")
+_KIND_PREFIX = "EVENT_KIND_"
 
-    def to_record(self) -> dict:
-        return {"type": "feedback", **self.__dict__}
 
-    @classmethod
-    def from_record(cls, record: dict) -> FeedbackEvent:
-        return cls(**{name: record[name] for name in cls.__dataclass_fields__})
+def feedback_record(event: FeedbackEvent) -> dict:
+    """The event's `feedback` record; its kind as the EventKind name without its prefix
+    (e.g. "QUALIFIED_PLAY")."""
+    record: dict = {"type": FEEDBACK, **{name: getattr(event, name) for name in _FEEDBACK_FIELDS}}
+    record["kind"] = EventKind.Name(event.kind).removeprefix(_KIND_PREFIX)
+    return record
+
+
+def feedback_from_record(record: dict) -> FeedbackEvent:
+    try:
+        kind = EventKind.Value(_KIND_PREFIX + record["kind"])
+    except ValueError:
+        raise LogFormatError(f"kind: {record['kind']!r} is not a known EventKind") from None
+    return FeedbackEvent(kind=kind, **{name: record[name] for name in _FEEDBACK_FIELDS})

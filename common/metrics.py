@@ -51,6 +51,10 @@ BREAKER_OPEN = Gauge(
     ["dependency"],
     multiprocess_mode="max",
 )
+REFUSED_CALLS = Counter(
+    "keyart_rpc_refused_total",
+    "Calls refused RESOURCE_EXHAUSTED because the server's in-flight limit was reached.",
+)
 SHED_PAGES = Counter(
     "keyart_gateway_shed_pages_total",
     "RenderPage calls refused with RESOURCE_EXHAUSTED because too many were in flight.",

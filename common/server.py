@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +20,14 @@ from common.tls import ServerTls, server_tls_from_env
 
 log = get_logger(__name__)
 ConfigT = TypeVar("ConfigT")
+
+DEFAULT_MAX_IN_FLIGHT = 1000
+# Calls that gRPC core has received but the server has not yet picked up. Core's defaults
+# (a soft limit of 1,000, past which it drops calls at random, and a hard limit of 3,000)
+# answered a burst of 10,000 calls CANCELLED, health checks included, with nothing logged:
+# a status clients cannot tell from their own cancellation. With room for such a burst,
+# every call reaches the interceptor, which refuses the excess RESOURCE_EXHAUSTED at once.
+MAX_PENDING_CALLS = 50_000
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,15 @@ class ServerSettings:
     # Calls beyond this many in flight are refused RESOURCE_EXHAUSTED by gRPC itself, before any
     # Python work (0: no limit). Health checks on `address` count too.
     max_concurrent_rpcs: int = 0
+    # Calls beyond this many in flight are refused RESOURCE_EXHAUSTED by the interceptor, health
+    # and reflection exempt (0: no limit). See MAX_PENDING_CALLS for why a default is needed.
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
 
 def settings_from_env(prefix: str, default_address: str, default_max_bytes: int) -> ServerSettings:
     """`<PREFIX>_` + ADDRESS, MAX_MESSAGE_BYTES, GRACE_S, METRICS_ADDRESS, REUSE_PORT,
     TLS_CERT/TLS_KEY/TLS_CLIENT_CA, REFLECTION, MAX_CONNECTION_AGE_S, HEALTH_ADDRESS,
-    MAX_CONCURRENT_RPCS."""
+    MAX_CONCURRENT_RPCS, MAX_IN_FLIGHT."""
     max_bytes = env_int(
         f"{prefix}_MAX_MESSAGE_BYTES", default_max_bytes, minimum=1024, maximum=1 << 30
     )
@@ -66,6 +77,9 @@ def settings_from_env(prefix: str, default_address: str, default_max_bytes: int)
         ),
         health_address=env_str(f"{prefix}_HEALTH_ADDRESS", ""),
         max_concurrent_rpcs=env_int(f"{prefix}_MAX_CONCURRENT_RPCS", 0, minimum=0),
+        max_in_flight=env_int(
+            f"{prefix}_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, minimum=0, maximum=MAX_PENDING_CALLS
+        ),
     )
 
 
@@ -77,6 +91,8 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
         ("grpc.so_reuseport", int(settings.reuse_port)),
         ("grpc.max_connection_age_ms", age_ms),
         ("grpc.max_connection_age_grace_ms", max(int(settings.grace_s * 1000), 1000)),
+        ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
     ]
 
 
@@ -96,7 +112,7 @@ class ServingServer:
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.settings = settings
-        self._drain = Drain()
+        self._drain = Drain(settings.max_in_flight)
         self.server = grpc.aio.server(
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
@@ -192,7 +208,7 @@ async def run_until_signalled(
 def run_service(
     service: str,
     load_config: Callable[[], ConfigT],
-    serve: Callable[[ConfigT], Awaitable[None]],
+    serve: Callable[[ConfigT], Coroutine[Any, Any, None]],
     fatal: tuple[type[Exception], ...] = (),
 ) -> None:
     """Process entry point: JSON logging, config read once, then serve.
@@ -200,9 +216,10 @@ def run_service(
     A bad configuration, or one of the `fatal` errors (say, a model that does
     not load), is logged as "cannot start" and exits with status 1.
     """
+    cannot_start: tuple[type[Exception], ...] = (ConfigError, *fatal)
     try:
         configure_logging(service)
         asyncio.run(serve(load_config()))
-    except (ConfigError, *fatal) as error:
+    except cannot_start as error:
         log.error("cannot start", service=service, error=str(error))
         raise SystemExit(1) from None

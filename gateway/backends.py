@@ -16,6 +16,7 @@ from keyart.ranker.v1 import ranker_service_pb2_grpc as ranker_grpc
 
 from common import ranking_wire
 from common.channels import backend_channel, request_metadata
+from common.events import FeedbackEvent
 from gateway.config import GatewayConfig
 from gateway.tile_wire import CandidateTiles
 
@@ -55,17 +56,6 @@ class TitleTags:
     genres: tuple[str, ...]
     cast: tuple[str, ...]
     artwork_ids: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Feedback:
-    event_id: str
-    user_id: str
-    page_id: str
-    title_id: str
-    artwork_id: str
-    kind: int
-    occurred_at_ms: int
 
 
 @dataclass(frozen=True)
@@ -203,7 +193,7 @@ class Backends:
         return Ranking(*arrays, model_version=response.model_version, policy=response.policy)
 
     async def apply_event(
-        self, event: Feedback, tags: TitleTags, timeout: float, request_id: str
+        self, event: FeedbackEvent, tags: TitleTags, timeout: float, request_id: str
     ) -> bool:
         """Returns True when the event was a duplicate."""
         response = await self._profile.ApplyEvent(

@@ -26,18 +26,18 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from common import features
 from common.config import env_float, env_int, env_str
 from common.errors import ResourceExhausted, Unavailable
+from common.events import FeedbackEvent
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
     DecisionColumns,
-    FeedbackEvent,
     PageImpression,
     SegmentTitle,
+    feedback_record,
     header,
 )
 from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
-from gateway.backends import Feedback
 from gateway.page_request import PageRequest
 from gateway.render import RenderedPage, TitleGroup
 
@@ -105,7 +105,7 @@ class SegmentTitles:
             numbers = np.arange(self._named, self._named + fresh.size)
             found[fresh] = by_row[rows[fresh]] = numbers
             self._named += fresh.size
-            for at, number in zip(fresh.tolist(), numbers.tolist()):
+            for at, number in zip(fresh.tolist(), numbers.tolist(), strict=True):
                 title = group.titles[at]
                 new[number] = SegmentTitle(
                     group.catalog_version, title.title_id, title.first_row, title.artwork_ids
@@ -241,19 +241,11 @@ class LearningLogs:
         except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
 
-    async def log_feedback(self, event: Feedback) -> None:
+    async def log_feedback(self, event: FeedbackEvent) -> None:
         """Returns once the event's line is on disk."""
         if self._feedback is None:
             return
-        record = FeedbackEvent(
-            event_id=event.event_id,
-            user_id=event.user_id,
-            page_id=event.page_id,
-            title_id=event.title_id,
-            artwork_id=event.artwork_id,
-            kind=pb.EventKind.Name(event.kind).removeprefix("EVENT_KIND_"),
-            occurred_at_ms=event.occurred_at_ms,
-        ).to_record()
+        record = feedback_record(event)
         try:
             await asyncio.wrap_future(self._feedback.append(lambda _segment: [record]))
         except OSError as error:

@@ -12,7 +12,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common.errors import InvalidArgument
-from common.validation import MAX_ID_LENGTH, require_id
+from common.validation import require_id, require_path_ids
 from gateway.config import PageLimits
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -81,14 +81,7 @@ def parse_context(context: pb.Context) -> PageContext:
 
 
 def _title_ids(title_ids: Sequence[str], row: int) -> tuple[str, ...]:
-    """Checks a row's title ids with C-speed builtins; only a bad row is walked to name the id."""
-    titles = tuple(title_ids)
-    lengths = list(map(len, titles))
-    if min(lengths) > 0 and max(lengths) <= MAX_ID_LENGTH and "".join(titles).isprintable():
-        return titles
-    for t, title in enumerate(titles):
-        require_id(title, f"rows[{row}].title_ids[{t}]")
-    raise AssertionError("unreachable: require_id rejects the id the fast check refused")
+    return require_path_ids(title_ids, f"rows[{row}].title_ids")
 
 
 def parse_page_head(request: pb.RenderPageRequest, limits: PageLimits) -> PageHead:

@@ -23,17 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
-    FeedbackEvent,
     KnownTitles,
     LogFormatError,
     PageImpression,
     TileDecision,
     check_header,
+    feedback_from_record,
 )
 from common.logging import get_logger
 from common.segment_log import read_records
@@ -42,7 +43,7 @@ from learning.catalog_snapshot import catalog_matrices
 log = get_logger(__name__)
 
 BANDIT_SCHEMA = "keyart-bandit/1"
-REWARD_KIND = "QUALIFIED_PLAY"
+REWARD_KIND = EventKind.EVENT_KIND_QUALIFIED_PLAY
 DEFAULT_REWARD_WINDOW_S = 30 * 60
 # A play stamped by the client may read a little before the gateway's impression time.
 CLOCK_SKEW_MS = 60_000
@@ -122,7 +123,7 @@ def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
         if record["type"] == "header":
             check_header(record)
             continue
-        event = FeedbackEvent.from_record(record)
+        event = feedback_from_record(record)
         if event.event_id in seen or event.kind != REWARD_KIND or not event.page_id:
             continue
         seen.add(event.event_id)

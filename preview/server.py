@@ -17,7 +17,7 @@ from aiohttp import web
 from common.errors import InvalidArgument, NotFound
 from common.logging import get_logger
 from common.server import run_service
-from common.validation import require_id
+from common.validation import require_id, require_path_id
 from demo.images import image_path
 from demo.pages import demo_page
 from preview import html
@@ -63,14 +63,16 @@ async def home(request: web.Request) -> web.Response:
         backend.titles(title_ids), *(backend.render_page(user, rows) for user in users)
     )
     panels = [default_panel(rows, titles)]
-    panels += [personalized_panel(u, rows, page, titles) for u, page in zip(users, pages)]
+    panels += [
+        personalized_panel(u, rows, page, titles) for u, page in zip(users, pages, strict=True)
+    ]
     for problem in {p for p in (titles, *pages) if isinstance(p, Problem)}:
         log.warning("dependency unavailable", problem=str(problem))
     return _html(html.home_page(panels, users, show_defaults))
 
 
 async def title_view(request: web.Request) -> web.Response:
-    title_id = require_id(request.match_info["title_id"], "title_id")
+    title_id = require_path_id(request.match_info["title_id"], "title_id")
     titles = await request.app[BACKEND].titles([title_id])
     if isinstance(titles, Problem):
         return _html(html.error_page(503, f"{titles}; try again when the suite is up"), 503)
@@ -86,9 +88,7 @@ async def title_view(request: web.Request) -> web.Response:
 
 
 async def image(request: web.Request) -> web.FileResponse:
-    artwork_id = require_id(request.match_info["artwork_id"], "artwork_id")
-    if any(part in ("", ".", "..") for part in artwork_id.split("/")) or "\\" in artwork_id:
-        raise InvalidArgument("artwork_id", "must be '/'-separated names without '.' or '..' parts")
+    artwork_id = require_path_id(request.match_info["artwork_id"], "artwork_id")
     image_dir = request.app[CONFIG].image_dir.resolve()
     path = image_path(image_dir, artwork_id).resolve()
     if not path.is_relative_to(image_dir) or not path.is_file():

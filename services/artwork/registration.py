@@ -8,7 +8,7 @@ from keyart.artwork.v1 import artwork_service_pb2 as pb
 
 from common.errors import InvalidArgument
 from common.features import unknown_genres
-from common.validation import require_id
+from common.validation import require_id, require_path_id
 from services.artwork.messages import artwork_of
 from services.artwork.model import Artwork
 
@@ -40,7 +40,7 @@ def _check_face(face: pb.FaceBox, field: str) -> None:
 
 
 def _artwork(new: pb.NewArtwork, title_id: str, field: str) -> Artwork:
-    artwork_id = require_id(new.artwork_id, f"{field}.artwork_id")
+    artwork_id = require_path_id(new.artwork_id, f"{field}.artwork_id")
     name = artwork_id.removeprefix(f"{title_id}/")
     if name == artwork_id or not name:
         raise InvalidArgument(f"{field}.artwork_id", f"must be '{title_id}/<name>'")
@@ -66,7 +66,7 @@ def _artwork(new: pb.NewArtwork, title_id: str, field: str) -> Artwork:
 
 def artworks_to_register(request: pb.RegisterArtworksRequest) -> list[Artwork]:
     """The request's artworks, checked; InvalidArgument names the first bad field."""
-    title_id = require_id(request.title_id, "title_id")
+    title_id = require_path_id(request.title_id, "title_id")
     if not request.artworks:
         raise InvalidArgument("artworks", "must list at least one artwork")
     if len(request.artworks) > MAX_ARTWORKS_PER_REGISTRATION:

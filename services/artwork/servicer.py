@@ -13,7 +13,7 @@ from keyart.artwork.v1 import artwork_service_pb2_grpc
 
 from common.errors import InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION, pack
-from common.validation import require_id
+from common.validation import require_path_ids
 from services.artwork.catalog import Catalog, CatalogEntry
 from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork
@@ -33,8 +33,7 @@ def validate_title_ids(title_ids: Sequence[str], limit: int) -> None:
         raise InvalidArgument("title_ids", "must list at least one title id")
     if len(title_ids) > limit:
         raise InvalidArgument("title_ids", f"{len(title_ids)} ids exceed the limit of {limit}")
-    for position, title_id in enumerate(title_ids):
-        require_id(title_id, f"title_ids[{position}]")
+    require_path_ids(title_ids, "title_ids")
 
 
 def _title_candidates(entry: CatalogEntry) -> pb.TitleCandidates:

@@ -18,8 +18,14 @@ from urllib.parse import urlsplit
 
 import redis
 
+from common.events import FeedbackEvent
 from common.logging import get_logger
-from services.profile.store import FeedbackEvent, StoreUnavailable, taste_from
+from services.profile.store import (
+    StoreUnavailable,
+    reused_event_id,
+    taste_features,
+    taste_from,
+)
 from services.profile.taste import EVENT_WEIGHTS, MS_PER_DAY, Decay, Taste
 
 log = get_logger(__name__)
@@ -28,9 +34,17 @@ DEFAULT_PREFIX = "keyart:profile:"
 
 # KEYS: event, count, weight, updated. ARGV: user_id, title_id, kind, occurred_at_ms,
 # page_id, artwork_id, added weight, half-life in ms, then the affinity names.
-# The decay is Decay.accumulate's, in Lua: an older event decays to the stored time.
+# Returns 1 (applied), 0 (a retry: recorded with the same content) or -1 (the id was
+# recorded with other content). The decay is Decay.accumulate's, in Lua: an older
+# event decays to the stored time.
 _APPLY = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local recorded = redis.call('HMGET', KEYS[1], 'user_id', 'title_id', 'kind', 'page_id',
+                            'artwork_id')
+if recorded[1] then
+  if recorded[1] == ARGV[1] and recorded[2] == ARGV[2] and recorded[3] == ARGV[3]
+     and recorded[4] == ARGV[5] and recorded[5] == ARGV[6] then return 0 end
+  return -1
+end
 local at = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'title_id', ARGV[2], 'kind', ARGV[3],
            'occurred_at_ms', ARGV[4], 'page_id', ARGV[5], 'artwork_id', ARGV[6])
@@ -95,7 +109,7 @@ class RedisProfileStore:
         keys = [self._key("event", event.event_id)] + [
             self._key(kind, user) for kind in ("count", "weight", "updated")
         ]
-        args = [
+        args: list[str | int] = [
             user,
             event.title_id,
             event.kind,
@@ -104,12 +118,15 @@ class RedisProfileStore:
             event.artwork_id,
             repr(EVENT_WEIGHTS[event.kind]),
             repr(self._decay.half_life_days * MS_PER_DAY),
-            *event.features(),
+            *taste_features(event),
         ]
         try:
-            return bool(self._apply(keys=keys, args=args))
+            outcome = self._apply(keys=keys, args=args)
         except _UNREACHABLE as error:
             raise StoreUnavailable(f"redis: {error}") from None
+        if outcome < 0:
+            raise reused_event_id(event.event_id)
+        return bool(outcome)
 
     def taste(self, user_id: str, now_ms: int) -> Taste:
         try:

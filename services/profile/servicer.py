@@ -14,8 +14,9 @@ from keyart.profile.v1 import profile_service_pb2_grpc
 
 from common import features
 from common.errors import InvalidArgument
-from common.validation import require_id
-from services.profile.store import FeedbackEvent, ProfileStore
+from common.events import FeedbackEvent
+from common.validation import require_id, require_path_id
+from services.profile.store import ProfileStore
 from services.profile.taste import EVENT_WEIGHTS
 
 MAX_TAGS = 64
@@ -39,11 +40,11 @@ def event_from_request(request: pb.ApplyEventRequest) -> FeedbackEvent:
     return FeedbackEvent(
         event_id=require_id(request.event_id, "event_id"),
         user_id=require_id(request.user_id, "user_id"),
-        title_id=require_id(request.title_id, "title_id"),
+        title_id=require_path_id(request.title_id, "title_id"),
         kind=request.kind,
         occurred_at_ms=request.occurred_at_unix_ms,
         page_id=request.page_id and require_id(request.page_id, "page_id"),
-        artwork_id=request.artwork_id and require_id(request.artwork_id, "artwork_id"),
+        artwork_id=request.artwork_id and require_path_id(request.artwork_id, "artwork_id"),
         genres=tuple(request.genres),
         cast=tuple(request.cast),
     )

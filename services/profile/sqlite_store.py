@@ -9,8 +9,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from common.events import FeedbackEvent
 from common.sqlite_files import check_database
-from services.profile.store import FeedbackEvent, taste_from
+from services.profile.store import reused_event_id, taste_features, taste_from
 from services.profile.taste import EVENT_WEIGHTS, Decay, Taste
 
 _SCHEMA = """
@@ -57,7 +58,8 @@ class SqliteProfileStore:
         self._db.close()
 
     def apply(self, event: FeedbackEvent) -> bool:
-        """Applies `event` once; returns False when its event_id was already applied."""
+        """Applies `event` once; returns False when its event_id was already applied (a retry);
+        raises AlreadyExists when it was applied with other content. All in one transaction."""
         added = EVENT_WEIGHTS[event.kind]
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -74,7 +76,9 @@ class SqliteProfileStore:
                     event.artwork_id,
                 ),
             ).rowcount
-            if inserted:
+            if not inserted:
+                self._check_retry(event)
+            else:
                 db.execute(
                     "INSERT INTO viewers VALUES (?, 1) "
                     "ON CONFLICT(user_id) DO UPDATE SET event_count = event_count + 1",
@@ -82,13 +86,21 @@ class SqliteProfileStore:
                 )
                 if added > 0:
                     self._add_affinities(
-                        event.user_id, event.features(), added, event.occurred_at_ms
+                        event.user_id, taste_features(event), added, event.occurred_at_ms
                     )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return bool(inserted)
+
+    def _check_retry(self, event: FeedbackEvent) -> None:
+        recorded = self._db.execute(
+            "SELECT user_id, page_id, title_id, artwork_id, kind FROM events WHERE event_id = ?",
+            (event.event_id,),
+        ).fetchone()
+        if tuple(recorded) != event.content():
+            raise reused_event_id(event.event_id)
 
     def _add_affinities(self, user_id: str, features: list[str], added: float, at_ms: int) -> None:
         current = {

@@ -6,33 +6,28 @@ record, so an acknowledged event is never lost and a retried one counts once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from common.errors import Unavailable
+from common.errors import AlreadyExists, Unavailable
+from common.events import FeedbackEvent
 from services.profile.taste import Taste
-
-
-@dataclass(frozen=True)
-class FeedbackEvent:
-    event_id: str
-    user_id: str
-    title_id: str
-    kind: int
-    occurred_at_ms: int
-    page_id: str
-    artwork_id: str
-    genres: tuple[str, ...]
-    cast: tuple[str, ...]
-
-    def features(self) -> list[str]:
-        """The affinity names this event feeds, each once, genres first."""
-        named = [GENRE + genre for genre in self.genres] + [CAST + name for name in self.cast]
-        return list(dict.fromkeys(named))
-
 
 GENRE = "genre:"
 CAST = "cast:"
+
+
+def taste_features(event: FeedbackEvent) -> list[str]:
+    """The affinity names `event` feeds, each once, genres first."""
+    named = [GENRE + genre for genre in event.genres] + [CAST + name for name in event.cast]
+    return list(dict.fromkeys(named))
+
+
+def reused_event_id(event_id: str) -> AlreadyExists:
+    """A second event under `event_id` that is not a retry of the first (AIP-155)."""
+    return AlreadyExists(
+        f"event_id: {event_id!r} was already recorded for another user, page, title, "
+        "artwork or kind; a new event needs a new event_id"
+    )
 
 
 class StoreUnavailable(Unavailable):
@@ -43,7 +38,8 @@ class ProfileStore(Protocol):
     """Blocking calls: the servicer runs them off the event loop, one at a time."""
 
     def apply(self, event: FeedbackEvent) -> bool:
-        """Applies `event` once; returns False when its event_id was already applied."""
+        """Applies `event` once; returns False when its event_id was already applied with
+        the same content (a retry), and raises `reused_event_id` when with other content."""
         ...
 
     def taste(self, user_id: str, now_ms: int) -> Taste:

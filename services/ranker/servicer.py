@@ -9,12 +9,21 @@ import numpy as np
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
 from common import ranking_wire
-from common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from common.errors import FailedPrecondition, InvalidArgument, KeyartError, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
 from services.ranker.catalog_features import CandidateRows, CatalogFeatures
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy
+
+# Every feature the schema defines (common/features.py) is a weight, a share or a one-hot
+# well inside this; anything beyond it would overflow float32 scores (3e38 gave NaN).
+MAX_FEATURE_MAGNITUDE = 1e6
+
+
+class NonFiniteScores(KeyartError):
+    """The model scored a candidate NaN or infinity: INTERNAL, so the gateway shows the
+    titles' default artwork (reason RANKER_UNAVAILABLE) instead of sending a NaN on."""
 
 
 def _matrix(data: bytes, width: int, field: str) -> np.ndarray:
@@ -24,6 +33,10 @@ def _matrix(data: bytes, width: int, field: str) -> np.ndarray:
         raise InvalidArgument(field, str(error).removeprefix(f"{field}: ")) from None
     if not np.isfinite(matrix).all():
         raise InvalidArgument(field, "contains NaN or infinity")
+    if matrix.size and np.abs(matrix).max() > MAX_FEATURE_MAGNITUDE:
+        raise InvalidArgument(
+            field, f"holds a value beyond ±{MAX_FEATURE_MAGNITUDE:g}, outside every feature's range"
+        )
     return matrix
 
 
@@ -77,6 +90,11 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         decisions = await asyncio.to_thread(
             self._rank, model, viewer, situation, candidates, counts, request
         )
+        unscored = int(np.count_nonzero(~np.isfinite(decisions.scores)))
+        if unscored:
+            raise NonFiniteScores(
+                f"the model scored {unscored} of {counts.size} titles NaN or infinity"
+            )
         RANKED_CHOICES.labels("explore").inc(decisions.explored)
         RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored)
         return ranker_service_pb2.RankPageResponse(

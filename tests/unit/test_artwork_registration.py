@@ -171,6 +171,22 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
             grpc.StatusCode.INVALID_ARGUMENT,
             "artworks[1].tags.faces: 33 boxes exceed the limit of 32",
         ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("ok"), new("../../etc")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"artworks[1].artwork_id: '{TITLE}/../../etc' has an empty, '.' or '..' segment "
+            "between its '/'s",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("a\\b")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "artworks[0].artwork_id: must not contain a backslash",
+        ),
+        (
+            pb.RegisterArtworksRequest(title_id=f"{TITLE}/..", artworks=[new("a")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"title_id: '{TITLE}/..' has an empty, '.' or '..' segment between its '/'s",
+        ),
     ],
 )
 def test_bad_registrations_change_nothing(

@@ -12,17 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zstandard
+from keyart.gateway.v1.gateway_service_pb2 import EVENT_KIND_CLICK as CLICK
+from keyart.gateway.v1.gateway_service_pb2 import EVENT_KIND_QUALIFIED_PLAY as QUALIFIED_PLAY
 
+from common.events import FeedbackEvent
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
     IMPRESSIONS,
-    FeedbackEvent,
     LogFormatError,
     PageImpression,
     TileDecision,
     decode_decisions,
     encode_decisions,
+    feedback_from_record,
+    feedback_record,
     header,
 )
 from common.segment_log import CorruptSegment, SegmentLog, SegmentSettings, read_records
@@ -119,9 +123,11 @@ def with_choices(decisions: str, chosen: list[int]) -> str:
 
 
 def test_feedback_round_trips(tmp_path: Path) -> None:
-    event = FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW)
-    write(tmp_path, FEEDBACK, [event.to_record()])
-    assert FeedbackEvent.from_record(list(read_records(tmp_path, FEEDBACK))[1]) == event
+    event = FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", QUALIFIED_PLAY, NOW)
+    write(tmp_path, FEEDBACK, [feedback_record(event)])
+    record = list(read_records(tmp_path, FEEDBACK))[1]
+    assert record["kind"] == "QUALIFIED_PLAY"  # the file names the kind, as before
+    assert feedback_from_record(record) == event
 
 
 def test_segments_roll_by_size_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
@@ -138,7 +144,7 @@ def test_segments_roll_by_size_and_a_torn_last_line_is_skipped(tmp_path: Path) -
 def _page_with_snapshot(tmp_path: Path, plays: list[FeedbackEvent]) -> None:
     """The page above, its plays, and catalog cat-1 whose row i is all i."""
     write(tmp_path, IMPRESSIONS, [impression().to_record()])
-    write(tmp_path, FEEDBACK, [event.to_record() for event in plays])
+    write(tmp_path, FEEDBACK, [feedback_record(event) for event in plays])
     rows = np.repeat(np.arange(6, dtype=np.float32)[:, None], ARTWORK_DIM, axis=1)
     save_snapshot(tmp_path, "cat-1", rows)
 
@@ -149,10 +155,10 @@ def test_join_rewards_qualified_plays_of_the_page_and_title_within_the_window(
     _page_with_snapshot(
         tmp_path,
         [
-            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW + 60_000),
-            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", "QUALIFIED_PLAY", NOW + 60_000),
-            FeedbackEvent("e-2", "u", "page-1", "pf", "pf/a", "CLICK", NOW + 1_000),
-            FeedbackEvent("e-3", "u", "page-2", "pf", "pf/a", "QUALIFIED_PLAY", NOW + 1_000),
+            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", QUALIFIED_PLAY, NOW + 60_000),
+            FeedbackEvent("e-1", "u", "page-1", "gwh", "gwh/b", QUALIFIED_PLAY, NOW + 60_000),
+            FeedbackEvent("e-2", "u", "page-1", "pf", "pf/a", CLICK, NOW + 1_000),
+            FeedbackEvent("e-3", "u", "page-2", "pf", "pf/a", QUALIFIED_PLAY, NOW + 1_000),
         ],
     )
     data = load(tmp_path, reward_window_s=30 * 60)

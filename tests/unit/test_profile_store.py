@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from common.errors import AlreadyExists
+from common.events import FeedbackEvent
 from services.profile.redis_store import RedisProfileStore
 from services.profile.sqlite_store import SqliteProfileStore
-from services.profile.store import FeedbackEvent, ProfileStore
+from services.profile.store import ProfileStore
 from services.profile.taste import MS_PER_DAY, Decay
 from tests.redis_server import RedisServer, redis_server_binary
 
@@ -19,16 +22,25 @@ HALF_LIFE = Decay(half_life_days=30)
 
 
 def event(
-    event_id: str, *, at_ms: int = DAY0, kind: int = 4, genres=("comedy",), cast=("Robin Williams",)
+    event_id: str,
+    *,
+    at_ms: int = DAY0,
+    kind: int = 4,
+    genres=("comedy",),
+    cast=("Robin Williams",),
+    user_id: str = "viewer",
+    title_id: str = "t1",
+    page_id: str = "",
+    artwork_id: str = "",
 ) -> FeedbackEvent:
     return FeedbackEvent(
         event_id=event_id,
-        user_id="viewer",
-        title_id="t1",
+        user_id=user_id,
+        title_id=title_id,
         kind=kind,
         occurred_at_ms=at_ms,
-        page_id="",
-        artwork_id="",
+        page_id=page_id,
+        artwork_id=artwork_id,
         genres=tuple(genres),
         cast=tuple(cast),
     )
@@ -67,6 +79,34 @@ def test_same_event_id_applies_once(store: ProfileStore) -> None:
     assert taste.event_count == 1
     assert taste.genres == {"comedy": pytest.approx(1.0)}
     assert taste.cast == {"Robin Williams": pytest.approx(1.0)}
+
+
+def test_a_retry_at_another_time_is_still_a_retry(store: ProfileStore) -> None:
+    assert store.apply(event("e1", page_id="p1", artwork_id="t1/a")) is True
+    assert store.apply(event("e1", page_id="p1", artwork_id="t1/a", at_ms=DAY0 + 5)) is False
+    assert store.taste("viewer", DAY0).event_count == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"user_id": "someone-else"},
+        {"title_id": "t2"},
+        {"artwork_id": "t1/b"},
+        {"page_id": "p2"},
+        {"kind": 2},
+    ],
+)
+def test_a_reused_event_id_with_other_content_is_already_exists(
+    store: ProfileStore, other: dict[str, Any]
+) -> None:
+    """AIP-155: the same id with other content is not a retry; nothing of it is applied."""
+    first: dict[str, Any] = {"page_id": "p1", "artwork_id": "t1/a"}
+    assert store.apply(event("e1", **first)) is True
+    with pytest.raises(AlreadyExists, match="event_id: 'e1' was already recorded"):
+        store.apply(event("e1", **{**first, **other}))
+    assert store.taste("viewer", DAY0).event_count == 1
+    assert not store.taste("someone-else", DAY0).known
 
 
 def test_weights_follow_the_event_kind(store: ProfileStore) -> None:

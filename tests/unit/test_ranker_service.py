@@ -179,6 +179,10 @@ SIX_FLOATS = pack(np.zeros(6, np.float32))
         ({"candidate_counts": [2, 3, 0]}, "candidate_counts"),
         ({"candidate_counts": [5, 0]}, "candidate_counts"),
         ({"title_ids": ["only-one"]}, "title_ids"),
+        ({"viewer_features": pack(np.full((1, VIEWER_DIM), 3e38))}, "viewer_features"),
+        ({"context_features": pack(np.full((1, CONTEXT_DIM), -3e38))}, "context_features"),
+        ({"viewer_features": pack(np.full((1, VIEWER_DIM), 1.5e6))}, "viewer_features"),
+        ({"artwork_features": pack(np.full((5, ARTWORK_DIM), 2e6))}, "artwork_features"),
     ],
 )
 def test_malformed_request_is_invalid_argument_naming_the_field(
@@ -188,6 +192,24 @@ def test_malformed_request_is_invalid_argument_naming_the_field(
         rank(config, page_request(**overrides))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(f"{field}: ")
+
+
+def test_features_at_the_bound_are_ranked_with_finite_scores(config: RankerConfig) -> None:
+    response = rank(config, page_request(viewer_features=pack(np.full((1, VIEWER_DIM), 1e6))))
+    assert np.isfinite(decisions(response).scores).all()
+
+
+def test_a_model_scoring_nan_is_refused_not_sent_on(config: RankerConfig, tmp_path: Path) -> None:
+    """No NaN on the wire: the call fails, and the gateway shows the default artwork."""
+    weights = bundled_weights()
+    # Finite on the loader's probe, but past float32 for a viewer at the feature bound.
+    huge = replace(weights, wv=weights.wv * np.float32(1e33))
+    broken = replace(config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx"))
+    viewer = pack(np.full((1, VIEWER_DIM), 1e6))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        rank(broken, page_request(viewer_features=viewer))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "the model scored 2 of 2 titles NaN or infinity"
 
 
 def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerConfig) -> None:

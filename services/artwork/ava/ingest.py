@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from common.errors import InvalidArgument
-from common.validation import require_id
+from common.validation import require_path_id
 from services.artwork.ava.analyse import Analysis, analyse
 from services.artwork.ava.client import ArtworkCatalogClient
 from services.artwork.ava.config import AvaConfig
@@ -84,7 +84,7 @@ def to_artwork(
 
 
 def _check(request: IngestRequest) -> None:
-    require_id(request.title_id, "title")
+    require_path_id(request.title_id, "title")
     if (request.video is None) == (request.stills is None):
         raise InvalidArgument("video", "give exactly one of a video file and a stills folder")
     if not 1 <= request.top_k <= MAX_TOP_K:
