@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
+.PHONY: run test lint proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,26 @@ preview: proto
 
 test: proto model
 	$(PY) -m pytest -q tests
+
+# ruff (lint, format check), mypy (settings and files in pyproject.toml; the stubs in gen/),
+# buf lint (STANDARD, buf.yaml) and buf breaking against HEAD~1's protos (.ci/buf-breaking).
+BUF_AGAINST ?= HEAD~1
+BUF         := node_modules/.bin/buf
+lint: proto $(VENV)/.lint-installed $(BUF)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(BUF) lint
+	.ci/buf-breaking $(BUF) $(BUF_AGAINST)
+
+$(VENV)/.lint-installed: requirements-lint.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-lint.txt
+	touch $@
+
+# The buf CLI from the npm registry, pinned by package-lock.json, installed here, not globally.
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 # The fault, overload and durability tests at length, on the reference page, printing figures.
 chaos: proto model
@@ -77,4 +97,4 @@ bench-learning: proto
 	$(VENV)/bin/keyart simulate --rounds 5 --impressions 20000
 
 clean:
-	rm -rf gen var .pytest_cache
+	rm -rf gen var .pytest_cache node_modules
