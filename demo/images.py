@@ -80,7 +80,8 @@ def _digest(text: str) -> bytes:
 
 
 def _mix(a: Rgb, b: Rgb, share: float) -> Rgb:
-    return tuple(round(x + (y - x) * share) for x, y in zip(a, b))  # type: ignore[return-value]
+    r, g, b_ = (round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
+    return r, g, b_
 
 
 def palette(tones: Sequence[str]) -> tuple[Rgb, Rgb, Rgb]:
@@ -170,11 +171,11 @@ def draw_artwork(title: Title, artwork: Artwork) -> Image.Image:
         return image
     count = len(artwork.cast)
     lefts = figure_lefts(count)
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         sprite = _figure(name, figure_scale(count))
         image.paste(sprite, (left, 0), sprite)
     draw.rectangle((0, HEIGHT - CAPTION_BAND, WIDTH, HEIGHT), fill=(0, 0, 0))
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         center = (left + FIGURE_WIDTH / 2, HEIGHT - CAPTION_BAND / 2)
         _paste_centered(image, _label(name, 14, (255, 255, 255)), center)
     _paste_centered(image, _label(title.name, 13, (255, 255, 255)), (WIDTH / 2, 14))

@@ -124,11 +124,11 @@ def test_a_missing_or_wrong_token_is_unauthenticated(secure: dict, token: str) -
 
 def test_a_token_not_allowed_the_method_is_permission_denied(secure: dict) -> None:
     gateway = secure["addresses"]["gateway"]
-    with PageClient(gateway, credentials=credentials(secure["ca"]), token=READER) as client:
-        with pytest.raises(grpc.RpcError) as refused:
-            client.report_event(
-                user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK
-            )
+    with (
+        PageClient(gateway, credentials=credentials(secure["ca"]), token=READER) as client,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        client.report_event(user_id="tls-viewer", title_id="pulp-fiction", kind=pb.EVENT_KIND_CLICK)
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with PageClient(gateway, credentials=credentials(secure["ca"]), token=REPORTER) as client:
         assert (

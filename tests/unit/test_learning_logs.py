@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -204,7 +205,7 @@ def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
         )
         + "\n"
     )
-    with pytest.raises(LogFormatError, match="bad.jsonl:2"):
+    with pytest.raises(LogFormatError, match=re.escape("bad.jsonl:2")):
         load(path)
 
 

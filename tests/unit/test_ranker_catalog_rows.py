@@ -23,7 +23,6 @@ from services.ranker.model import RankingModel
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.server import build_server as build_ranker
 from services.ranker.server import load_model
-from tests.unit.test_ranker_service import config  # noqa: F401  (the ranker config fixture)
 
 TITLES = ["pulp-fiction", "title-00010", "good-will-hunting"]
 
@@ -81,7 +80,7 @@ def by_rows(catalog: Catalog, **overrides: object) -> pb.RankPageRequest:
     return pb.RankPageRequest(**fields)
 
 
-def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
+def test_rows_rank_exactly_like_inline_features(ranker_config) -> None:
     catalog = Catalog(demo_titles(), "http://img.test")
     rows_request = by_rows(catalog)
     inline = pb.RankPageRequest()
@@ -90,7 +89,7 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
     inline.ClearField("first_rows")
     inline.artwork_features = catalog.candidates(TITLES)[1]
 
-    by_row, by_value = scenario(config, [rows_request, inline])
+    by_row, by_value = scenario(ranker_config, [rows_request, inline])
     assert by_row.chosen_indices == by_value.chosen_indices
     assert by_row.scores == by_value.scores
     chosen = ranking_wire.unpack(by_row.chosen_indices, by_row.scores, by_row.propensities).chosen
@@ -114,8 +113,10 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
         ),
     ],
 )
-def test_bad_rows_are_refused_naming_the_field(config, overrides, code, field) -> None:  # noqa: F811
-    (error,) = scenario(config, [by_rows(Catalog(demo_titles(), "http://img.test"), **overrides)])
+def test_bad_rows_are_refused_naming_the_field(ranker_config, overrides, code, field) -> None:
+    (error,) = scenario(
+        ranker_config, [by_rows(Catalog(demo_titles(), "http://img.test"), **overrides)]
+    )
     assert isinstance(error, grpc.aio.AioRpcError)
     assert error.code() == code
     assert error.details().startswith(f"{field}:")

@@ -91,6 +91,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     }
     for t in defaulted:
@@ -133,7 +134,7 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
         "model-1",
     )
     cuts = sorted(rng.sample(range(1, len(titles)), rng.randrange(0, min(5, len(titles)))))
-    spans = list(zip([0, *cuts], [*cuts, len(titles)]))
+    spans = list(zip([0, *cuts], [*cuts, len(titles)], strict=True))
     rows = tuple(
         (f"row-{r}", tuple(t.title_id for t in titles[a:b])) for r, (a, b) in enumerate(spans)
     )
@@ -154,12 +155,14 @@ def test_a_page_showing_each_title_once_in_order_parses_as_the_field_by_field_me
             ranking.chosen_indices.tolist(),
             ranking.scores.tolist(),
             ranking.propensities.tolist(),
+            strict=True,
         )
     ]
     response = pb.RenderPageResponse.FromString(b"".join(encoded))
     assert response == pb.RenderPageResponse(
         rows=[
-            pb.Row(row_id=row_id, tiles=expected[a:b]) for (row_id, _), (a, b) in zip(rows, spans)
+            pb.Row(row_id=row_id, tiles=expected[a:b])
+            for (row_id, _), (a, b) in zip(rows, spans, strict=True)
         ]
     )
     assert not fallbacks
