@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -108,7 +109,8 @@ def _label(text: str, size: int, fill: Rgb) -> Image.Image:
     """`text` with a drop shadow on a transparent sprite; cached, as names and titles repeat."""
     font = _font(size)
     left, top, right, bottom = font.getbbox(text)
-    sprite = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
+    extent = (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2)
+    sprite = Image.new("RGBA", extent, (0, 0, 0, 0))
     draw = ImageDraw.Draw(sprite)
     draw.text((1 - left, 1 - top), text, font=font, fill=(0, 0, 0))
     draw.text((-left, -top), text, font=font, fill=fill)

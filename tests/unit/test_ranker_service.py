@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -37,14 +38,13 @@ REPO = Path(__file__).resolve().parents[2]
 Stub = ranker_service_pb2_grpc.RankerServiceStub
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+T = TypeVar("T")
 
 
-def with_server(
-    config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[object]]
-) -> object:
+def with_server(config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
     """Starts the ranker on port 0 with its model loaded, runs `talk`, stops it."""
 
-    async def run() -> object:
+    async def run() -> T:
         server, servicer = build_server(config)
         port = await server.start()
         try:
@@ -58,7 +58,7 @@ def with_server(
     return asyncio.run(run())
 
 
-def page_request(**overrides: object) -> ranker_service_pb2.RankPageRequest:
+def page_request(**overrides: Any) -> ranker_service_pb2.RankPageRequest:
     """Good Will Hunting (romance still, comedy still) and Pulp Fiction (Uma, Travolta, neither)."""
     artwork = np.stack(
         [
@@ -69,7 +69,7 @@ def page_request(**overrides: object) -> ranker_service_pb2.RankPageRequest:
             artwork_vector(["crime"], [], 0.95, 0.9),
         ]
     )
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "viewer_features": pack(viewer_vector({"romance": 1.0}, {"Uma Thurman": 1.0})),
         "context_features": pack(context_vector(device_type=1, local_hour=20, day_of_week=5)),
         "artwork_features": pack(artwork),
@@ -92,7 +92,9 @@ def decisions(response: ranker_service_pb2.RankPageResponse) -> ranking_wire.Ran
     return ranking_wire.unpack(response.chosen_indices, response.scores, response.propensities)
 
 
-def rank(config: RankerConfig, request: ranker_service_pb2.RankPageRequest) -> object:
+def rank(
+    config: RankerConfig, request: ranker_service_pb2.RankPageRequest
+) -> ranker_service_pb2.RankPageResponse:
     return with_server(config, lambda channel: Stub(channel).RankPage(request, timeout=10))
 
 
@@ -134,7 +136,9 @@ def test_exploration_replays_for_the_same_page(ranker_config: RankerConfig) -> N
         candidate_counts=[3] * 20,
     )
 
-    async def twice(channel: grpc.aio.Channel) -> tuple[object, object]:
+    async def twice(
+        channel: grpc.aio.Channel,
+    ) -> tuple[ranker_service_pb2.RankPageResponse, ranker_service_pb2.RankPageResponse]:
         stub = Stub(channel)
         return await stub.RankPage(request, timeout=10), await stub.RankPage(request, timeout=10)
 
@@ -169,7 +173,7 @@ def test_malformed_request_is_invalid_argument_naming_the_field(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         rank(ranker_config, page_request(**overrides))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith(f"{field}: ")
+    assert (caught.value.details() or "").startswith(f"{field}: ")
 
 
 def test_not_serving_and_unavailable_until_the_model_has_loaded(
@@ -221,7 +225,7 @@ def test_sticky_softmax_ranker_repeats_a_viewers_choice_across_pages(
     sticky = replace(ranker_config, exploration="softmax", temperature=5.0, sticky_s=10**9, seed=2)
     titles = ["good-will-hunting", "pulp-fiction"]
 
-    async def pages(channel: grpc.aio.Channel) -> list[object]:
+    async def pages(channel: grpc.aio.Channel) -> list[ranker_service_pb2.RankPageResponse]:
         stub = Stub(channel)
         return [
             await stub.RankPage(

@@ -44,7 +44,7 @@ def expected_tile(
         personalized=reason is FallbackReason.NONE,
         score=score,
         propensity=propensity,
-        fallback_reason=reason.value,
+        fallback_reason=pb.FallbackReason.Name(reason.value),
     )
 
 
@@ -103,7 +103,7 @@ def test_a_random_page_parses_as_the_field_by_field_message(seed: int) -> None:
         by_title[title_id] = pb.Tile(
             title_id=title_id,
             propensity=1.0,
-            fallback_reason=FallbackReason.CATALOG_UNAVAILABLE.value,
+            fallback_reason=pb.FallbackReason.Name(FallbackReason.CATALOG_UNAVAILABLE.value),
         )
     expected = pb.RenderPageResponse(
         page_id="page-1",
