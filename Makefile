@@ -41,14 +41,18 @@ test: proto model
 
 # ruff (lint, format check), mypy (settings and files in pyproject.toml; the stubs in gen/),
 # buf lint (STANDARD, buf.yaml) and buf breaking against HEAD~1's protos (.ci/buf-breaking).
+# Every check runs, so one run shows all findings; it fails if any check failed.
 BUF_AGAINST ?= HEAD~1
 BUF         := node_modules/.bin/buf
 lint: proto $(VENV)/.lint-installed $(BUF)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(BUF) lint
-	.ci/buf-breaking $(BUF) $(BUF_AGAINST)
+	@failed=""; \
+	$(VENV)/bin/ruff check . || failed="$$failed ruff-check"; \
+	$(VENV)/bin/ruff format --check . || failed="$$failed ruff-format"; \
+	$(VENV)/bin/mypy || failed="$$failed mypy"; \
+	$(BUF) lint || failed="$$failed buf-lint"; \
+	.ci/buf-breaking $(BUF) $(BUF_AGAINST) || failed="$$failed buf-breaking"; \
+	if [ -n "$$failed" ]; then echo "make lint: failed:$$failed" >&2; exit 1; fi; \
+	echo "make lint: ruff, mypy and buf all pass"
 
 $(VENV)/.lint-installed: requirements-lint.txt $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-lint.txt
