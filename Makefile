@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,30 @@ $(VENV)/.docs-installed: requirements-docs.txt $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-docs.txt
 	touch $@
 
+# ruff (lint, format check), mypy (settings and files in pyproject.toml; the stubs in gen/),
+# buf lint (STANDARD, buf.yaml) and buf breaking against HEAD~1's protos (.ci/buf-breaking).
+# Every check runs, so one run shows all findings; it fails if any check failed.
+BUF_AGAINST ?= HEAD~1
+BUF         := node_modules/.bin/buf
+lint: proto $(VENV)/.lint-installed $(BUF)
+	@failed=""; \
+	$(VENV)/bin/ruff check . || failed="$$failed ruff-check"; \
+	$(VENV)/bin/ruff format --check . || failed="$$failed ruff-format"; \
+	$(VENV)/bin/mypy || failed="$$failed mypy"; \
+	$(BUF) lint || failed="$$failed buf-lint"; \
+	.ci/buf-breaking $(BUF) $(BUF_AGAINST) || failed="$$failed buf-breaking"; \
+	if [ -n "$$failed" ]; then echo "make lint: failed:$$failed" >&2; exit 1; fi; \
+	echo "make lint: ruff, mypy and buf all pass"
+
+$(VENV)/.lint-installed: requirements-lint.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-lint.txt
+	touch $@
+
+# The buf CLI from the npm registry, pinned by package-lock.json, installed here, not globally.
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # The fault, overload and durability tests at length, on the reference page, printing figures.
 chaos: proto model
 	KEYART_CHAOS_LONG=1 $(PY) -m pytest -q -s tests/e2e/test_faults.py tests/e2e/test_overload.py \
@@ -85,4 +109,4 @@ bench-learning: proto
 	$(VENV)/bin/keyart simulate --rounds 5 --impressions 20000
 
 clean:
-	rm -rf gen var .pytest_cache
+	rm -rf gen var .pytest_cache node_modules

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import grpc
 import numpy as np
@@ -74,7 +74,8 @@ def viewer_vector(address: str, user_id: str) -> np.ndarray:
     return np.frombuffer(response.features, dtype="<f4")
 
 
-def load(target: str, request: bytes, concurrency: int, **plan: object) -> LoadResult:
+def load(target: str, request: bytes, concurrency: int, **plan: Any) -> LoadResult:
+    """`plan`: more of LoadPlan's fields."""
     return asyncio.run(
         run_load(LoadPlan(target, RENDER_PAGE, request, concurrency=concurrency, **plan))
     )
@@ -154,7 +155,8 @@ def vw_peer(viewer: np.ndarray) -> tuple[VowpalPeer, list[list[str]]]:
     """The peer and the reference page's examples, formatted before any clock starts."""
     catalog = Catalog(demo_titles(), "")
     ids = [title for _, titles in reference_page() for title in titles]
-    entries, packed = catalog.candidates(ids)
+    _, packed = catalog.candidates(ids)
+    entries, _ = catalog.titles(ids)
     artwork = features.unpack(packed, features.ARTWORK_DIM, field="artwork")
     context = features.context_vector(pb.DEVICE_TYPE_TV, 21, 0)
     examples = page_examples(viewer, context, artwork, [len(e.artwork_ids) for e in entries])
@@ -180,7 +182,7 @@ async def interleaved(
     timings = Interleaved([], [], [])
     options = [("grpc.max_receive_message_length", 64 << 20)]
     async with grpc.aio.insecure_channel(target, options=options) as channel:
-        call = channel.unary_unary(RENDER_PAGE)
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(RENDER_PAGE)
         for _ in range(30):
             await call(request, timeout=2.0)
         floor()

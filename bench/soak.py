@@ -88,7 +88,8 @@ def main() -> None:
     codes = sorted({r.code for r in result.records if r.code != "OK"})
     print(f"pages {len(result.records)}, errors {errors} ({error_rate:.4%}) {codes}")
     print(
-        f"p99 first {window_s:.0f} s after {warmup_s:.0f} s warm-up: {p99_start:.1f} ms; last {window_s:.0f} s: {p99_end:.1f} ms"
+        f"p99 first {window_s:.0f} s after {warmup_s:.0f} s warm-up: {p99_start:.1f} ms; "
+        f"last {window_s:.0f} s: {p99_end:.1f} ms"
     )
     for name in rss["start"]:
         print(f"RSS {name}: {rss['start'][name]:.1f} → {rss['end'][name]:.1f} MiB")

@@ -67,7 +67,7 @@ def _bad_utf8(descriptor: Descriptor, raw: bytes, prefix: str) -> str | None:
                 payload.decode("utf-8")
             except UnicodeDecodeError:
                 return name
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
             inner = _bad_utf8(field.message_type, payload, name + ".")
             if inner is not None:
                 return inner

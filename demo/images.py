@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -80,7 +81,8 @@ def _digest(text: str) -> bytes:
 
 
 def _mix(a: Rgb, b: Rgb, share: float) -> Rgb:
-    return tuple(round(x + (y - x) * share) for x, y in zip(a, b))  # type: ignore[return-value]
+    r, g, b_ = (round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
+    return r, g, b_
 
 
 def palette(tones: Sequence[str]) -> tuple[Rgb, Rgb, Rgb]:
@@ -107,7 +109,8 @@ def _label(text: str, size: int, fill: Rgb) -> Image.Image:
     """`text` with a drop shadow on a transparent sprite; cached, as names and titles repeat."""
     font = _font(size)
     left, top, right, bottom = font.getbbox(text)
-    sprite = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
+    extent = (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2)
+    sprite = Image.new("RGBA", extent, (0, 0, 0, 0))
     draw = ImageDraw.Draw(sprite)
     draw.text((1 - left, 1 - top), text, font=font, fill=(0, 0, 0))
     draw.text((-left, -top), text, font=font, fill=fill)
@@ -170,11 +173,11 @@ def draw_artwork(title: Title, artwork: Artwork) -> Image.Image:
         return image
     count = len(artwork.cast)
     lefts = figure_lefts(count)
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         sprite = _figure(name, figure_scale(count))
         image.paste(sprite, (left, 0), sprite)
     draw.rectangle((0, HEIGHT - CAPTION_BAND, WIDTH, HEIGHT), fill=(0, 0, 0))
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         center = (left + FIGURE_WIDTH / 2, HEIGHT - CAPTION_BAND / 2)
         _paste_centered(image, _label(name, 14, (255, 255, 255)), center)
     _paste_centered(image, _label(title.name, 13, (255, 255, 255)), (WIDTH / 2, 14))

@@ -92,7 +92,7 @@ async def run_load(plan: LoadPlan) -> LoadResult:
         else grpc.aio.insecure_channel(plan.target, options=options)
     )
     async with channel:
-        call = channel.unary_unary(plan.method)  # bytes in, bytes out
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(plan.method)
         await channel.channel_ready()
         remaining = [plan.total if plan.total is not None else -1]
         loop = asyncio.get_running_loop()

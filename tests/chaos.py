@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -103,11 +104,11 @@ def render_plan(
     budget_ms: int,
     duration_s: float,
     rows: list[tuple[str, list[str]]] | None = None,
-    **plan: object,
+    **plan: Any,
 ) -> LoadPlan:
     """RenderPage load for `duration_s`, with a deadline far past the budget: a late page shows
     as latency, not as an error."""
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "concurrency": 2,
         "total": None,
         "timeout_s": 10.0,

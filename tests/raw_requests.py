@@ -29,7 +29,8 @@ def call_raw(
 ) -> tuple[grpc.StatusCode, str]:
     """Sends `request` bytes to `method` ("/pkg.Service/Method"); the status code and details."""
     try:
-        channel.unary_unary(method)(request, timeout=timeout_s)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        call(request, timeout=timeout_s)
     except grpc.RpcError as error:
         return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""

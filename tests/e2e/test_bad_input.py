@@ -20,18 +20,20 @@ def render(channel: grpc.Channel, request: pb.RenderPageRequest) -> pb.RenderPag
     return gateway_service_pb2_grpc.PageServiceStub(channel).RenderPage(request, timeout=5)
 
 
-def page(**overrides: Any) -> pb.RenderPageRequest:
+def page(
+    context: pb.Context | None = None, rows: list[pb.RowRequest] | None = None, **fields: Any
+) -> pb.RenderPageRequest:
+    """The story page for a romance fan, with `context`, `rows` or other `fields` replaced."""
     request = pb.RenderPageRequest(
         user_id="romance-fan", rows=[pb.RowRequest(row_id="r", title_ids=GWH)]
     )
-    for name, value in overrides.items():
-        if name == "context":
-            request.context.CopyFrom(value)
-        elif name == "rows":
-            del request.rows[:]
-            request.rows.extend(value)
-        else:
-            setattr(request, name, value)
+    if context is not None:
+        request.context.CopyFrom(context)
+    if rows is not None:
+        del request.rows[:]
+        request.rows.extend(rows)
+    for name, value in fields.items():
+        setattr(request, name, value)
     return request
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from loadgen.runner import LoadResult
 from tests.chaos import (
@@ -150,7 +151,7 @@ def test_sigterm_lets_an_in_flight_page_finish(chaos: ProxiedSuite) -> None:
     """The gateway is told to stop while a page waits on a slow ranker: the page still completes."""
     gateway = chaos.suite.services["gateway"]
     chaos.proxies["ranker"].delay_s = 0.4
-    answered: list[object] = []
+    answered: list[pb.RenderPageResponse] = []
     page = threading.Thread(
         target=lambda: answered.append(
             chaos.client.render_page(VIEWER, page_rows(), budget_ms=3000)

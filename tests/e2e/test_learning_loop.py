@@ -81,6 +81,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,  # asserted below, with stderr in the message
     )
     assert trained.returncode == 0, trained.stderr
     assert out.exists() and (tmp_path / "learned.card.json").exists()
@@ -102,6 +103,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,  # asserted below, with stderr in the message
     )
     assert evaluated.returncode == 0, evaluated.stderr
     lines = evaluated.stdout.splitlines()

@@ -73,7 +73,10 @@ def test_pictures_show_the_tags(suite_config: SuiteConfig, preview: ServiceProce
         with Image.open(image_path(suite_config.image_dir, artwork_id)) as picture:
             assert picture.size == (320, 180)
             top_strip = picture.convert("RGB").crop((0, 0, 320, 30))
-        return top_strip.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        pixel = top_strip.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        assert isinstance(pixel, tuple)
+        red, green, blue = pixel
+        return red, green, blue
 
     romance = mean_colour("good-will-hunting/damon-driver")
     comedy = mean_colour("good-will-hunting/robin-williams")

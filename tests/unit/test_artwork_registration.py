@@ -192,7 +192,9 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
 def test_bad_registrations_change_nothing(
     tmp_path: Path, request_: pb.RegisterArtworksRequest, code: grpc.StatusCode, message: str
 ) -> None:
-    async def scenario(stub: ArtworkServiceStub) -> tuple[object, ...]:
+    async def scenario(
+        stub: ArtworkServiceStub,
+    ) -> tuple[pb.GetCandidatesResponse, grpc.aio.AioRpcError, pb.GetCandidatesResponse]:
         before = await candidates(stub)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.RegisterArtworks(request_)

@@ -334,7 +334,9 @@ def test_candidates_name_their_catalog_rows_and_leave_features_out_by_default(
 ) -> None:
     ids = ["good-will-hunting", "title-00007"]
 
-    async def scenario(stub: ArtworkServiceStub) -> tuple[object, list[object]]:
+    async def scenario(
+        stub: ArtworkServiceStub,
+    ) -> tuple[pb.GetCandidatesResponse, list[pb.StreamCatalogFeaturesResponse]]:
         response = await stub.GetCandidates(pb.GetCandidatesRequest(title_ids=ids))
         chunks = [
             chunk
@@ -360,7 +362,9 @@ def test_candidates_name_their_catalog_rows_and_leave_features_out_by_default(
 
 
 def test_catalog_info_and_oversized_chunks(catalog: Catalog) -> None:
-    async def scenario(stub: ArtworkServiceStub) -> tuple[object, grpc.aio.AioRpcError]:
+    async def scenario(
+        stub: ArtworkServiceStub,
+    ) -> tuple[pb.GetCatalogInfoResponse, grpc.aio.AioRpcError]:
         info = await stub.GetCatalogInfo(pb.GetCatalogInfoRequest())
         try:
             async for _ in stub.StreamCatalogFeatures(
@@ -378,4 +382,4 @@ def test_catalog_info_and_oversized_chunks(catalog: Catalog) -> None:
         catalog.artwork_count,
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details().startswith("rows_per_chunk:")
+    assert (error.details() or "").startswith("rows_per_chunk:")

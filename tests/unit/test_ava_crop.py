@@ -7,7 +7,7 @@ import pytest
 
 from services.artwork.ava.annotate import annotate
 from services.artwork.ava.crop import crop, faces_in_window
-from services.artwork.ava.faces import detect_faces
+from services.artwork.ava.faces import Box, detect_faces
 from services.artwork.ava.frames import Frame
 from services.artwork.ava.ingest import PRIMARY_SHAPE, to_artwork
 from services.artwork.ava.rank import score
@@ -27,9 +27,7 @@ WINDOW = (100, 50, 400, 200)  # left, top, width, height in frame pixels
         ((600, 60, 40, 40), None),  # outside
     ],
 )
-def test_a_face_box_is_placed_in_the_crop_or_left_out(
-    face: tuple[int, ...], placed: FaceBox | None
-) -> None:
+def test_a_face_box_is_placed_in_the_crop_or_left_out(face: Box, placed: FaceBox | None) -> None:
     assert faces_in_window([face], WINDOW) == ((placed,) if placed else ())
 
 

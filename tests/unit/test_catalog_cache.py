@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.backends import TitleCandidates
+from gateway.backends import Backends, TitleCandidates
 from gateway.catalog_cache import CatalogCache
 
 
@@ -14,8 +14,9 @@ def entry(title_id: str, version: str = "v1", first_row: int = 0) -> TitleCandid
     )
 
 
-class FakeArtwork:
-    """The two calls the cache makes, answering from a dict of the current catalog."""
+class FakeArtwork(Backends):
+    """The two calls the cache makes, answering from a dict of the current catalog (no
+    channels: Backends.__init__ is not called)."""
 
     def __init__(self, version: str, rows: dict[str, int]) -> None:
         self.version = version

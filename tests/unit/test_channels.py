@@ -33,7 +33,7 @@ def test_requests_on_one_channel_reach_every_backend() -> None:
         servers = [await start_named_server(name) for name in (b"a", b"b")]
         target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in servers)
         channel = backend_channel(target, 1 << 20, tls=None)
-        call = channel.unary_unary(METHOD)
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
         try:
             await asyncio.wait_for(channel.channel_ready(), 5)
             await asyncio.sleep(0.2)  # round_robin connects to every address; give the second time

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 
 from demo.catalog import STORY_TITLES, demo_titles
 from demo.images import HEIGHT, SKIN_TONES, WIDTH, draw_artwork, draw_missing, image_path, palette
+from services.artwork.model import FaceBox
 
 
 def test_draws_each_candidate_once(tmp_path: Path) -> None:
@@ -33,6 +35,17 @@ def test_story_candidates_look_different(tmp_path: Path) -> None:
     assert corner("neutral") == palette(())[0]
 
 
+def face_pixels(picture: Image.Image, box: FaceBox) -> Callable[[float, float], object]:
+    """The pixel at (dx, dy) face radii from the centre of the box."""
+    cx, cy = (box.x + box.width / 2) * WIDTH, (box.y + box.height / 2) * HEIGHT
+    rx, ry = box.width / 2 * WIDTH, box.height / 2 * HEIGHT
+
+    def at(dx: float, dy: float) -> object:
+        return picture.getpixel((round(cx + dx * rx), round(cy + dy * ry)))
+
+    return at
+
+
 def test_face_boxes_sit_on_the_drawn_faces() -> None:
     """Inside each box, across the face, is skin; just beside it is not; one box per figure."""
     titles = [*STORY_TITLES, *demo_titles()[2:40]]
@@ -43,12 +56,7 @@ def test_face_boxes_sit_on_the_drawn_faces() -> None:
             assert len(artwork.faces) == len(artwork.cast)
             picture = draw_artwork(title, artwork).convert("RGB")
             for box in artwork.faces:
-                cx, cy = (box.x + box.width / 2) * WIDTH, (box.y + box.height / 2) * HEIGHT
-                rx, ry = box.width / 2 * WIDTH, box.height / 2 * HEIGHT
-
-                def at(dx: float, dy: float) -> object:
-                    return picture.getpixel((round(cx + dx * rx), round(cy + dy * ry)))
-
+                at = face_pixels(picture, box)
                 skin = at(0, 0)
                 assert skin in SKIN_TONES, artwork.artwork_id
                 assert [at(-0.8, 0), at(0.8, 0), at(0, -0.8), at(0, 0.3)] == [skin] * 4

@@ -32,7 +32,7 @@ def test_training_improves_on_the_logging_policy_and_the_baselines(tmp_path: Pat
 
 
 def test_train_cli_exports_a_model_the_ranker_serves_and_its_card(tmp_path: Path) -> None:
-    data, truth = synthetic(4_000, 4, seed=3, logging="epsilon")
+    data, _ = synthetic(4_000, 4, seed=3, logging="epsilon")
     log = tmp_path / "import.jsonl"
     write_bandit_file(data, log)
     out = tmp_path / "models" / "learned.onnx"

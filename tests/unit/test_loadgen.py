@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -28,7 +29,7 @@ def test_percentile_is_nearest_rank() -> None:
 Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
 
 
-async def load_against(handler: Handler, **plan: object) -> LoadResult:
+async def load_against(handler: Handler, **plan: Any) -> LoadResult:
     """Runs `plan` against a local server whose one method (/test.Local/Call) is `handler`."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(

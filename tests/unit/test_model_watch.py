@@ -18,7 +18,7 @@ from services.ranker.config import RankerConfig
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.model_watch import ModelWatcher, card_path
 from services.ranker.server import build_server, load_model, model_watcher
-from tests.unit.test_ranker_service import config, page_request  # noqa: F401 - the fixture
+from tests.unit.test_ranker_service import page_request
 
 Stub = ranker_service_pb2_grpc.RankerServiceStub
 
@@ -51,11 +51,11 @@ def run_with_watcher(
 
 
 def test_good_model_swaps_in_while_rpcs_are_in_flight_and_none_fails(
-    config: RankerConfig, tmp_path: Path
+    ranker_config: RankerConfig, tmp_path: Path
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    watching = replace(config, model_dir=models, model_poll_s=0.05)
+    watching = replace(ranker_config, model_dir=models, model_poll_s=0.05)
 
     async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[list[str], ...]:
         seen: list[str] = []
@@ -88,11 +88,11 @@ def test_good_model_swaps_in_while_rpcs_are_in_flight_and_none_fails(
 
 
 def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
-    config: RankerConfig, tmp_path: Path
+    ranker_config: RankerConfig, tmp_path: Path
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    watching = replace(config, model_dir=models, min_offline_estimate=0.05)
+    watching = replace(ranker_config, model_dir=models, min_offline_estimate=0.05)
 
     async def scenario(stub: Stub, watcher: ModelWatcher) -> list[tuple[bool, str]]:
         before = (await stub.RankPage(page_request())).model_version

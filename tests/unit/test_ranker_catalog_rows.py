@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -19,20 +20,22 @@ from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.server import build_server as build_artwork
 from services.ranker.catalog_features import WHOLE_CATALOG_SHARE, CandidateRows, CatalogFeatures
+from services.ranker.config import RankerConfig
 from services.ranker.model import RankingModel
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.server import build_server as build_ranker
 from services.ranker.server import load_model
-from tests.unit.test_ranker_service import config  # noqa: F401  (the ranker config fixture)
 
 TITLES = ["pulp-fiction", "title-00010", "good-will-hunting"]
 
 
-def scenario(ranker_config, requests: list[pb.RankPageRequest]) -> list[object]:
+def scenario(
+    ranker_config: RankerConfig, requests: list[pb.RankPageRequest]
+) -> list[pb.RankPageResponse | grpc.aio.AioRpcError]:
     """Artwork and ranker in-process; the ranker loads the catalog rows, then answers `requests`."""
     catalog = Catalog(demo_titles(), "http://img.test")
 
-    async def run() -> list[object]:
+    async def run() -> list[pb.RankPageResponse | grpc.aio.AioRpcError]:
         artwork_server, artwork = build_artwork(
             ArtworkConfig(
                 server=ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.1),
@@ -52,7 +55,7 @@ def scenario(ranker_config, requests: list[pb.RankPageRequest]) -> list[object]:
             await features.refresh()
             async with grpc.aio.insecure_channel(f"127.0.0.1:{ranker_port}") as channel:
                 stub = ranker_service_pb2_grpc.RankerServiceStub(channel)
-                results: list[object] = []
+                results: list[pb.RankPageResponse | grpc.aio.AioRpcError] = []
                 for request in requests:
                     try:
                         results.append(await stub.RankPage(request, timeout=10))
@@ -67,9 +70,9 @@ def scenario(ranker_config, requests: list[pb.RankPageRequest]) -> list[object]:
     return asyncio.run(run())
 
 
-def by_rows(catalog: Catalog, **overrides: object) -> pb.RankPageRequest:
-    entries, _ = catalog.candidates(TITLES, with_features=False)
-    fields: dict[str, object] = {
+def by_rows(catalog: Catalog, **overrides: Any) -> pb.RankPageRequest:
+    entries, _ = catalog.titles(TITLES)
+    fields: dict[str, Any] = {
         "viewer_features": pack(viewer_vector({"crime": 1.0}, {"Uma Thurman": 1.0})),
         "context_features": pack(np.zeros(CONTEXT_DIM, dtype=np.float32)),
         "candidate_counts": [len(entry.artwork_ids) for entry in entries],
@@ -81,7 +84,7 @@ def by_rows(catalog: Catalog, **overrides: object) -> pb.RankPageRequest:
     return pb.RankPageRequest(**fields)
 
 
-def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
+def test_rows_rank_exactly_like_inline_features(ranker_config: RankerConfig) -> None:
     catalog = Catalog(demo_titles(), "http://img.test")
     rows_request = by_rows(catalog)
     inline = pb.RankPageRequest()
@@ -90,7 +93,8 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
     inline.ClearField("first_rows")
     inline.artwork_features = catalog.candidates(TITLES)[1]
 
-    by_row, by_value = scenario(config, [rows_request, inline])
+    by_row, by_value = scenario(ranker_config, [rows_request, inline])
+    assert isinstance(by_row, pb.RankPageResponse) and isinstance(by_value, pb.RankPageResponse)
     assert by_row.chosen_indices == by_value.chosen_indices
     assert by_row.scores == by_value.scores
     chosen = ranking_wire.unpack(by_row.chosen_indices, by_row.scores, by_row.propensities).chosen
@@ -114,11 +118,15 @@ def test_rows_rank_exactly_like_inline_features(config) -> None:  # noqa: F811
         ),
     ],
 )
-def test_bad_rows_are_refused_naming_the_field(config, overrides, code, field) -> None:  # noqa: F811
-    (error,) = scenario(config, [by_rows(Catalog(demo_titles(), "http://img.test"), **overrides)])
+def test_bad_rows_are_refused_naming_the_field(
+    ranker_config: RankerConfig, overrides: dict[str, Any], code: grpc.StatusCode, field: str
+) -> None:
+    (error,) = scenario(
+        ranker_config, [by_rows(Catalog(demo_titles(), "http://img.test"), **overrides)]
+    )
     assert isinstance(error, grpc.aio.AioRpcError)
     assert error.code() == code
-    assert error.details().startswith(f"{field}:")
+    assert (error.details() or "").startswith(f"{field}:")
 
 
 def test_whole_catalog_scoring_picks_the_same_scores_as_a_gather(tmp_path: Path) -> None:

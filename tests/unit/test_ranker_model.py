@@ -86,7 +86,7 @@ def test_cold_start_viewer_gets_candidates_ordered_by_aesthetic_score(model_path
         [
             artwork_vector([tone], [name], vq, comp)
             for (vq, comp), tone, name in zip(
-                quality, ["romance", "comedy", "horror", "drama", "action"], "ABCDE"
+                quality, ["romance", "comedy", "horror", "drama", "action"], "ABCDE", strict=True
             )
         ]
     )

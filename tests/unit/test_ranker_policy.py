@@ -17,7 +17,9 @@ ARGMAX = [1, 0, 1, 1]  # the first of a tie wins
 def test_greedy_picks_each_titles_argmax() -> None:
     decisions = Policy().choose(SCORES, COUNTS, "page")
     assert decisions.indices.tolist() == ARGMAX
-    np.testing.assert_array_equal(decisions.scores, np.float32([0.7, 0.5, 0.9, 0.8]))
+    np.testing.assert_array_equal(
+        decisions.scores, np.array([0.7, 0.5, 0.9, 0.8], dtype=np.float32)
+    )
     assert decisions.propensities.tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
@@ -47,7 +49,7 @@ def test_propensity_is_the_probability_of_the_chosen_candidate() -> None:
 
 def test_choice_frequencies_match_propensities() -> None:
     titles = 40_000
-    scores = np.tile(np.float32([0.1, 0.9, 0.3, 0.5]), titles)
+    scores = np.tile(np.array([0.1, 0.9, 0.3, 0.5], dtype=np.float32), titles)
     counts = np.full(titles, 4)
     policy = Policy(epsilon=0.4, seed=11)
 
@@ -76,7 +78,7 @@ def test_full_exploration_is_uniform() -> None:
 
 
 def test_nan_score_never_wins() -> None:
-    scores = np.float32([np.nan, 0.1, 0.2])
+    scores = np.array([np.nan, 0.1, 0.2], dtype=np.float32)
     assert Policy().choose(scores, np.array([3]), "p").indices.tolist() == [2]
 
 
@@ -126,7 +128,7 @@ def test_every_policy_logs_the_probability_of_its_choice(policy: Policy) -> None
 
 def test_softmax_choice_frequencies_match_propensities() -> None:
     titles = 40_000
-    scores = np.tile(np.float32([0.1, 0.9, 0.3, 0.5]), titles)
+    scores = np.tile(np.array([0.1, 0.9, 0.3, 0.5], dtype=np.float32), titles)
     policy = Policy(temperature=0.3, seed=4)
     decisions = policy.choose(scores, np.full(titles, 4), "softmax")
     frequency = np.bincount(decisions.indices, minlength=4) / titles
@@ -151,7 +153,7 @@ def test_sticky_choice_repeats_within_its_period_whatever_the_page() -> None:
 
 def test_sticky_choices_follow_the_policy_distribution_across_viewers_and_periods() -> None:
     policy = Policy(temperature=0.3, seed=3, sticky_s=60)
-    scores = np.float32([0.1, 0.9, 0.3, 0.5])
+    scores = np.array([0.1, 0.9, 0.3, 0.5], dtype=np.float32)
     counts = np.array([4])
     tally = np.zeros(4)
     for draw in range(20_000):

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -28,10 +29,8 @@ from common.features import (
     unpack,
     viewer_vector,
 )
-from common.server import ServerSettings
 from services.ranker.config import RankerConfig
 from services.ranker.model import RankingModel
-from services.ranker.model_recipe import build_model, bundled_weights, save_model
 from services.ranker.policy import Policy
 from services.ranker.server import SERVICE_NAME, build_server, load_model
 
@@ -39,30 +38,13 @@ REPO = Path(__file__).resolve().parents[2]
 Stub = ranker_service_pb2_grpc.RankerServiceStub
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+T = TypeVar("T")
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> RankerConfig:
-    return RankerConfig(
-        server=ServerSettings("127.0.0.1:0", 8 << 20, 8 << 20, grace_s=0.5),
-        model_path=save_model(build_model(bundled_weights()), tmp_path / "bundled.onnx"),
-        exploration="off",
-        epsilon=0.1,
-        seed=0,
-        intra_op_threads=1,
-        max_candidates=100,
-        artwork_target="127.0.0.1:1",
-        catalog_poll_s=60.0,
-        catalog_wait_s=0.0,
-    )
-
-
-def with_server(
-    config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[object]]
-) -> object:
+def with_server(config: RankerConfig, talk: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
     """Starts the ranker on port 0 with its model loaded, runs `talk`, stops it."""
 
-    async def run() -> object:
+    async def run() -> T:
         server, servicer = build_server(config)
         port = await server.start()
         try:
@@ -76,7 +58,7 @@ def with_server(
     return asyncio.run(run())
 
 
-def page_request(**overrides: object) -> ranker_service_pb2.RankPageRequest:
+def page_request(**overrides: Any) -> ranker_service_pb2.RankPageRequest:
     """Good Will Hunting (romance still, comedy still) and Pulp Fiction (Uma, Travolta, neither)."""
     artwork = np.stack(
         [
@@ -87,7 +69,7 @@ def page_request(**overrides: object) -> ranker_service_pb2.RankPageRequest:
             artwork_vector(["crime"], [], 0.95, 0.9),
         ]
     )
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "viewer_features": pack(viewer_vector({"romance": 1.0}, {"Uma Thurman": 1.0})),
         "context_features": pack(context_vector(device_type=1, local_hour=20, day_of_week=5)),
         "artwork_features": pack(artwork),
@@ -110,15 +92,17 @@ def decisions(response: ranker_service_pb2.RankPageResponse) -> ranking_wire.Ran
     return ranking_wire.unpack(response.chosen_indices, response.scores, response.propensities)
 
 
-def rank(config: RankerConfig, request: ranker_service_pb2.RankPageRequest) -> object:
+def rank(
+    config: RankerConfig, request: ranker_service_pb2.RankPageRequest
+) -> ranker_service_pb2.RankPageResponse:
     return with_server(config, lambda channel: Stub(channel).RankPage(request, timeout=10))
 
 
-def test_rank_page_personalizes_each_title(config: RankerConfig) -> None:
+def test_rank_page_personalizes_each_title(ranker_config: RankerConfig) -> None:
     request = page_request()
-    response = rank(config, request)
+    response = rank(ranker_config, request)
 
-    model = RankingModel(config.model_path)
+    model = RankingModel(ranker_config.model_path)
     expected = direct_scores(model, request)
     decided = decisions(response)
     assert decided.chosen.tolist() == [0, 0]  # the romance still; Uma Thurman
@@ -127,17 +111,17 @@ def test_rank_page_personalizes_each_title(config: RankerConfig) -> None:
     assert response.model_version == model.version
 
 
-def test_cold_start_viewer_gets_the_most_aesthetic_candidates(config: RankerConfig) -> None:
-    response = rank(config, page_request(viewer_features=pack(cold_start_vector())))
+def test_cold_start_viewer_gets_the_most_aesthetic_candidates(ranker_config: RankerConfig) -> None:
+    response = rank(ranker_config, page_request(viewer_features=pack(cold_start_vector())))
     assert decisions(response).chosen.tolist() == [1, 2]
 
 
-def test_exploring_ranker_answers_with_the_policy_decisions(config: RankerConfig) -> None:
-    exploring = replace(config, exploration="epsilon_greedy", epsilon=0.5, seed=9)
+def test_exploring_ranker_answers_with_the_policy_decisions(ranker_config: RankerConfig) -> None:
+    exploring = replace(ranker_config, exploration="epsilon_greedy", epsilon=0.5, seed=9)
     request = page_request(page_id="explore")
     response = rank(exploring, request)
 
-    scores = direct_scores(RankingModel(config.model_path), request)
+    scores = direct_scores(RankingModel(ranker_config.model_path), request)
     expected = Policy(epsilon=0.5, seed=9).choose(scores, np.array([2, 3]), "explore")
     decided = decisions(response)
     assert decided.chosen.tolist() == expected.indices.tolist()
@@ -145,14 +129,16 @@ def test_exploring_ranker_answers_with_the_policy_decisions(config: RankerConfig
     assert set(np.round(decided.propensities, 6)[:1]) <= {0.75, 0.25}
 
 
-def test_exploration_replays_for_the_same_page(config: RankerConfig) -> None:
-    exploring = replace(config, exploration="epsilon_greedy", epsilon=0.9, seed=1)
+def test_exploration_replays_for_the_same_page(ranker_config: RankerConfig) -> None:
+    exploring = replace(ranker_config, exploration="epsilon_greedy", epsilon=0.9, seed=1)
     request = page_request(
         artwork_features=pack(np.tile(np.eye(1, ARTWORK_DIM, VIEWER_DIM, np.float32), (60, 1))),
         candidate_counts=[3] * 20,
     )
 
-    async def twice(channel: grpc.aio.Channel) -> tuple[object, object]:
+    async def twice(
+        channel: grpc.aio.Channel,
+    ) -> tuple[ranker_service_pb2.RankPageResponse, ranker_service_pb2.RankPageResponse]:
         stub = Stub(channel)
         return await stub.RankPage(request, timeout=10), await stub.RankPage(request, timeout=10)
 
@@ -186,25 +172,25 @@ SIX_FLOATS = pack(np.zeros(6, np.float32))
     ],
 )
 def test_malformed_request_is_invalid_argument_naming_the_field(
-    config: RankerConfig, overrides: dict[str, object], field: str
+    ranker_config: RankerConfig, overrides: dict[str, object], field: str
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        rank(config, page_request(**overrides))
+        rank(ranker_config, page_request(**overrides))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details().startswith(f"{field}: ")
+    assert (caught.value.details() or "").startswith(f"{field}: ")
 
 
-def test_features_at_the_bound_are_ranked_with_finite_scores(config: RankerConfig) -> None:
-    response = rank(config, page_request(viewer_features=pack(np.full((1, VIEWER_DIM), 1e6))))
+def test_features_at_the_bound_are_ranked_with_finite_scores(ranker_config: RankerConfig) -> None:
+    response = rank(ranker_config, page_request(viewer_features=pack(np.full((1, VIEWER_DIM), 1e6))))
     assert np.isfinite(decisions(response).scores).all()
 
 
-def test_a_model_scoring_nan_is_refused_not_sent_on(config: RankerConfig, tmp_path: Path) -> None:
+def test_a_model_scoring_nan_is_refused_not_sent_on(ranker_config: RankerConfig, tmp_path: Path) -> None:
     """No NaN on the wire: the call fails, and the gateway shows the default artwork."""
     weights = bundled_weights()
     # Finite on the loader's probe, but past float32 for a viewer at the feature bound.
     huge = replace(weights, wv=weights.wv * np.float32(1e33))
-    broken = replace(config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx"))
+    broken = replace(ranker_config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx"))
     viewer = pack(np.full((1, VIEWER_DIM), 1e6))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         rank(broken, page_request(viewer_features=viewer))
@@ -212,9 +198,11 @@ def test_a_model_scoring_nan_is_refused_not_sent_on(config: RankerConfig, tmp_pa
     assert caught.value.details() == "the model scored 2 of 2 titles NaN or infinity"
 
 
-def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerConfig) -> None:
+def test_not_serving_and_unavailable_until_the_model_has_loaded(
+    ranker_config: RankerConfig,
+) -> None:
     async def run() -> None:
-        server, servicer = build_server(config)
+        server, servicer = build_server(ranker_config)
         port = await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -225,7 +213,7 @@ def test_not_serving_and_unavailable_until_the_model_has_loaded(config: RankerCo
                     await Stub(channel).RankPage(page_request(), timeout=10)
                 assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
-                await load_model(config, servicer)
+                await load_model(ranker_config, servicer)
                 await server.mark_serving()
                 assert (await health.Check(check)).status == SERVING
                 response = await Stub(channel).RankPage(page_request())
@@ -246,17 +234,20 @@ def test_process_with_a_missing_model_exits_non_zero_naming_it(tmp_path: Path) -
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,  # the exit status is what is tested
     )
     assert done.returncode != 0
     assert str(missing) in done.stdout
 
 
-def test_sticky_softmax_ranker_repeats_a_viewers_choice_across_pages(config: RankerConfig) -> None:
+def test_sticky_softmax_ranker_repeats_a_viewers_choice_across_pages(
+    ranker_config: RankerConfig,
+) -> None:
     # A period of 10^9 s: its next boundary is in 2033, so no run straddles one.
-    sticky = replace(config, exploration="softmax", temperature=5.0, sticky_s=10**9, seed=2)
+    sticky = replace(ranker_config, exploration="softmax", temperature=5.0, sticky_s=10**9, seed=2)
     titles = ["good-will-hunting", "pulp-fiction"]
 
-    async def pages(channel: grpc.aio.Channel) -> list[object]:
+    async def pages(channel: grpc.aio.Channel) -> list[ranker_service_pb2.RankPageResponse]:
         stub = Stub(channel)
         return [
             await stub.RankPage(

@@ -22,7 +22,7 @@ _matcher: FaceMatcher | None = None
 def _start_worker(gallery: Gallery | None) -> None:
     """Each worker trains its own matcher (OpenCV objects do not pickle) and runs
     OpenCV single-threaded, the pool being the parallelism."""
-    global _matcher
+    global _matcher  # noqa: PLW0603 - per-process state, set once by the pool initializer
     cv2.setNumThreads(1)
     _matcher = FaceMatcher(gallery) if gallery is not None else None
 

@@ -59,7 +59,7 @@ class Annotation:
 
 @functools.cache
 def _saliency() -> cv2.saliency.StaticSaliencySpectralResidual:
-    return cv2.saliency.StaticSaliencySpectralResidual_create()
+    return cv2.saliency.StaticSaliencySpectralResidual.create()
 
 
 def _hasler_susstrunk(image: np.ndarray) -> float:
@@ -92,7 +92,7 @@ def _dominant_colours(image: np.ndarray) -> tuple[tuple[str, ...], str]:
     pixels = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA).reshape(-1, 3)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
     cv2.setRNGSeed(0)
-    _, labels, centres = cv2.kmeans(
+    _, labels, centres = cv2.kmeans(  # type: ignore[call-overload]  # stub wants bestLabels; None: kmeans allocates it
         pixels.astype(np.float32), DOMINANT_COLOURS, None, criteria, 2, cv2.KMEANS_PP_CENTERS
     )
     order = np.argsort(-np.bincount(labels.ravel(), minlength=DOMINANT_COLOURS))
@@ -180,8 +180,8 @@ def annotate(image: np.ndarray, matcher: FaceMatcher | None = None) -> Annotatio
         x, y, w, h = (round(v / scale) for v in box)
         faces.append(Face((x, y, w, h), w * h / (width * height), frontalness(crop), name))
 
-    _, saliency = _saliency().computeSaliency(small)
-    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), 3)
+    _, salient = _saliency().computeSaliency(small)
+    saliency = np.asarray(cv2.GaussianBlur(salient.astype(np.float32), (0, 0), 3), np.float32)
     saliency /= max(float(saliency.max()), 1e-6)
     subject = _union(boxes) if boxes else _salient_box(saliency)
     colours, hue = _dominant_colours(small)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import cv2.data
 import numpy as np
 
 from common.errors import InvalidArgument
@@ -36,8 +37,8 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
     found = _cascade(CASCADE_FILE).detectMultiScale(
         cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
     )
-    boxes = [tuple(int(v) for v in box) for box in found]
-    return sorted(boxes, key=lambda box: -box[2] * box[3])  # type: ignore[return-value]
+    boxes: list[Box] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+    return sorted(boxes, key=lambda box: -box[2] * box[3])
 
 
 def face_crop(gray: np.ndarray, box: Box) -> np.ndarray:
@@ -58,7 +59,7 @@ def frontalness(crop: np.ndarray) -> float:
         return 0.25
     if len(eyes) == 1:
         return 0.5
-    largest = sorted(eyes.tolist(), key=lambda eye: -eye[2] * eye[3])[:2]
+    largest = sorted(eyes, key=lambda eye: -eye[2] * eye[3])[:2]
     middle = sum(x + w / 2 for x, _, w, _ in largest) / 2
     return float(np.clip(1.0 - abs(middle - FACE_SIZE / 2) / (FACE_SIZE / 4), 0.0, 1.0))
 
@@ -110,7 +111,7 @@ class FaceMatcher:
     def __init__(self, gallery: Gallery, max_distance: float = MAX_MATCH_DISTANCE) -> None:
         self._names = gallery.names
         self._max_distance = max_distance
-        self._model = cv2.face.LBPHFaceRecognizer_create(radius=1, neighbors=8, grid_x=8, grid_y=8)
+        self._model = cv2.face.LBPHFaceRecognizer.create(radius=1, neighbors=8, grid_x=8, grid_y=8)
         self._model.train(list(gallery.faces), np.array(gallery.labels, dtype=np.int32))
 
     def match(self, crop: np.ndarray) -> tuple[str | None, float]:

@@ -24,8 +24,9 @@ def shot_frame(picture: np.ndarray, size: tuple[int, int], progress: float) -> n
     x0, y0 = (pw - cw) / 2, (ph - ch) / 2
     fit = min(width / cw, height / ch)
     out_w, out_h = round(cw * fit), round(ch * fit)
-    transform = np.float32(
-        [[fit, 0, -x0 * fit + (width - out_w) / 2], [0, fit, -y0 * fit + (height - out_h) / 2]]
+    transform = np.array(
+        [[fit, 0, -x0 * fit + (width - out_w) / 2], [0, fit, -y0 * fit + (height - out_h) / 2]],
+        dtype=np.float32,
     )
     return cv2.warpAffine(picture, transform, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
 
@@ -35,7 +36,7 @@ def write_video(
 ) -> list[int]:
     """Writes one shot of `frames` frames per (picture, frames); returns each shot's first frame."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot write a video to {path}")
     starts = []

@@ -1,0 +1,28 @@
+"""Fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.server import ServerSettings
+from services.ranker.config import RankerConfig
+from services.ranker.model_recipe import build_model, bundled_weights, save_model
+
+
+@pytest.fixture
+def ranker_config(tmp_path: Path) -> RankerConfig:
+    """A ranker on a loopback port with the bundled model and no exploration."""
+    return RankerConfig(
+        server=ServerSettings("127.0.0.1:0", 8 << 20, 8 << 20, grace_s=0.5),
+        model_path=save_model(build_model(bundled_weights()), tmp_path / "bundled.onnx"),
+        exploration="off",
+        epsilon=0.1,
+        seed=0,
+        intra_op_threads=1,
+        max_candidates=100,
+        artwork_target="127.0.0.1:1",
+        catalog_poll_s=60.0,
+        catalog_wait_s=0.0,
+    )
