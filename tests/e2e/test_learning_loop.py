@@ -77,6 +77,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
             "20",
             "--artwork-target",
             suite_config.addresses["artwork"],
+            "--allow-unexplored",  # the suite serves with exploration off: every propensity is 1
         ],
         capture_output=True,
         text=True,
@@ -84,7 +85,7 @@ def test_train_and_evaluate_commands_on_the_suites_logs(
     )
     assert trained.returncode == 0, trained.stderr
     assert out.exists() and (tmp_path / "learned.card.json").exists()
-    assert "holdout DR estimate" in trained.stdout
+    assert "holdout DR estimate none: too few explored decisions" in trained.stdout
 
     evaluated = subprocess.run(
         [

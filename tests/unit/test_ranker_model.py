@@ -20,14 +20,9 @@ from common.features import (
     context_vector,
     viewer_vector,
 )
+from common.model_contract import RecipeWeights, build_model, save_model
 from services.ranker.model import ModelError, RankingModel
-from services.ranker.model_recipe import (
-    RecipeWeights,
-    build_model,
-    bundled_weights,
-    main,
-    save_model,
-)
+from services.ranker.model_recipe import bundled_weights, main
 
 
 @pytest.fixture
@@ -86,7 +81,7 @@ def test_cold_start_viewer_gets_candidates_ordered_by_aesthetic_score(model_path
         [
             artwork_vector([tone], [name], vq, comp)
             for (vq, comp), tone, name in zip(
-                quality, ["romance", "comedy", "horror", "drama", "action"], "ABCDE"
+                quality, ["romance", "comedy", "horror", "drama", "action"], "ABCDE", strict=True
             )
         ]
     )
