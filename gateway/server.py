@@ -62,7 +62,7 @@ async def serve(config: GatewayConfig) -> None:
         )
         for name in DEPENDENCIES
     }
-    logs = LearningLogs(LearningLogConfig.from_env())
+    logs = LearningLogs(LearningLogConfig.from_env(), backends.catalog_features)
     servicer = PageServicer(
         PageRenderer(backends, cache, breakers),
         EventReporter(backends, config.event_timeout_ms / 1000),

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zstandard
 
+from common.catalog_snapshot import save_snapshot
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
@@ -30,7 +31,6 @@ from gateway.backends import Ranking, TitleCandidates
 from gateway.impressions import SegmentTitles, page_records
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
-from learning.catalog_snapshot import save_snapshot
 from learning.dataset import load, read_pages, write_bandit_file
 from tests.unit.learning_data import synthetic
 
@@ -204,7 +204,7 @@ def test_bandit_file_with_wrong_widths_names_the_line(tmp_path: Path) -> None:
         )
         + "\n"
     )
-    with pytest.raises(LogFormatError, match="bad.jsonl:2"):
+    with pytest.raises(LogFormatError, match=r"bad\.jsonl:2"):
         load(path)
 
 
