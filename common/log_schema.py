@@ -215,12 +215,12 @@ def tiles_from_record(record: dict, known: KnownTitles) -> tuple[TileDecision, .
     """The record's decisions; `known` holds the titles its segment named earlier and
     takes the ones this record names."""
     for entry in record["new_titles"]:
-        number, title = _segment_title(entry)
-        known[number] = title
+        new_number, new_title = _segment_title(entry)
+        known[new_number] = new_title
     columns = decode_decisions(record["decisions"])
     tiles = []
     for number, chosen, propensity, score, ranked, personalized in zip(
-        *(columns[name].tolist() for name, _ in DECISION_COLUMNS)
+        *(columns[name].tolist() for name, _ in DECISION_COLUMNS), strict=True
     ):
         title = known.get(number)
         if title is None:

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -62,11 +63,16 @@ def impression(page_id: str = "page-1", time_ms: int = NOW) -> PageImpression:
     )
 
 
-def write(directory: Path, kind: str, records: list[dict], **settings: object) -> None:
-    segment_log = SegmentLog(SegmentSettings(directory, kind, **settings), header(kind))
+def lines(*records: dict) -> Callable[[int], list[dict]]:
+    """A SegmentLog render that writes `records` whatever the segment."""
+    return lambda _segment: list(records)
+
+
+def write(directory: Path, kind: str, records: list[dict], max_bytes: int = 64 << 20) -> None:
+    segment_log = SegmentLog(SegmentSettings(directory, kind, max_bytes), header(kind))
     segment_log.start()
     for record in records:  # one batch each: a batch never straddles two segments
-        future = segment_log.append(lambda _segment, record=record: [record])
+        future = segment_log.append(lines(record))
         assert future.result(timeout=10) is None  # resolved once written and fsynced
     segment_log.close()
 
@@ -113,7 +119,7 @@ def encode_decisions_bytes(data: bytes) -> str:
 
 
 def with_choices(decisions: str, chosen: list[int]) -> str:
-    columns = dict(decode_decisions(decisions))
+    columns: dict[str, Sequence[float] | np.ndarray] = dict(decode_decisions(decisions))
     columns["chosen"] = np.array(chosen)
     return encode_decisions(columns)
 
@@ -295,16 +301,18 @@ def test_a_log_nobody_waits_on_fsyncs_at_most_every_sync_s(
 ) -> None:
     """Five batches: every-batch sync fsyncs each, plus the new directory entry and the
     close; a periodic log fsyncs at most once in the period, plus those two."""
-    calls = []
+    calls: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd) or real_fsync(fd))
+
+    def counted_fsync(fd: int) -> None:
+        calls.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted_fsync)
     segment_log = SegmentLog(SegmentSettings(tmp_path, FEEDBACK, sync_s=sync_s), header(FEEDBACK))
     segment_log.start()
     for n in range(5):
-        assert (
-            segment_log.append(lambda _segment, n=n: [{"type": "feedback", "n": n}]).result(10)
-            is None
-        )
+        assert segment_log.append(lines({"type": "feedback", "n": n})).result(10) is None
     assert [r.get("n") for r in read_records(tmp_path, FEEDBACK)][1:] == [0, 1, 2, 3, 4]  # flushed
     segment_log.close()
     assert len(calls) in fsyncs

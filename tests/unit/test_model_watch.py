@@ -148,7 +148,7 @@ def test_a_model_whose_card_estimates_less_than_the_serving_ones_is_not_swapped_
     models = tmp_path / "models"
     models.mkdir()
 
-    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, str, list[dict]]:
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, str, list[Any]]:
         serving = other_model(models / "learned.onnx", -2.0, estimate=0.12)
         dated(models / "learned.onnx", 10)
         assert await watcher.check_once()
