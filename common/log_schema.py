@@ -19,8 +19,9 @@ Two kinds of segment files, JSON lines, each starting with a header record:
   zstd instead of zlib: the same size in a quarter of the time (43 µs
   against 185 µs a reference page), which had cost the gateway about a
   twelfth of its throughput. Artwork features are not repeated per
-  impression: a catalog version's rows are fixed, and
-  learning/catalog_snapshot.py keeps a copy per version beside the logs.
+  impression: a catalog version's rows are fixed, and the gateway keeps a
+  copy of each version its log names beside the segments
+  (`catalog-<version>.npy`, common/catalog_snapshot.py).
 - feedback: `feedback` records, one per acknowledged ReportEvent (at least
   once: a retried event may repeat; readers keep the first per event_id).
 
@@ -216,8 +217,8 @@ def tiles_from_record(record: dict, known: KnownTitles) -> tuple[TileDecision, .
     """The record's decisions; `known` holds the titles its segment named earlier and
     takes the ones this record names."""
     for entry in record["new_titles"]:
-        number, title = _segment_title(entry)
-        known[number] = title
+        new_number, new_title = _segment_title(entry)
+        known[new_number] = new_title
     columns = decode_decisions(record["decisions"])
     tiles = []
     for number, chosen, propensity, score, ranked, personalized in zip(

@@ -15,6 +15,7 @@ from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
 from keyart.ranker.v1 import ranker_service_pb2_grpc as ranker_grpc
 
 from common import ranking_wire
+from common.catalog_stream import stream_features
 from common.channels import backend_channel, request_metadata
 from common.events import FeedbackEvent
 from gateway.config import GatewayConfig
@@ -132,6 +133,10 @@ class Backends:
             for title in response.titles
             if title.found and title.artwork_ids
         }
+
+    async def catalog_features(self, version: str) -> np.ndarray | None:
+        """Catalog `version`'s feature rows; None when the artwork service serves another."""
+        return await stream_features(self._artwork, version)
 
     async def catalog_version(self, timeout: float) -> str:
         response = await self._artwork.GetCatalogInfo(

@@ -2,7 +2,10 @@
 
 A decision names its candidates and their rows in the catalog version it was
 ranked under, not their feature vectors (the gateway does not hold them; the
-ranker does): offline tools resolve rows from a snapshot of that version.
+ranker does): offline tools resolve rows from a snapshot of that version,
+which the gateway writes beside the segments the first time it logs a page
+under the version (CatalogSnapshots), so the log stays readable after the
+catalog changes.
 
 Impressions are serialized and written on the log's writer thread; a page is
 never slowed or failed by its log (when the writer is behind, the page is
@@ -15,15 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import grpc
 import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
+from common.catalog_snapshot import save_snapshot, snapshot_path
 from common.config import env_float, env_int, env_str
 from common.errors import ResourceExhausted, Unavailable
 from common.events import FeedbackEvent
@@ -39,11 +44,15 @@ from common.log_schema import (
 from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
 from gateway.page_request import PageRequest
-from gateway.render import RenderedPage, TitleGroup
+from gateway.render import RankedInputs, RenderedPage, TitleGroup
 
 log = get_logger(__name__)
 
 DEFAULT_POLICY = "default_fallback"  # the ranker did not answer: the title's default, p = 1
+SNAPSHOT_RETRY_S = 5.0  # after a failed snapshot, the next page under its version tries again
+
+# A catalog version's feature rows from the artwork service; None when it serves another now.
+FetchCatalog = Callable[[str], Awaitable[np.ndarray | None]]
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,16 @@ class SegmentTitles:
 NumberTitles = Callable[[TitleGroup], tuple[np.ndarray, dict[int, SegmentTitle]]]
 
 
-def decision_columns(rendered: RenderedPage, number_titles: NumberTitles) -> DecisionColumns:
+def decision_columns(inputs: RankedInputs, number_titles: NumberTitles) -> DecisionColumns:
     """The page's decisions as columns, built from its title groups and the ranker's
     arrays (1,600 titles a page: no object per title)."""
-    inputs = rendered.inputs
     known = inputs.viewer is not None and inputs.viewer.known
     new_titles: dict[int, SegmentTitle] = {}
-    numbers, chosen, propensities, scores, ranked = [], [], [], [], []
+    numbers: list[np.ndarray] = []
+    chosen: list[np.ndarray | list[int]] = []
+    propensities: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    ranked: list[np.ndarray] = []
     for group, ranking in inputs.groups:
         n = len(group.titles)
         group_numbers, new = number_titles(group)
@@ -199,17 +211,79 @@ def page_records(
         policy=policy,
         tiles=(),
     )
-    return [impression.record_with(decision_columns(rendered, number_titles))]
+    return [impression.record_with(decision_columns(inputs, number_titles))]
+
+
+class CatalogSnapshots:
+    """Writes `catalog-<version>.npy` beside the segments for each catalog version the
+    log names, once per version, in the background (a page never waits for it).
+
+    The rows come from the artwork service, which streams only the version it
+    serves; the first page logged under a version is logged right after the
+    gateway learned of it, so the version is still served. If it is not (the
+    catalog changed twice within a refresh), that is logged as an error: the
+    decisions under it cannot be resolved offline.
+    """
+
+    def __init__(self, directory: Path, fetch: FetchCatalog) -> None:
+        self._directory = directory
+        self._fetch = fetch
+        self._settled: set[str] = set()  # snapshot on disk, or the version is gone
+        self._taking: dict[str, asyncio.Task[None]] = {}
+        self._retry_at: dict[str, float] = {}
+
+    def note(self, versions: Iterable[str]) -> None:
+        """Starts a snapshot of each version not yet settled or being taken."""
+        now = asyncio.get_running_loop().time()
+        for version in versions:
+            if version in self._settled or version in self._taking:
+                continue
+            if self._retry_at.get(version, 0.0) > now:
+                continue
+            self._taking[version] = asyncio.create_task(self._take(version))
+
+    async def _take(self, version: str) -> None:
+        path = snapshot_path(self._directory, version)
+        try:
+            if not await asyncio.to_thread(path.exists):
+                matrix = await self._fetch(version)
+                if matrix is None:
+                    log.error(
+                        "catalog version replaced before its snapshot was taken; "
+                        "decisions logged under it cannot be resolved offline",
+                        catalog_version=version,
+                    )
+                else:
+                    await asyncio.to_thread(save_snapshot, self._directory, version, matrix)
+                    log.info("catalog snapshot written", path=str(path), rows=matrix.shape[0])
+            self._settled.add(version)
+        except (grpc.aio.AioRpcError, OSError) as error:
+            self._retry_at[version] = asyncio.get_running_loop().time() + SNAPSHOT_RETRY_S
+            log.warning("catalog snapshot not taken yet", catalog_version=version, error=str(error))
+        finally:
+            del self._taking[version]
+
+    async def close(self) -> None:
+        """Cancels snapshots in flight (the next start takes them on its first page)."""
+        for task in list(self._taking.values()):
+            task.cancel()
+        await asyncio.gather(*self._taking.values(), return_exceptions=True)
 
 
 class LearningLogs:
     """The impression and feedback logs; `start()` before serving, `close()` after."""
 
-    def __init__(self, config: LearningLogConfig) -> None:
+    def __init__(
+        self, config: LearningLogConfig, fetch_catalog: FetchCatalog | None = None
+    ) -> None:
+        """`fetch_catalog`: where catalog snapshots come from (None: none are taken)."""
         self._titles = SegmentTitles()
         self._impressions: SegmentLog | None = None
         self._feedback: SegmentLog | None = None
+        self._snapshots: CatalogSnapshots | None = None
         if config.directory is not None:
+            if fetch_catalog is not None:
+                self._snapshots = CatalogSnapshots(config.directory, fetch_catalog)
             self._impressions = SegmentLog(
                 config.settings(config.directory, IMPRESSIONS), header(IMPRESSIONS)
             )
@@ -223,6 +297,8 @@ class LearningLogs:
                 segment_log.start()
 
     async def close(self) -> None:
+        if self._snapshots is not None:
+            await self._snapshots.close()
         for segment_log in (self._impressions, self._feedback):
             if segment_log is not None:
                 await asyncio.to_thread(segment_log.close)
@@ -240,6 +316,8 @@ class LearningLogs:
             )
         except ResourceExhausted:
             log.warning("impression log behind; page not logged", page_id=rendered.page_id)
+        if self._snapshots is not None:
+            self._snapshots.note(group.catalog_version for group, _ in rendered.inputs.groups)
 
     async def log_feedback(self, event: FeedbackEvent) -> None:
         """Returns once the event's line is on disk."""

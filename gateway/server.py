@@ -65,7 +65,7 @@ async def serve(config: GatewayConfig) -> None:
     breakers = dependency_breakers(
         failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
     )
-    logs = LearningLogs(LearningLogConfig.from_env())
+    logs = LearningLogs(LearningLogConfig.from_env(), backends.catalog_features)
     servicer = PageServicer(
         PageRenderer(backends, cache, breakers, config.limits),
         EventReporter(backends, config.event_timeout_ms / 1000),

@@ -2,8 +2,8 @@
 
     logit = artwork · (viewer Wv + context Wc + q) + bias,   score = sigmoid(logit)
 
-the same function and parameters as services/ranker/model_recipe.py, so a
-fitted model is exported with the recipe's own ONNX builder and serves
+the same function and parameters as the model contract (common/model_contract.py), so
+a fitted model is exported with the contract's own ONNX builder and serves
 unchanged. Wc crosses request context (device, hour, weekend) with the
 artwork's tags; Wv crosses taste with them, and is fitted diagonal — taste
 for a genre meets that tone, taste for a cast member meets that cast member
@@ -32,8 +32,8 @@ import numpy as np
 from scipy import optimize
 
 from common.features import ARTWORK_DIM, CAST_BLOCK, CONTEXT_DIM, GENRE_BLOCK, VIEWER_DIM
+from common.model_contract import RecipeWeights
 from learning.dataset import BanditData
-from services.ranker.model_recipe import RecipeWeights
 
 
 @dataclass(frozen=True)

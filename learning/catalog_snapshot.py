@@ -1,50 +1,41 @@
-"""Artwork feature rows per catalog version, kept beside the logs as `catalog-<version>.npy`.
+"""The artwork feature rows of each catalog version a log names, for the offline tools.
 
-Impressions name their candidates' rows in a catalog version; a version's rows
-never change, so one snapshot resolves every decision made under it. A
-missing snapshot is taken from the artwork service (the same stream the ranker
-loads) when that version is still the one it serves; decisions under a
-version with no snapshot and no longer served cannot be resolved.
+The gateway snapshots every catalog version its impression log names
+(`catalog-<version>.npy` beside the segments, common/catalog_snapshot.py).
+For a log written without those (by an older gateway, or copied without them),
+a missing snapshot is taken from the artwork service when that version is still
+the one it serves; decisions under a version with no snapshot and no longer
+served cannot be resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import numpy as np
+from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
+from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 
-from common.features import ARTWORK_DIM
-from services.ranker.catalog_features import CatalogFeatures
+from common.catalog_snapshot import load_snapshot, save_snapshot
+from common.catalog_stream import stream_features
+from common.channels import backend_channel
 
 MAX_MESSAGE_BYTES = 64 << 20
 
 
-def snapshot_path(directory: Path, version: str) -> Path:
-    return directory / f"catalog-{version}.npy"
-
-
-def save_snapshot(directory: Path, version: str, matrix: np.ndarray) -> None:
-    """Atomically: a reader sees no file or the whole matrix."""
-    path = snapshot_path(directory, version)
-    temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("wb") as out:
-        np.save(out, np.ascontiguousarray(matrix, dtype=np.float32))
-    os.replace(temp, path)
-
-
-async def _current(artwork_target: str) -> tuple[str, np.ndarray] | None:
-    catalog = CatalogFeatures(artwork_target, MAX_MESSAGE_BYTES)
+async def _served(artwork_target: str, wanted: set[str]) -> tuple[str, np.ndarray] | None:
+    """The artwork service's current version and its rows, if it is one of `wanted`."""
+    channel = backend_channel(artwork_target, MAX_MESSAGE_BYTES, None)
     try:
-        await catalog.load_current()
-        for version in catalog.versions:
-            matrix = catalog.matrix(version)
-            if matrix is not None:
-                return version, matrix
-        return None
+        artwork = artwork_grpc.ArtworkServiceStub(channel)
+        info = await artwork.GetCatalogInfo(artwork_pb.GetCatalogInfoRequest(), timeout=5)
+        if info.catalog_version not in wanted:
+            return None
+        matrix = await stream_features(artwork, info.catalog_version)
+        return None if matrix is None else (info.catalog_version, matrix)
     finally:
-        await catalog.close()
+        await channel.close()
 
 
 def catalog_matrices(
@@ -53,12 +44,13 @@ def catalog_matrices(
     """The feature matrix of each version that has a snapshot or is served at `artwork_target`."""
     found = {}
     for version in versions:
-        path = snapshot_path(directory, version)
-        if path.exists():
-            found[version] = np.load(path).reshape(-1, ARTWORK_DIM)
-    if versions - set(found) and artwork_target:
-        current = asyncio.run(_current(artwork_target))
-        if current is not None and current[0] in versions - set(found):
+        matrix = load_snapshot(directory, version)
+        if matrix is not None:
+            found[version] = matrix
+    missing = versions - set(found)
+    if missing and artwork_target:
+        current = asyncio.run(_served(artwork_target, missing))
+        if current is not None:
             save_snapshot(directory, *current)
             found[current[0]] = current[1]
     return found

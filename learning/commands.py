@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
+from common.log_schema import LogFormatError
 from learning import evaluate, simulate, train
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def refusing(name: str, handler: Handler) -> Handler:
+    """`handler`, with a log it cannot use answered by one line and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (train.TrainingRefused, LogFormatError) as error:
+            print(f"keyart {name}: {error}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -15,4 +33,4 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ):
         sub = commands.add_parser(name, help=summary)
         module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+        sub.set_defaults(handler=refusing(name, module.run))

@@ -57,6 +57,7 @@ from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
 
 DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
+DAYS = tuple(pb.DayOfWeek.Value(name) for name in pb.DayOfWeek.keys()[1:])  # Monday … Sunday
 BUDGET_MS = 5_000
 WORKERS = 4
 HOLDOUT = 0.2  # share of the newest decisions each training run holds out for its estimates
@@ -121,7 +122,9 @@ class Simulation:
                 device = rng.choice(DEVICES)
                 titles = rng.sample(self.world.choosable, self.args.titles_per_page)
                 context = pb.Context(
-                    device_type=device, local_hour=rng.randrange(24), day_of_week=rng.randint(1, 7)
+                    device_type=device,
+                    local_hour=rng.randrange(24),
+                    day_of_week=DAYS[rng.randrange(7)],
                 )
                 page = client.render_page(
                     viewer.user_id, [("sim", titles)], budget_ms=BUDGET_MS, context=context
@@ -187,7 +190,7 @@ class Simulation:
             totals.append(
                 sum(
                     self.world.probabilities(viewer, tile.title_id, device)[tile.candidate_ids[i]]
-                    for tile, i in zip(page.tiles, chosen)
+                    for tile, i in zip(page.tiles, chosen, strict=True)
                 )
             )
             tiles.append(len(page.tiles))
@@ -229,6 +232,9 @@ def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
             "GATEWAY_LOG_DIR": str(workdir / "logs"),
             "RANKER_MODEL_DIR": str(models),
             "RANKER_MODEL_POLL_S": "0.2",
+            # Each round's model serves so that it is measured online, even when its
+            # holdout estimate falls below the last round's (the default rule's refusal).
+            "RANKER_MODEL_SWAP": "newest",
             "RANKER_EXPLORATION": "epsilon_greedy",
             "RANKER_EPSILON": str(args.epsilon),
             "RANKER_SEED": str(args.seed),

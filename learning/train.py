@@ -2,14 +2,22 @@
 
 The newest decisions (`--holdout`, by time) are kept out of the fit and used
 to estimate the new model's greedy policy with IPS, SNIPS and DR; the DR
-estimate is the card's `offline_estimate`, which the ranker can require
-(RANKER_MIN_OFFLINE_ESTIMATE) before it serves the model.
+estimate is the card's `offline_estimate`, which the ranker compares with the
+serving model's before it swaps (RANKER_MODEL_SWAP) and can require
+(RANKER_MIN_OFFLINE_ESTIMATE).
+
+An estimate needs explored decisions: ones logged with propensity < 1, where
+the policy could have shown another candidate. A log without them (exploration
+off) says nothing about the candidates not shown, so training refuses unless
+at least MIN_EXPLORED_HOLDOUT of the held-out decisions are explored;
+`--allow-unexplored` writes the model anyway, with no offline estimate on its
+card (null), so the ranker's default swap rule never prefers it to a model
+that has one.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -17,32 +25,60 @@ from pathlib import Path
 import numpy as np
 
 from common.features import SCHEMA_VERSION
+from common.model_contract import build_model, model_version, save_model, write_card
 from learning import bilinear, targets
 from learning.dataset import BanditData, load
 from learning.estimators import estimate_all
-from services.ranker.model_recipe import build_model, save_model
-from services.ranker.model_watch import card_path
+
+MIN_DECISIONS = 10
+MIN_EXPLORED_HOLDOUT = 10
+# float32 propensities from the wire: a decision at 1 - 6e-8 was not explored either.
+EXPLORED_BELOW = 1 - 1e-6
+
+
+class TrainingRefused(Exception):
+    """The log cannot train a model worth serving; the message says why, in one line."""
+
+
+def explored(data: BanditData) -> int:
+    """Decisions logged with propensity < 1: the only ones that tell about other candidates."""
+    return int((data.propensity < EXPLORED_BELOW).sum())
 
 
 def split(data: BanditData, holdout: float) -> tuple[BanditData, BanditData]:
     """(train, holdout): the newest `holdout` share of decisions held out."""
     order = np.argsort(data.time_ms, kind="stable")
-    cut = int(round(len(data) * (1 - holdout)))
+    cut = round(len(data) * (1 - holdout))
     keep = np.zeros(len(data), dtype=bool)
     keep[order[:cut]] = True
     return data.subset(keep), data.subset(~keep)
 
 
 def train(
-    data: BanditData, out: Path, settings: bilinear.FitSettings, holdout: float, source: str
+    data: BanditData,
+    out: Path,
+    settings: bilinear.FitSettings,
+    holdout: float,
+    source: str,
+    allow_unexplored: bool = False,
 ) -> dict:
     """Fits, writes the model card, then the model (a watcher finds both); returns the card."""
-    if len(data) < 10:
-        raise ValueError(f"{len(data)} decisions are too few to train on")
+    if len(data) < MIN_DECISIONS:
+        raise TrainingRefused(
+            f"{source}: {len(data)} decisions are too few to train on (at least {MIN_DECISIONS})"
+        )
     fitting, held = split(data, holdout)
+    estimable = explored(held) >= MIN_EXPLORED_HOLDOUT
+    if not estimable and not allow_unexplored:
+        raise TrainingRefused(
+            f"{source}: {explored(data)} of {len(data)} decisions were explored (propensity < 1), "
+            f"{explored(held)} of them among the {len(held)} held out; at least "
+            f"{MIN_EXPLORED_HOLDOUT} explored held-out decisions are needed to estimate a model "
+            "offline. Log pages with exploration on (RANKER_EXPLORATION=epsilon_greedy or "
+            "softmax), or pass --allow-unexplored to write a model with no offline estimate"
+        )
     weights = bilinear.fit(fitting, settings)
     model = build_model(weights, name="learned")
-    version = next(prop.value for prop in model.metadata_props if prop.key == "version")
     estimates = estimate_all(
         held,
         targets.greedy(bilinear.candidate_scores(weights, held), held),
@@ -50,7 +86,7 @@ def train(
     )
     dr = next(e for e in estimates if e.estimator == "dr")
     card = {
-        "model_version": version,
+        "model_version": model_version(model),
         "created_at_ms": int(time.time() * 1000),
         "feature_schema": SCHEMA_VERSION,
         "model": "bilinear: sigmoid(artwork · (viewer Wv + context Wc + q) + bias)",
@@ -59,6 +95,8 @@ def train(
             "decisions": len(data),
             "train_decisions": len(fitting),
             "holdout_decisions": len(held),
+            "explored_decisions": explored(data),
+            "explored_holdout_decisions": explored(held),
             "from_ms": int(data.time_ms.min()),
             "to_ms": int(data.time_ms.max()),
             "mean_reward": float(data.reward.mean()),
@@ -71,13 +109,13 @@ def train(
             "holdout_log_loss": bilinear.log_loss(weights, held, settings.clip),
         },
         "holdout_estimates": [e.to_dict() for e in estimates],
-        "offline_estimate": {"estimator": "dr", "value": dr.value, "low": dr.low, "high": dr.high},
+        "offline_estimate": (
+            {"estimator": "dr", "value": dr.value, "low": dr.low, "high": dr.high}
+            if estimable
+            else None
+        ),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    card_file = card_path(out)
-    temp = card_file.with_name(f".{card_file.name}.tmp")
-    temp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(temp, card_file)
+    write_card(out, card)
     save_model(model, out)
     return card
 
@@ -100,6 +138,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip", type=float, default=bilinear.FitSettings.clip)
     parser.add_argument("--l2", type=float, default=bilinear.FitSettings.l2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--allow-unexplored",
+        action="store_true",
+        help=f"train even when fewer than {MIN_EXPLORED_HOLDOUT} held-out decisions were "
+        "explored; the card then has no offline estimate",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,11 +151,15 @@ def run(args: argparse.Namespace) -> int:
     settings = bilinear.FitSettings(
         max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
     )
-    card = train(data, args.out, settings, args.holdout, str(args.log))
+    card = train(data, args.out, settings, args.holdout, str(args.log), args.allow_unexplored)
     estimate = card["offline_estimate"]
     print(
         f"model {card['model_version']} written to {args.out} "
         f"({card['data']['train_decisions']} decisions); holdout DR estimate "
-        f"{estimate['value']:.4f} [{estimate['low']:.4f}, {estimate['high']:.4f}]"
+        + (
+            f"{estimate['value']:.4f} [{estimate['low']:.4f}, {estimate['high']:.4f}]"
+            if estimate is not None
+            else "none: too few explored decisions (the card has no offline estimate)"
+        )
     )
     return 0

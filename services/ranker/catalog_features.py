@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc as artwork_grpc
 
+from common.catalog_stream import stream_features
 from common.channels import backend_channel
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable
-from common.features import ARTWORK_DIM, SCHEMA_VERSION
+from common.features import SCHEMA_VERSION
 from common.logging import get_logger
 from common.tls import ClientTls
 from services.ranker.model import RankingModel
@@ -32,7 +33,8 @@ log = get_logger(__name__)
 WHOLE_CATALOG_SHARE = 0.25
 
 
-class CandidateRows(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class CandidateRows:
     """A page's candidate feature rows: `matrix[index]`, or all of `matrix` if index is None."""
 
     matrix: np.ndarray
@@ -120,16 +122,11 @@ class CatalogFeatures:
                 "catalog feature schema differs", catalog=info.feature_schema, ranker=SCHEMA_VERSION
             )
             return
-        chunks: list[bytes] = []
         version = info.catalog_version
-        async for chunk in self._artwork.StreamCatalogFeatures(
-            artwork_pb.StreamCatalogFeaturesRequest(), timeout=60
-        ):
-            if chunk.catalog_version != version or chunk.feature_dim != ARTWORK_DIM:
-                log.warning("catalog changed while streaming; retrying", version=version)
-                return
-            chunks.append(chunk.features)
-        matrix = np.frombuffer(b"".join(chunks), dtype="<f4").reshape(-1, ARTWORK_DIM)
+        matrix = await stream_features(self._artwork, version)
+        if matrix is None:
+            log.warning("catalog changed while streaming; retrying", version=version)
+            return
         self._matrices[version] = matrix
         while len(self._matrices) > self._keep:
             self._matrices.popitem(last=False)

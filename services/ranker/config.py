@@ -8,6 +8,7 @@ from pathlib import Path
 from common.config import env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 from common.tls import ClientTls, client_tls_from_env
+from services.ranker.model_watch import SWAP_RULES
 from services.ranker.policy import Policy
 
 EXPLORATION_CHOICES = ("off", "epsilon_greedy", "softmax")
@@ -32,6 +33,9 @@ class RankerConfig:
     model_dir: Path | None = None
     model_poll_s: float = 2.0
     min_offline_estimate: float = 0.0
+    model_swap: str = (
+        "better"  # a SWAP_RULES entry: which valid model files may replace the serving one
+    )
 
     @classmethod
     def from_env(cls) -> RankerConfig:
@@ -52,6 +56,7 @@ class RankerConfig:
             model_dir=Path(model_dir) if (model_dir := env_str("RANKER_MODEL_DIR", "")) else None,
             model_poll_s=env_float("RANKER_MODEL_POLL_S", 2.0, minimum=0.05, maximum=3600.0),
             min_offline_estimate=env_float("RANKER_MIN_OFFLINE_ESTIMATE", 0.0, minimum=0.0),
+            model_swap=env_choice("RANKER_MODEL_SWAP", "better", SWAP_RULES),
         )
 
     def policy(self) -> Policy:

@@ -9,14 +9,8 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
+from common.model_contract import INPUTS, OUTPUT, SCHEMA_KEY, VERSION_KEY
 
-# What every ranking model takes: name → (shape, with None for the batch axis).
-INPUTS: dict[str, tuple[int | None, ...]] = {
-    "viewer": (1, VIEWER_DIM),
-    "context": (1, CONTEXT_DIM),
-    "artwork": (None, ARTWORK_DIM),
-}
-OUTPUT = "score"
 _FLOAT = "tensor(float)"
 _PROBE_ROWS = 3
 
@@ -72,9 +66,8 @@ class RankingModel:
         (scores,) = self._session.run(
             [OUTPUT],
             {
-                "viewer": np.ascontiguousarray(viewer, dtype=np.float32),
-                "context": np.ascontiguousarray(context, dtype=np.float32),
-                "artwork": np.ascontiguousarray(artwork, dtype=np.float32),
+                name: np.ascontiguousarray(array, dtype=np.float32)
+                for name, array in zip(INPUTS, (viewer, context, artwork), strict=True)
             },
         )
         return scores
@@ -96,12 +89,12 @@ class RankingModel:
 
     def _check_metadata(self) -> str:
         metadata = self._session.get_modelmeta().custom_metadata_map
-        schema = metadata.get("feature_schema")
+        schema = metadata.get(SCHEMA_KEY)
         if schema != SCHEMA_VERSION:
             raise self._fail(f"was built for feature schema {schema!r}, not {SCHEMA_VERSION!r}")
-        version = metadata.get("version")
+        version = metadata.get(VERSION_KEY)
         if not version:
-            raise self._fail("has no 'version' metadata")
+            raise self._fail(f"has no {VERSION_KEY!r} metadata")
         return version
 
     def _check_probe(self) -> None:

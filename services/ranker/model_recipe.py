@@ -1,7 +1,5 @@
-"""The recipe for the bundled ranking model: a bilinear content-based affinity.
-
-    eff   = viewer @ Wv + context @ Wc + q            [1, ARTWORK_DIM]
-    score = sigmoid(artwork @ effᵀ + bias)            [n]
+"""The weights of the bundled ranking model, a bilinear content-based affinity (the
+graph, its inputs and outputs are the model contract: common/model_contract.py).
 
 The bundled weights are written down rather than learned, so `make run` has a
 model that already tells the two key-art stories in DESIGN.md:
@@ -27,16 +25,10 @@ Built with onnx.helper and never committed as a binary: `make model` runs
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from common.features import (
     AESTHETIC_WEIGHTS,
@@ -45,11 +37,11 @@ from common.features import (
     COMPOSITION_SLOT,
     CONTEXT_DIM,
     GENRE_BLOCK,
-    SCHEMA_VERSION,
     VIEWER_DIM,
     VISUAL_QUALITY_SLOT,
 )
 from common.logging import configure_logging, get_logger
+from common.model_contract import RecipeWeights, build_model, save_model
 
 log = get_logger(__name__)
 
@@ -57,26 +49,6 @@ TONE_WEIGHT = 4.0
 CAST_WEIGHT = 3.0
 QUALITY_SCALE = 2.5
 BIAS = -3.0
-
-OPSET = 17
-IR_VERSION = 8  # the IR version that goes with opset 17; loadable by older runtimes too
-
-
-@dataclass(frozen=True)
-class RecipeWeights:
-    """Parameters of the bilinear model; shapes as in the module docstring."""
-
-    wv: np.ndarray  # [VIEWER_DIM, ARTWORK_DIM]
-    wc: np.ndarray  # [CONTEXT_DIM, ARTWORK_DIM]
-    q: np.ndarray  # [1, ARTWORK_DIM]
-    bias: float
-
-    def digest(self) -> str:
-        """Short hash of the weights and the feature schema: the model's identity."""
-        sha = hashlib.sha256(SCHEMA_VERSION.encode())
-        for array in (self.wv, self.wc, self.q, np.float32(self.bias)):
-            sha.update(np.ascontiguousarray(array, dtype="<f4").tobytes())
-        return sha.hexdigest()[:12]
 
 
 def bundled_weights() -> RecipeWeights:
@@ -89,72 +61,6 @@ def bundled_weights() -> RecipeWeights:
     return RecipeWeights(
         wv=wv, wc=np.zeros((CONTEXT_DIM, ARTWORK_DIM), dtype=np.float32), q=q, bias=BIAS
     )
-
-
-def build_model(weights: RecipeWeights, name: str = "bundled") -> onnx.ModelProto:
-    """The scoring graph with `weights` baked in; its version is `<name>-<weights digest>`."""
-    initializers = [
-        numpy_helper.from_array(np.asarray(weights.wv, dtype=np.float32), "Wv"),
-        numpy_helper.from_array(np.asarray(weights.wc, dtype=np.float32), "Wc"),
-        numpy_helper.from_array(np.asarray(weights.q, dtype=np.float32), "q"),
-        numpy_helper.from_array(np.array([weights.bias], dtype=np.float32), "bias"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
-    ]
-    nodes = [
-        helper.make_node("MatMul", ["viewer", "Wv"], ["taste"]),
-        helper.make_node("MatMul", ["context", "Wc"], ["situation"]),
-        helper.make_node("Add", ["taste", "situation"], ["personal"]),
-        helper.make_node("Add", ["personal", "q"], ["eff"]),
-        # eff × artworkᵀ, not artwork × effᵀ: the same numbers, but onnxruntime's
-        # one-row kernel reads each artwork row once, about 6× faster for a page.
-        helper.make_node("Gemm", ["eff", "artwork", "bias"], ["logit"], transB=1),
-        helper.make_node("Sigmoid", ["logit"], ["probability"]),
-        helper.make_node("Reshape", ["probability", "flat"], ["score"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "keyart_bilinear_affinity",
-        inputs=[
-            helper.make_tensor_value_info("viewer", TensorProto.FLOAT, [1, VIEWER_DIM]),
-            helper.make_tensor_value_info("context", TensorProto.FLOAT, [1, CONTEXT_DIM]),
-            helper.make_tensor_value_info("artwork", TensorProto.FLOAT, ["n", ARTWORK_DIM]),
-        ],
-        outputs=[helper.make_tensor_value_info("score", TensorProto.FLOAT, ["n"])],
-        initializer=initializers,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="keyart.model_recipe",
-        doc_string="score = sigmoid(artwork @ (viewer @ Wv + context @ Wc + q)^T + bias)",
-    )
-    model.ir_version = IR_VERSION
-    helper.set_model_props(
-        model,
-        {
-            "version": f"{name}-{weights.digest()}",
-            "feature_schema": SCHEMA_VERSION,
-        },
-    )
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def save_model(model: onnx.ModelProto, out: Path) -> Path:
-    """Writes atomically: a reader sees the old file or the whole new one, never half."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            os.fchmod(temp.fileno(), 0o644)  # mkstemp's 0600 would hide it from the serving user
-            temp.write(model.SerializeToString())
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, out)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -58,10 +58,17 @@ def model_watcher(config: RankerConfig, servicer: RankerServicer) -> ModelWatche
     if config.model_dir is None:
         return None
     settings = WatchSettings(
-        config.model_dir, config.model_poll_s, config.min_offline_estimate, config.intra_op_threads
+        config.model_dir,
+        config.model_poll_s,
+        config.min_offline_estimate,
+        config.intra_op_threads,
+        config.model_swap,
     )
     return ModelWatcher(
-        settings, lambda model: serve_model(servicer, model), lambda: servicer.model_version
+        settings,
+        lambda model: serve_model(servicer, model),
+        lambda: servicer.model_version,
+        config.model_path,
     )
 
 

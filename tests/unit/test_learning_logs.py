@@ -18,6 +18,7 @@ import zstandard
 from keyart.gateway.v1.gateway_service_pb2 import EVENT_KIND_CLICK as CLICK
 from keyart.gateway.v1.gateway_service_pb2 import EVENT_KIND_QUALIFIED_PLAY as QUALIFIED_PLAY
 
+from common.catalog_snapshot import save_snapshot
 from common.events import FeedbackEvent
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
@@ -37,7 +38,6 @@ from gateway.backends import Ranking, TitleCandidates
 from gateway.impressions import SegmentTitles, page_records
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
-from learning.catalog_snapshot import save_snapshot
 from learning.dataset import load, read_pages, write_bandit_file
 from tests.unit.learning_data import synthetic
 

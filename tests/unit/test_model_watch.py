@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +16,10 @@ import onnx
 from keyart.ranker.v1 import ranker_service_pb2_grpc
 from structlog.testing import capture_logs
 
+from common.model_contract import build_model, card_path, save_model
 from services.ranker.config import RankerConfig
-from services.ranker.model_recipe import build_model, bundled_weights, save_model
-from services.ranker.model_watch import ModelWatcher, card_path
+from services.ranker.model_recipe import bundled_weights
+from services.ranker.model_watch import ModelWatcher
 from services.ranker.server import build_server, load_model, model_watcher
 from tests.unit.test_ranker_service import page_request
 
@@ -30,6 +33,12 @@ def other_model(path: Path, bias: float, estimate: float | None = None) -> str:
         card_path(path).write_text(json.dumps({"offline_estimate": {"value": estimate}}))
     save_model(model, path)
     return next(p.value for p in model.metadata_props if p.key == "version")
+
+
+def dated(path: Path, seconds_ago: float) -> None:
+    """Sets the file's modification time (the watcher's order), clear of timestamp granularity."""
+    at = time.time_ns() - int(seconds_ago * 1e9)
+    os.utime(path, ns=(at, at))
 
 
 def run_with_watcher(
@@ -94,18 +103,24 @@ def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
     models.mkdir()
     watching = replace(ranker_config, model_dir=models, min_offline_estimate=0.05)
 
+    def wrong_schema(path: Path) -> None:
+        model = build_model(bundled_weights(), name="learned")
+        onnx.helper.set_model_props(model, {"version": "x-1", "feature_schema": "features-v0"})
+        save_model(model, path)
+
+    bad_files: dict[str, Callable[[Path], object]] = {
+        "truncated.onnx": lambda path: path.write_bytes(b"not an onnx model"),
+        "wrong-schema.onnx": wrong_schema,
+        "low-estimate.onnx": lambda path: other_model(path, -2.0, estimate=0.01),
+        "no-card.onnx": lambda path: other_model(path, -2.2),
+    }
+
     async def scenario(stub: Stub, watcher: ModelWatcher) -> list[tuple[bool, str]]:
         before = (await stub.RankPage(page_request())).model_version
         outcomes = []
-        (models / "truncated.onnx").write_bytes(b"not an onnx model")
-        wrong_schema = build_model(bundled_weights(), name="learned")
-        onnx.helper.set_model_props(
-            wrong_schema, {"version": "x-1", "feature_schema": "features-v0"}
-        )
-        save_model(wrong_schema, models / "wrong-schema.onnx")
-        other_model(models / "low-estimate.onnx", -2.0, estimate=0.01)
-        other_model(models / "no-card.onnx", -2.2)
-        for _ in range(4):
+        for age, (name, write) in enumerate(bad_files.items()):  # each the newest when written
+            write(models / name)
+            dated(models / name, 100 - age)
             with capture_logs() as logs:
                 swapped = await watcher.check_once()
             outcomes.append((swapped, logs[0]["reason"]))
@@ -123,3 +138,80 @@ def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
     assert "feature schema 'features-v0'" in reasons
     assert "offline estimate 0.01000 < minimum 0.05000" in reasons
     assert "has no offline estimate" in reasons
+
+
+def test_a_model_whose_card_estimates_less_than_the_serving_ones_is_not_swapped_in(
+    ranker_config: RankerConfig, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, str, list[Any]]:
+        serving = other_model(models / "learned.onnx", -2.0, estimate=0.12)
+        dated(models / "learned.onnx", 10)
+        assert await watcher.check_once()
+        other_model(models / "worse.onnx", -2.5, estimate=0.05)
+        with capture_logs() as logs:
+            swapped = await watcher.check_once()
+            assert not await watcher.check_once()  # refused once, not retried
+        assert not swapped
+        return serving, (await stub.RankPage(page_request())).model_version, logs
+
+    serving, answered, logs = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    assert answered == serving
+    assert len(logs) == 1 and logs[0]["event"] == "model not swapped in"
+    assert (logs[0]["offline_estimate"], logs[0]["serving_offline_estimate"]) == (0.05, 0.12)
+    assert "0.05000 is below the serving model's 0.12000" in logs[0]["reason"]
+
+
+def test_with_model_swap_newest_a_worse_model_is_swapped_in(
+    ranker_config: RankerConfig, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    newest = replace(ranker_config, model_dir=models, model_swap="newest")
+
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, str]:
+        other_model(models / "learned.onnx", -2.0, estimate=0.12)
+        dated(models / "learned.onnx", 10)
+        assert await watcher.check_once()
+        worse = other_model(models / "worse.onnx", -2.5, estimate=0.05)
+        assert await watcher.check_once()
+        return worse, (await stub.RankPage(page_request())).model_version
+
+    worse, answered = run_with_watcher(newest, scenario)
+    assert answered == worse
+
+
+def test_deleting_the_serving_model_goes_back_to_the_newest_remaining_one(
+    ranker_config: RankerConfig, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+
+    async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, ...]:
+        first = other_model(models / "first.onnx", -2.0, estimate=0.1)
+        dated(models / "first.onnx", 20)
+        assert await watcher.check_once()
+        (models / "broken.onnx").write_bytes(b"not an onnx model")
+        dated(models / "broken.onnx", 15)
+        assert not await watcher.check_once()
+        other_model(models / "second.onnx", -2.5, estimate=0.2)
+        assert await watcher.check_once()
+        (models / "second.onnx").unlink()
+        with capture_logs() as logs:
+            assert await watcher.check_once()
+        went_back = (await stub.RankPage(page_request())).model_version
+        (models / "first.onnx").unlink()
+        (models / "broken.onnx").unlink()
+        with capture_logs() as orphaned:
+            assert not await watcher.check_once()
+            assert not await watcher.check_once()
+        still = (await stub.RankPage(page_request())).model_version
+        going_back = [e for e in logs if e["event"] == "serving model file deleted; going back"]
+        assert [Path(e["to"]).name for e in going_back] == ["first.onnx"]
+        assert len(orphaned) == 1 and "still serving it from memory" in orphaned[0]["event"]
+        return first, went_back, still
+
+    first, went_back, still = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    assert went_back == first and still == first

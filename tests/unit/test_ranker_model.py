@@ -20,14 +20,9 @@ from common.features import (
     context_vector,
     viewer_vector,
 )
+from common.model_contract import RecipeWeights, build_model, save_model
 from services.ranker.model import ModelError, RankingModel
-from services.ranker.model_recipe import (
-    RecipeWeights,
-    build_model,
-    bundled_weights,
-    main,
-    save_model,
-)
+from services.ranker.model_recipe import bundled_weights, main
 
 
 @pytest.fixture
