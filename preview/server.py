@@ -120,7 +120,9 @@ def build_app(config: PreviewConfig) -> web.Application:
     app[CONFIG] = config
 
     async def backend_context(app: web.Application):  # type: ignore[no-untyped-def]
-        app[BACKEND] = KeyartBackend(config.gateway_target, config.artwork_target, config.timeout_s)
+        app[BACKEND] = KeyartBackend(
+            config.gateway_target, config.artwork_target, config.timeout_s, config.token
+        )
         yield
         await app[BACKEND].close()
 

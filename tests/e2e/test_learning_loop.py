@@ -9,10 +9,10 @@ from pathlib import Path
 
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import SuiteConfig
 from demo.pages import demo_page
 from learning.dataset import load, read_pages
+from suite.client import PageClient
+from suite.supervisor import SuiteConfig
 
 
 def wait_for_page(logs: Path, page_id: str, timeout_s: float = 10.0) -> None:

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from cli.preview_process import preview_process
-from cli.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 from demo.catalog import demo_titles
 from demo.images import draw_missing, image_path
 from demo.pages import demo_page
+from suite.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
