@@ -39,6 +39,7 @@ def _event(args: argparse.Namespace) -> int:
             kind=EVENT_KINDS[args.kind],
             event_id=args.event_id,
             artwork_id=args.artwork,
+            page_id=args.page_id,
         )
     print("duplicate: already recorded" if response.duplicate else "recorded")
     return 0
@@ -74,8 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     event.add_argument("--user", required=True)
     event.add_argument("--title", required=True)
     event.add_argument("--kind", choices=sorted(EVENT_KINDS), default="qualified-play")
-    event.add_argument("--artwork", default="")
-    event.add_argument("--event-id", default=None, help="idempotency key (default: random)")
+    event.add_argument("--artwork", default="", help="the artwork the viewer saw")
+    event.add_argument(
+        "--page-id",
+        default="",
+        help="the page_id of the RenderPage answer the viewer acted on: makes the event a reward",
+    )
+    event.add_argument(
+        "--event-id",
+        default=None,
+        help="idempotency key: the same id again is answered 'duplicate' (default: random)",
+    )
     event.set_defaults(handler=_event)
 
     seed = commands.add_parser("seed", help="send the demo viewers' watch histories")
