@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import tempfile
@@ -192,3 +193,15 @@ def assert_face_boxes_drawn(page: Page, preview: ServiceProcess) -> None:
                 and box["y"] + box["height"] <= image["y"] + image["height"] + 0.5
             )
     page.screenshot(path=str(ARTIFACTS / "preview-title-face-boxes.png"), full_page=False)
+
+
+def test_the_preview_logs_stopping_then_stopped(suite_config: SuiteConfig, tmp_path: Path) -> None:
+    addresses = {**suite_config.addresses, "preview": free_address()}
+    log_path = tmp_path / "preview.log"
+    with open(log_path, "wb") as log:
+        process = preview_process(dataclasses.replace(suite_config, addresses=addresses), log)
+        process.start()
+        process.wait_serving()
+        assert process.stop() == 0
+    events = [json.loads(line)["event"] for line in log_path.read_text().splitlines()]
+    assert events[-2:] == ["stopping", "stopped"]
