@@ -16,7 +16,7 @@ from cli.preview_process import preview_process
 from cli.seed import seed_viewers
 from common import addresses
 from common.config import env_str
-from demo.images import draw_missing
+from demo.images import draw_missing, progress_printer
 from suite.client import PageClient
 from suite.supervisor import ServiceProcess, Suite, SuiteConfig
 
@@ -82,7 +82,7 @@ def run(token: str) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with demo_suite(config, token) as demo:
-        drawn, present = draw_missing(config.image_dir)
+        drawn, present = draw_missing(config.image_dir, progress=progress_printer())
         gateway = config.addresses["gateway"]
         print(
             f"keyart is ready: gateway on {gateway} "

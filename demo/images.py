@@ -15,13 +15,17 @@ import argparse
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TextIO
 
 from PIL import Image, ImageDraw, ImageFont
 
 from common.config import env_str
+from common.logging import RateLimiter
 from demo.catalog import demo_titles
 from demo.layout import (
     FIGURE_WIDTH,
@@ -80,7 +84,8 @@ def _digest(text: str) -> bytes:
 
 
 def _mix(a: Rgb, b: Rgb, share: float) -> Rgb:
-    return tuple(round(x + (y - x) * share) for x, y in zip(a, b))  # type: ignore[return-value]
+    red, green, blue = (round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
+    return red, green, blue
 
 
 def palette(tones: Sequence[str]) -> tuple[Rgb, Rgb, Rgb]:
@@ -107,7 +112,7 @@ def _label(text: str, size: int, fill: Rgb) -> Image.Image:
     """`text` with a drop shadow on a transparent sprite; cached, as names and titles repeat."""
     font = _font(size)
     left, top, right, bottom = font.getbbox(text)
-    sprite = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
+    sprite = Image.new("RGBA", (int(right - left) + 2, int(bottom - top) + 2), (0, 0, 0, 0))
     draw = ImageDraw.Draw(sprite)
     draw.text((1 - left, 1 - top), text, font=font, fill=(0, 0, 0))
     draw.text((-left, -top), text, font=font, fill=fill)
@@ -170,11 +175,11 @@ def draw_artwork(title: Title, artwork: Artwork) -> Image.Image:
         return image
     count = len(artwork.cast)
     lefts = figure_lefts(count)
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         sprite = _figure(name, figure_scale(count))
         image.paste(sprite, (left, 0), sprite)
     draw.rectangle((0, HEIGHT - CAPTION_BAND, WIDTH, HEIGHT), fill=(0, 0, 0))
-    for name, left in zip(artwork.cast, lefts):
+    for name, left in zip(artwork.cast, lefts, strict=True):
         center = (left + FIGURE_WIDTH / 2, HEIGHT - CAPTION_BAND / 2)
         _paste_centered(image, _label(name, 14, (255, 255, 255)), center)
     _paste_centered(image, _label(title.name, 13, (255, 255, 255)), (WIDTH / 2, 14))
@@ -192,10 +197,31 @@ def _draw_title(job: tuple[Path, Title, tuple[Artwork, ...]]) -> int:
     return len(artworks)
 
 
+Progress = Callable[[int, int], None]
+
+
+def progress_printer(every_s: float = 5.0, out: TextIO = sys.stderr) -> Progress:
+    """A `draw_missing` progress callback printing "drawn of total" at most every `every_s`
+    seconds and once at the end, so the first run's minute of drawing is not silent."""
+    limiter = RateLimiter(every_s)
+    limiter.admit("progress")  # the first line comes after `every_s`, not at once
+
+    def report(done: int, total: int) -> None:
+        if done == total or limiter.admit("progress") is not None:
+            print(f"demo pictures: {done:,} of {total:,} drawn", file=out, flush=True)
+
+    return report
+
+
 def draw_missing(
-    image_dir: Path, titles: Iterable[Title] | None = None, workers: int | None = None
+    image_dir: Path,
+    titles: Iterable[Title] | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
-    """Draws the pictures not yet in `image_dir`; returns (drawn, already there)."""
+    """Draws the pictures not yet in `image_dir`; returns (drawn, already there).
+
+    `progress(drawn so far, to draw)` is called as titles are done."""
     jobs = []
     present = 0
     for title in demo_titles() if titles is None else titles:
@@ -205,13 +231,22 @@ def draw_missing(
         present += len(title.artworks) - len(missing)
         if missing:
             jobs.append((image_dir, title, missing))
-    if not jobs:
-        return 0, present
+    total = sum(len(missing) for _, _, missing in jobs)
+    drawn = 0
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    if workers == 1:
-        return sum(map(_draw_title, jobs)), present
-    with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(_draw_title, jobs, chunksize=64)), present
+    with ExitStack() as stack:
+        counts: Iterator[int] = (
+            map(_draw_title, jobs)
+            if workers <= 1
+            else stack.enter_context(ProcessPoolExecutor(workers)).map(
+                _draw_title, jobs, chunksize=64
+            )
+        )
+        for count in counts:
+            drawn += count
+            if progress is not None:
+                progress(drawn, total)
+    return drawn, present
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     image_dir = args.out or image_dir_from_env()
-    drawn, present = draw_missing(image_dir)
+    drawn, present = draw_missing(image_dir, progress=progress_printer())
     print(f"demo pictures in {image_dir}: {drawn} drawn, {present} already there")
     return 0
 
