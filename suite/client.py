@@ -76,7 +76,7 @@ class PageClient:
         *,
         user_id: str,
         title_id: str,
-        kind: int,
+        kind: pb.EventKind,
         event_id: str | None = None,
         artwork_id: str = "",
         page_id: str = "",
