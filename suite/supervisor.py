@@ -6,6 +6,7 @@ so all of them start the suite the same way.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -22,6 +23,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.sqlite_files import CorruptDatabase
 from demo.catalog_seed import seed_catalog
 
 SERVICE_MODULES = {
@@ -215,7 +217,8 @@ class Suite:
         """Seeds an empty catalog with the demo titles (the artwork server never seeds), then
         starts every service and waits until each reports SERVING."""
         try:
-            self.demo_titles_written = seed_catalog(self._catalog_db)
+            with contextlib.suppress(CorruptDatabase):  # artwork refuses it, naming the file
+                self.demo_titles_written = seed_catalog(self._catalog_db)
             for name in START_ORDER:
                 self.services[name].start()
             for name in START_ORDER:
