@@ -17,10 +17,11 @@ COPY common ./common
 COPY services ./services
 COPY gateway ./gateway
 COPY cli ./cli
+COPY suite ./suite
 COPY demo ./demo
 RUN python -m services.ranker.model_recipe --out var/models/bundled.onnx \
     && pip uninstall -y grpcio-tools \
-    && python -m compileall -q /app/gen /app/common /app/services /app/gateway /app/cli /app/demo
+    && python -m compileall -q /app/gen /app/common /app/services /app/gateway /app/cli /app/suite /app/demo
 
 # Runtime: the venv and the application, no build tools, a non-root user.
 FROM ${PYTHON_IMAGE} AS runtime
@@ -33,6 +34,7 @@ COPY --from=builder /app/common /app/common
 COPY --from=builder /app/services /app/services
 COPY --from=builder /app/gateway /app/gateway
 COPY --from=builder /app/cli /app/cli
+COPY --from=builder /app/suite /app/suite
 COPY --from=builder /app/demo /app/demo
 COPY --from=builder /app/var/models /app/var/models
 WORKDIR /app

@@ -16,10 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 		| xargs -I{} sh -c 'echo "$(CURDIR)/gen" > {}/keyart_gen.pth'
 	touch $@
 
-gen/.stamp: $(STAMP) $(PROTOS)
+gen/.stamp: $(STAMP) $(PROTOS) Makefile
 	rm -rf gen && mkdir -p gen
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen \
 		--grpc_python_out=gen $(PROTOS)
+	# Regular packages, not namespace ones: a `keyart` folder elsewhere on sys.path (a clone
+	# named keyart, seen from its parent) can then neither shadow nor merge with the stubs.
+	find gen -mindepth 1 -type d -exec touch {}/__init__.py \;
 	touch $@
 
 proto: gen/.stamp

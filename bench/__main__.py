@@ -37,16 +37,16 @@ from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 from bench.floor import InProcessPage
 from bench.vw_peer import VowpalPeer, page_examples
-from cli.client import PageClient
 from cli.run import ensure_model
 from cli.seed import seed_viewers
-from cli.supervisor import ServiceProcess, Suite, SuiteConfig, local_suite_config
 from common import features
 from demo.catalog import demo_titles
 from demo.pages import reference_page
 from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
 from services.artwork.catalog import Catalog
+from suite.client import PageClient
+from suite.supervisor import ServiceProcess, Suite, SuiteConfig, local_suite_config
 
 RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
 VIEWER = "romance-fan"

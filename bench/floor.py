@@ -28,6 +28,7 @@ from gateway.render import (
     viewer_fallback,
 )
 from services.artwork.catalog import Catalog
+from services.artwork.config import DEFAULT_IMAGE_BASE_URL
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
 
@@ -36,7 +37,7 @@ LIMITS = PageLimits(100, 100, 4000, 250, 10_000)
 
 class InProcessPage:
     def __init__(self, model_path: Path, viewers: dict[str, np.ndarray]) -> None:
-        self._catalog = Catalog(demo_titles(), "http://127.0.0.1:8080/images")
+        self._catalog = Catalog(demo_titles(), DEFAULT_IMAGE_BASE_URL)
         self._titles = {
             entry.title.title_id: TitleCandidates(
                 entry.title.title_id,

@@ -17,7 +17,11 @@ def format_result(title_id: str, result: IngestResult, image_dir: Path) -> str:
         f" (catalog {result.catalog_version}); {analysis.frames_annotated} frames annotated,"
         f" rejected {analysis.rejected or 'none'}"
     ]
-    for chosen, artwork in zip(analysis.top, result.artworks, strict=True):
+    # Best AVA score first: the pipeline picks for diversity, so its order is not the score's.
+    ranked = sorted(
+        zip(analysis.top, result.artworks, strict=True), key=lambda pair: -pair[0].score
+    )
+    for chosen, artwork in ranked:
         lines.append(
             f"  {artwork.artwork_id}  score {chosen.score:.3f}  {chosen.annotation.shot_type}"
             f"  cast {list(artwork.cast)}  tones {list(artwork.tones)}"
@@ -55,7 +59,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction) -> None:
     ava = commands.add_parser("ava", help="turn stills or video into candidate artwork")
     verbs = ava.add_subparsers(dest="ava_command", required=True)
 

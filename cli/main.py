@@ -9,12 +9,13 @@ from pathlib import Path
 import grpc
 
 from cli.ava import add_commands as add_ava_commands
-from cli.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
 from cli.render import format_page
 from cli.seed import seed_viewers
+from common.config import env_str
 from common.errors import KeyartError
 from demo.pages import demo_page, reference_page
 from learning.commands import add_commands as add_learning_commands
+from suite.client import DEFAULT_TARGET, EVENT_KINDS, PageClient
 
 
 def gateway_client(args: argparse.Namespace) -> PageClient:
@@ -38,6 +39,7 @@ def _event(args: argparse.Namespace) -> int:
             kind=EVENT_KINDS[args.kind],
             event_id=args.event_id,
             artwork_id=args.artwork,
+            page_id=args.page_id,
         )
     print("duplicate: already recorded" if response.duplicate else "recorded")
     return 0
@@ -53,16 +55,15 @@ def _seed(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from cli.run import run
 
-    return run()
+    return run(args.token)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyart", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser(
-        "run", help="start all four services (embedded stores, demo data)"
-    ).set_defaults(handler=_run)
+    run = commands.add_parser("run", help="start all four services (embedded stores, demo data)")
+    run.set_defaults(handler=_run)
 
     page = commands.add_parser("page", help="render a viewer's demo page and print it")
     page.add_argument("--user", required=True, help="viewer id, e.g. romance-fan")
@@ -74,8 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     event.add_argument("--user", required=True)
     event.add_argument("--title", required=True)
     event.add_argument("--kind", choices=sorted(EVENT_KINDS), default="qualified-play")
-    event.add_argument("--artwork", default="")
-    event.add_argument("--event-id", default=None, help="idempotency key (default: random)")
+    event.add_argument("--artwork", default="", help="the artwork the viewer saw")
+    event.add_argument(
+        "--page-id",
+        default="",
+        help="the page_id of the RenderPage answer the viewer acted on: makes the event a reward",
+    )
+    event.add_argument(
+        "--event-id",
+        default=None,
+        help="idempotency key: the same id again is answered 'duplicate' (default: random)",
+    )
     event.set_defaults(handler=_event)
 
     seed = commands.add_parser("seed", help="send the demo viewers' watch histories")
@@ -84,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (page, event, seed):
         sub.add_argument("--target", default=DEFAULT_TARGET, help="gateway address")
         sub.add_argument("--ca", type=Path, help="CA certificate: talk TLS to the gateway")
-        sub.add_argument("--token", default="", help="bearer token, when the gateway requires one")
+    for sub in (run, page, event, seed):
+        sub.add_argument(
+            "--token",
+            default=env_str("KEYART_TOKEN", ""),
+            help="bearer token, when the gateway requires one (default: $KEYART_TOKEN)",
+        )
     add_ava_commands(commands)
     add_learning_commands(commands)
     return parser

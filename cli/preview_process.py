@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from typing import IO
 
-from cli.supervisor import ServiceProcess, SuiteConfig
+from suite.supervisor import ServiceProcess, SuiteConfig
 
 
 def http_ready(address: str, timeout_s: float = 0.5) -> bool:

@@ -6,22 +6,19 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
-from cli.client import PageClient
 from cli.preview_process import preview_process
 from cli.seed import seed_viewers
-from cli.supervisor import Suite, SuiteConfig
+from common import addresses
 from common.config import env_str
-from demo.images import draw_missing
-
-DEFAULT_ADDRESSES = {
-    "gateway": "127.0.0.1:50051",
-    "profile": "127.0.0.1:50052",
-    "artwork": "127.0.0.1:50053",
-    "ranker": "127.0.0.1:50054",
-    "preview": "127.0.0.1:8080",
-}
+from demo.images import draw_missing, progress_printer
+from suite.client import PageClient
+from suite.supervisor import ServiceProcess, Suite, SuiteConfig
 
 
 def suite_config_from_env() -> SuiteConfig:
@@ -31,7 +28,7 @@ def suite_config_from_env() -> SuiteConfig:
         model_path=Path(env_str("RANKER_MODEL_PATH", str(data_dir / "models" / "bundled.onnx"))),
         addresses={
             name: env_str(f"{name.upper()}_ADDRESS", default)
-            for name, default in DEFAULT_ADDRESSES.items()
+            for name, default in addresses.DEFAULTS.items()
         },
         image_dir=Path(env_str("KEYART_IMAGE_DIR", str(data_dir / "images"))),
     )
@@ -45,37 +42,62 @@ def ensure_model(path: Path) -> None:
         )
 
 
-def run() -> int:
+@dataclass(frozen=True)
+class RunningDemo:
+    suite: Suite
+    preview: ServiceProcess
+    events_applied: int
+    events_already_there: int
+
+
+@contextmanager
+def demo_suite(
+    config: SuiteConfig, token: str, log: IO[bytes] | None = None
+) -> Iterator[RunningDemo]:
+    """The four services (an empty catalog seeded with the demo), the demo viewers' histories
+    reported with `token`, and the preview, which renders pages with `token` too.
+
+    `token` is the bearer token a gateway with GATEWAY_AUTH_TOKENS_FILE requires ("" for none).
+    """
+    suite = Suite(config, log)
+    preview = preview_process(
+        replace(config, extra_env={**config.extra_env, "KEYART_TOKEN": token}), log
+    )
+    suite.start()
+    try:
+        with PageClient(config.addresses["gateway"], token=token) as client:
+            applied, duplicates = seed_viewers(client)
+        preview.start()
+        preview.wait_serving()
+        yield RunningDemo(suite, preview, applied, duplicates)
+    finally:
+        preview.stop()
+        suite.stop()
+
+
+def run(token: str) -> int:
     config = suite_config_from_env()
     ensure_model(config.model_path)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    suite = Suite(config)
-    preview = preview_process(config)
-    suite.start()
-    try:
+    with demo_suite(config, token) as demo:
+        drawn, present = draw_missing(config.image_dir, progress=progress_printer())
         gateway = config.addresses["gateway"]
-        with PageClient(gateway) as client:
-            applied, duplicates = seed_viewers(client)
-        drawn, present = draw_missing(config.image_dir)
-        preview.start()
-        preview.wait_serving()
         print(
             f"keyart is ready: gateway on {gateway} "
-            f"(demo viewers seeded: {applied} new events, {duplicates} already there; "
+            f"(demo catalog: {demo.suite.demo_titles_written or 'already'} titles written; "
+            f"demo viewers seeded: {demo.events_applied} new events, "
+            f"{demo.events_already_there} already there; "
             f"demo pictures: {drawn} drawn, {present} already there).\n"
-            f"Preview: http://{preview.address}/?user=romance-fan&user=comedy-fan\n"
+            f"Preview: http://{demo.preview.address}/?user=romance-fan&user=comedy-fan\n"
             f"Try: .venv/bin/keyart page --user romance-fan --target {gateway}\n"
             "Ctrl-C stops all four services and the preview.",
             flush=True,
         )
         while not stop.wait(0.5):
-            crashed = suite.exited() + (["preview"] if preview.exited() else [])
+            crashed = demo.suite.exited() + (["preview"] if demo.preview.exited() else [])
             if crashed:
                 print(f"keyart: {', '.join(crashed)} exited; stopping the suite", file=sys.stderr)
                 return 1
         return 0
-    finally:
-        preview.stop()
-        suite.stop()

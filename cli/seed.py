@@ -8,9 +8,9 @@ from pathlib import Path
 
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import Suite, local_suite_config
 from demo.viewers import demo_histories
+from suite.client import PageClient
+from suite.supervisor import Suite, local_suite_config
 
 
 def seed_viewers(client: PageClient) -> tuple[int, int]:

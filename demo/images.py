@@ -16,13 +16,17 @@ import functools
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TextIO
 
 from PIL import Image, ImageDraw, ImageFont
 
 from common.config import env_str
+from common.logging import RateLimiter
 from demo.catalog import demo_titles
 from demo.layout import (
     FIGURE_WIDTH,
@@ -195,10 +199,31 @@ def _draw_title(job: tuple[Path, Title, tuple[Artwork, ...]]) -> int:
     return len(artworks)
 
 
+Progress = Callable[[int, int], None]
+
+
+def progress_printer(every_s: float = 5.0, out: TextIO = sys.stderr) -> Progress:
+    """A `draw_missing` progress callback printing "drawn of total" at most every `every_s`
+    seconds and once at the end, so the first run's minute of drawing is not silent."""
+    limiter = RateLimiter(every_s)
+    limiter.admit("progress")  # the first line comes after `every_s`, not at once
+
+    def report(done: int, total: int) -> None:
+        if done == total or limiter.admit("progress") is not None:
+            print(f"demo pictures: {done:,} of {total:,} drawn", file=out, flush=True)
+
+    return report
+
+
 def draw_missing(
-    image_dir: Path, titles: Iterable[Title] | None = None, workers: int | None = None
+    image_dir: Path,
+    titles: Iterable[Title] | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
-    """Draws the pictures not yet in `image_dir`; returns (drawn, already there)."""
+    """Draws the pictures not yet in `image_dir`; returns (drawn, already there).
+
+    `progress(drawn so far, to draw)` is called as titles are done."""
     jobs = []
     present = 0
     for title in demo_titles() if titles is None else titles:
@@ -208,13 +233,22 @@ def draw_missing(
         present += len(title.artworks) - len(missing)
         if missing:
             jobs.append((image_dir, title, missing))
-    if not jobs:
-        return 0, present
+    total = sum(len(missing) for _, _, missing in jobs)
+    drawn = 0
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    if workers == 1:
-        return sum(map(_draw_title, jobs)), present
-    with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(_draw_title, jobs, chunksize=64)), present
+    with ExitStack() as stack:
+        counts: Iterator[int] = (
+            map(_draw_title, jobs)
+            if workers <= 1
+            else stack.enter_context(ProcessPoolExecutor(workers)).map(
+                _draw_title, jobs, chunksize=64
+            )
+        )
+        for count in counts:
+            drawn += count
+            if progress is not None:
+                progress(drawn, total)
+    return drawn, present
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     image_dir = args.out or image_dir_from_env()
-    drawn, present = draw_missing(image_dir)
+    drawn, present = draw_missing(image_dir, progress=progress_printer())
     print(f"demo pictures in {image_dir}: {drawn} drawn, {present} already there")
     return 0
 

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from common.config import ConfigError
-from common.logging import get_logger
+from common.logging import get_logger, log_bad_input
 
 log = get_logger(__name__)
 
@@ -126,5 +126,5 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         refusal = self._policy.check(_authorization(handler_call_details), method)
         if refusal is None:
             return handler
-        log.warning("call refused", method=method, code=refusal.name)
+        log_bad_input(log, f"call refused: {refusal.name}", "call refused", method=method)
         return _refusing(handler, refusal, _MESSAGES[refusal])

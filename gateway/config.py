@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common import addresses
 from common.config import env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 from common.tls import ClientTls, client_tls_from_env
@@ -46,10 +47,10 @@ class GatewayConfig:
         max_budget_ms = env_int("GATEWAY_MAX_BUDGET_MS", 10_000, minimum=1, maximum=600_000)
         tokens_file = env_str("GATEWAY_AUTH_TOKENS_FILE", "")
         return cls(
-            server=settings_from_env("GATEWAY", "127.0.0.1:50051", 4 << 20),
-            profile_target=env_str("PROFILE_TARGET", "127.0.0.1:50052"),
-            artwork_target=env_str("ARTWORK_TARGET", "127.0.0.1:50053"),
-            ranker_target=env_str("RANKER_TARGET", "127.0.0.1:50054"),
+            server=settings_from_env("GATEWAY", addresses.GATEWAY, 4 << 20),
+            profile_target=env_str("PROFILE_TARGET", addresses.PROFILE),
+            artwork_target=env_str("ARTWORK_TARGET", addresses.ARTWORK),
+            ranker_target=env_str("RANKER_TARGET", addresses.RANKER),
             backend_max_message_bytes=env_int(
                 "GATEWAY_BACKEND_MAX_MESSAGE_BYTES", 64 << 20, minimum=1 << 20, maximum=1 << 30
             ),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import addresses
 from learning import targets
 from learning.dataset import BanditData, load
 from learning.estimators import Estimate, estimate_all, logged_value
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
         "--artwork-target",
-        default=os.environ.get("ARTWORK_TARGET", "127.0.0.1:50053"),
+        default=os.environ.get("ARTWORK_TARGET", addresses.ARTWORK),
         help="artwork service for catalog snapshots the log directory lacks",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -47,14 +47,14 @@ from pathlib import Path
 import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import Suite, SuiteConfig, local_suite_config
 from learning import bilinear
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
 from learning.train import split, train
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
+from suite.client import PageClient
+from suite.supervisor import Suite, SuiteConfig, local_suite_config
 
 DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
 DAYS = tuple(pb.DayOfWeek.Value(name) for name in pb.DayOfWeek.keys()[1:])  # Monday … Sunday

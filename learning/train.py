@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import addresses
 from common.features import SCHEMA_VERSION
 from common.model_contract import build_model, model_version, save_model, write_card
 from learning import bilinear, targets
@@ -126,7 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
         "--artwork-target",
-        default=os.environ.get("ARTWORK_TARGET", "127.0.0.1:50053"),
+        default=os.environ.get("ARTWORK_TARGET", addresses.ARTWORK),
         help="artwork service for catalog snapshots the log directory lacks",
     )
     parser.add_argument(

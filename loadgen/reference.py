@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common import addresses
 from demo.pages import reference_page
 
 LOADTEST_DIR = Path(__file__).resolve().parents[1] / "loadtest"
@@ -26,7 +27,7 @@ def reference_request(user_id: str = "romance-fan") -> dict[str, Any]:
 def configs() -> dict[str, dict[str, Any]]:
     common = {
         "call": CALL,
-        "host": "127.0.0.1:50051",
+        "host": addresses.GATEWAY,
         "insecure": True,
         "data": reference_request(),
     }

@@ -35,12 +35,16 @@ class Problem:
 class KeyartBackend:
     """One channel to the gateway and one to the artwork service, open while the server runs."""
 
-    def __init__(self, gateway_target: str, artwork_target: str, timeout_s: float) -> None:
+    def __init__(
+        self, gateway_target: str, artwork_target: str, timeout_s: float, token: str
+    ) -> None:
+        """`token`: the bearer token the gateway requires, if it does."""
         self._gateway_channel = insecure_channel(gateway_target, MAX_MESSAGE_BYTES)
         self._artwork_channel = insecure_channel(artwork_target, MAX_MESSAGE_BYTES)
         self._pages = gateway_grpc.PageServiceStub(self._gateway_channel)
         self._catalog = artwork_grpc.ArtworkServiceStub(self._artwork_channel)
         self._timeout_s = timeout_s
+        self._gateway_metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     async def close(self) -> None:
         await self._gateway_channel.close()
@@ -53,7 +57,9 @@ class KeyartBackend:
             context=pb.Context(device_type=pb.DEVICE_TYPE_WEB),
         )
         try:
-            return await self._pages.RenderPage(request, timeout=self._timeout_s)
+            return await self._pages.RenderPage(
+                request, timeout=self._timeout_s, metadata=self._gateway_metadata
+            )
         except grpc.aio.AioRpcError as error:
             return Problem("gateway", error.code().name, error.details() or "")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from common.errors import InvalidArgument, NotFound
 from common.logging import get_logger
@@ -23,6 +24,7 @@ from demo.pages import demo_page
 from preview import html
 from preview.backend import KeyartBackend, Problem
 from preview.config import PreviewConfig
+from preview.http_log import server_logger
 from preview.views import candidates_of, default_panel, personalized_panel
 
 log = get_logger(__name__)
@@ -36,7 +38,7 @@ CONFIG = web.AppKey("config", PreviewConfig)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def parse_home_query(query: web.MultiMapping[str]) -> tuple[list[str], bool]:
+def parse_home_query(query: MultiMapping[str]) -> tuple[list[str], bool]:
     """(viewers, show the non-personalized page); InvalidArgument names the bad parameter."""
     for key in query:
         if key not in HOME_PARAMETERS:
@@ -59,8 +61,9 @@ async def home(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     rows = demo_page()
     title_ids = list(dict.fromkeys(t for _, ids in rows for t in ids))
-    titles, *pages = await asyncio.gather(
-        backend.titles(title_ids), *(backend.render_page(user, rows) for user in users)
+    titles, pages = await asyncio.gather(
+        backend.titles(title_ids),
+        asyncio.gather(*(backend.render_page(user, rows) for user in users)),
     )
     panels = [default_panel(rows, titles)]
     panels += [
@@ -119,8 +122,10 @@ def build_app(config: PreviewConfig) -> web.Application:
     app = web.Application(middlewares=[errors_as_pages])
     app[CONFIG] = config
 
-    async def backend_context(app: web.Application):  # type: ignore[no-untyped-def]
-        app[BACKEND] = KeyartBackend(config.gateway_target, config.artwork_target, config.timeout_s)
+    async def backend_context(app: web.Application) -> AsyncIterator[None]:
+        app[BACKEND] = KeyartBackend(
+            config.gateway_target, config.artwork_target, config.timeout_s, config.token
+        )
         yield
         await app[BACKEND].close()
 
@@ -134,7 +139,7 @@ def build_app(config: PreviewConfig) -> web.Application:
 
 
 async def serve(config: PreviewConfig) -> None:
-    runner = web.AppRunner(build_app(config), access_log=None)
+    runner = web.AppRunner(build_app(config), access_log=None, logger=server_logger())
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,6 +152,7 @@ async def serve(config: PreviewConfig) -> None:
         log.info("stopping", service="preview")
     finally:
         await runner.cleanup()
+    log.info("stopped", service="preview")
 
 
 def main() -> None:

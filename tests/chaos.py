@@ -21,12 +21,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
 from cli.run import ensure_model
 from cli.seed import seed_viewers
-from cli.supervisor import Suite, SuiteConfig, local_suite_config
 from demo.pages import reference_page
 from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
+from suite.client import PageClient
+from suite.supervisor import Suite, SuiteConfig, local_suite_config
 from tests.e2e.delay_proxy import DelayProxy
 
 BACKENDS = ("profile", "artwork", "ranker")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from cli.supervisor import free_address
+from suite.supervisor import free_address
 
 
 def redis_server_binary() -> str | None:

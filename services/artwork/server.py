@@ -11,7 +11,6 @@ from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 from common.logging import get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.sqlite_files import CorruptDatabase
-from demo.catalog import demo_titles
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
 from services.artwork.model import Artwork
@@ -24,11 +23,8 @@ log = get_logger(__name__)
 
 
 def load_catalog(config: ArtworkConfig) -> Catalog:
-    """Opens the store (seeding an empty one with the demo catalog if enabled). Blocking."""
+    """Opens the store and reads every title (an empty store serves an empty catalog). Blocking."""
     store = ArtworkStore(config.db_path, check=True)
-    if config.seed_demo and store.title_count() == 0:
-        store.upsert_titles(demo_titles())
-        log.info("seeded demo catalog", db=str(config.db_path))
     return Catalog(store.load_titles(), config.image_base_url)
 
 

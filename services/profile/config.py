@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common import addresses
 from common.config import ConfigError, env_choice, env_float, env_str
 from common.server import ServerSettings, settings_from_env
 
@@ -28,7 +29,7 @@ class ProfileConfig:
                 f"PROFILE_STORE={store.split('@')[-1]!r} is neither sqlite nor a redis:// URL"
             )
         return cls(
-            server=settings_from_env("PROFILE", "127.0.0.1:50052", 4 << 20),
+            server=settings_from_env("PROFILE", addresses.PROFILE, 4 << 20),
             store=store,
             db_path=env_str("PROFILE_DB", "var/profile.db"),
             half_life_days=env_float("PROFILE_HALF_LIFE_DAYS", 90.0, minimum=0.01),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import addresses
 from common.config import env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 from common.tls import ClientTls, client_tls_from_env
@@ -40,7 +41,7 @@ class RankerConfig:
     @classmethod
     def from_env(cls) -> RankerConfig:
         return cls(
-            server=settings_from_env("RANKER", "127.0.0.1:50054", 64 << 20),
+            server=settings_from_env("RANKER", addresses.RANKER, 64 << 20),
             model_path=Path(env_str("RANKER_MODEL_PATH", "var/models/bundled.onnx")),
             exploration=env_choice("RANKER_EXPLORATION", "off", EXPLORATION_CHOICES),
             epsilon=env_float("RANKER_EPSILON", 0.1, minimum=0.0, maximum=1.0),
@@ -49,7 +50,7 @@ class RankerConfig:
             seed=env_int("RANKER_SEED", 0, minimum=0),
             intra_op_threads=env_int("RANKER_INTRA_OP_THREADS", 1, minimum=1, maximum=256),
             max_candidates=env_int("RANKER_MAX_CANDIDATES", 50_000, minimum=1),
-            artwork_target=env_str("ARTWORK_TARGET", "127.0.0.1:50053"),
+            artwork_target=env_str("ARTWORK_TARGET", addresses.ARTWORK),
             catalog_poll_s=env_float("RANKER_CATALOG_POLL_S", 2.0, minimum=0.05),
             catalog_wait_s=env_float("RANKER_CATALOG_WAIT_S", 10.0, minimum=0.0),
             artwork_tls=client_tls_from_env("RANKER_ARTWORK"),

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from cli.client import PageClient
 from cli.run import ensure_model
 from cli.seed import seed_viewers
-from cli.supervisor import Suite, SuiteConfig, local_suite_config
+from suite.client import PageClient
+from suite.supervisor import Suite, SuiteConfig, local_suite_config
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from cli.supervisor import free_address
+from suite.supervisor import free_address
 
 
 class DelayProxy:

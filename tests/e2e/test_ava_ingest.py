@@ -14,9 +14,9 @@ import pytest
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
-from cli.supervisor import Suite, SuiteConfig
 from services.artwork.ava.client import ArtworkCatalogClient
 from services.artwork.model import Artwork, FaceBox
+from suite.supervisor import Suite, SuiteConfig
 from tests.ava_media import write_stills
 
 TITLE = "title-00015"  # on neither demo page

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
-from cli.client import PageClient
-from cli.supervisor import START_ORDER, SuiteConfig, is_serving
+from suite.client import PageClient
+from suite.supervisor import START_ORDER, SuiteConfig, is_serving
 
 GWH = ["good-will-hunting"]
 

@@ -14,8 +14,8 @@ import grpc
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import Suite
+from suite.client import PageClient
+from suite.supervisor import Suite
 from tests.chaos import proxied_suite
 from tests.e2e.delay_proxy import DelayProxy
 

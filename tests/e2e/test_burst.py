@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
-from cli.supervisor import Suite, SuiteConfig
+from suite.supervisor import Suite, SuiteConfig
 
 BURST = 6_000
 CHANNELS = 4

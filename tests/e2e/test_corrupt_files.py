@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from cli.run import ensure_model
-from cli.supervisor import ServiceProcess, SuiteConfig, local_suite_config
 from demo.catalog import demo_titles
 from services.artwork.store import ArtworkStore
 from services.profile.sqlite_store import SqliteProfileStore
 from services.profile.taste import Decay
+from suite.supervisor import ServiceProcess, SuiteConfig, local_suite_config
 
 
 def garbage(path: Path) -> None:

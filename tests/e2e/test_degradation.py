@@ -6,9 +6,9 @@ import time
 
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import Suite
 from demo.pages import demo_page
+from suite.client import PageClient
+from suite.supervisor import Suite
 from tests.e2e.test_stories import default_artwork, tile_for
 
 

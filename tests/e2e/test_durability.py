@@ -20,10 +20,10 @@ import grpc
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import read_records
 from services.profile.taste import EVENT_WEIGHTS
+from suite.client import PageClient
 from tests.chaos import VIEWER, ProxiedSuite, background_load, proxied_suite, render_plan, scaled
 from tests.e2e.delay_proxy import DelayProxy
 

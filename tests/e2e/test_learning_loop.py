@@ -12,12 +12,12 @@ from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import SuiteConfig
 from common.catalog_snapshot import snapshot_path
 from common.log_schema import PageImpression
 from demo.pages import demo_page
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
+from suite.client import PageClient
+from suite.supervisor import SuiteConfig
 
 NEW_ART_TITLE = "title-00016"  # on no demo page: new art for it changes only the catalog version
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli.supervisor import START_ORDER, Suite, SuiteConfig, local_suite_config
+from suite.supervisor import START_ORDER, Suite, SuiteConfig, local_suite_config
 
 
 def test_all_four_stop_cleanly_on_sigterm(suite_config: SuiteConfig, tmp_path) -> None:

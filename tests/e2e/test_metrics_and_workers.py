@@ -6,8 +6,8 @@ import re
 import urllib.request
 from dataclasses import replace
 
-from cli.client import PageClient
-from cli.supervisor import START_ORDER, ServiceProcess, Suite, SuiteConfig, free_address
+from suite.client import PageClient
+from suite.supervisor import START_ORDER, ServiceProcess, Suite, SuiteConfig, free_address
 
 GWH = [("featured", ["good-will-hunting"])]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import tempfile
@@ -16,10 +17,10 @@ import pytest
 from PIL import Image
 
 from cli.preview_process import preview_process
-from cli.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 from demo.catalog import demo_titles
 from demo.images import draw_missing, image_path
 from demo.pages import demo_page
+from suite.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -195,3 +196,15 @@ def assert_face_boxes_drawn(page: Page, preview: ServiceProcess) -> None:
                 and box["y"] + box["height"] <= image["y"] + image["height"] + 0.5
             )
     page.screenshot(path=str(ARTIFACTS / "preview-title-face-boxes.png"), full_page=False)
+
+
+def test_the_preview_logs_stopping_then_stopped(suite_config: SuiteConfig, tmp_path: Path) -> None:
+    addresses = {**suite_config.addresses, "preview": free_address()}
+    log_path = tmp_path / "preview.log"
+    with open(log_path, "wb") as log:
+        process = preview_process(dataclasses.replace(suite_config, addresses=addresses), log)
+        process.start()
+        process.wait_serving()
+        assert process.stop() == 0
+    events = [json.loads(line)["event"] for line in log_path.read_text().splitlines()]
+    assert events[-2:] == ["stopping", "stopped"]

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import START_ORDER, SuiteConfig, is_serving
+from suite.client import PageClient
+from suite.supervisor import START_ORDER, SuiteConfig, is_serving
 from tests.raw_requests import FIELD_MESSAGE, call_raw, length_field
 
 RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"

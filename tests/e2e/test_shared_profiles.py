@@ -11,7 +11,7 @@ import pytest
 from keyart.profile.v1 import profile_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2_grpc
 
-from cli.supervisor import ServiceProcess, local_suite_config
+from suite.supervisor import ServiceProcess, local_suite_config
 from tests.redis_server import RedisServer
 
 NOW_MS = 1_780_000_000_000

@@ -9,11 +9,11 @@ import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 
-from cli.client import PageClient
-from cli.supervisor import SuiteConfig
 from common.features import aesthetic_score
 from demo.catalog import demo_titles, titles_by_genre
 from demo.pages import demo_page
+from suite.client import PageClient
+from suite.supervisor import SuiteConfig
 
 
 def default_artwork(title_id: str) -> str:

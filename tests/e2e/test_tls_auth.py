@@ -16,9 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.client import PageClient
-from cli.supervisor import Suite, SuiteConfig, free_address, local_suite_config
 from loadgen.reference import LOADTEST_DIR
+from suite.client import PageClient
+from suite.supervisor import Suite, SuiteConfig, free_address, local_suite_config
 from tests.certs import ThrowawayCa
 
 READER = "reader-token"

@@ -15,6 +15,7 @@ from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from common.errors import InvalidArgument
 from common.features import ARTWORK_DIM, artwork_vector, unpack
+from demo.catalog_seed import seed_catalog
 from services.artwork.model import Artwork
 from services.artwork.server import build_server, load_catalog
 from services.artwork.store import ArtworkStore
@@ -26,6 +27,7 @@ TITLE = "title-00001"
 
 def on_server(db_path: Path, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]) -> T:
     config = make_config(db_path)
+    seed_catalog(db_path)
 
     async def run() -> T:
         server, servicer = build_server(config)
@@ -209,7 +211,7 @@ def test_bad_registrations_change_nothing(
 
 def test_an_artwork_id_of_another_title_is_refused_whole(tmp_path: Path) -> None:
     store = ArtworkStore(tmp_path / "catalog.db")
-    load_catalog(make_config(tmp_path / "catalog.db"))  # seeds the demo catalog
+    seed_catalog(tmp_path / "catalog.db")
     other = store.load_titles()[0].artworks[0].artwork_id  # a good-will-hunting artwork
     before = store.load_titles()
     with pytest.raises(InvalidArgument, match=r"artworks\[1\].artwork_id: .* belongs to title"):

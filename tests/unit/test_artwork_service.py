@@ -20,6 +20,7 @@ from common.config import ConfigError
 from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
+from demo.catalog_seed import seed_catalog
 from demo.layout import face_boxes
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
@@ -33,11 +34,10 @@ LIMIT = 2000
 DEMO = {title.title_id: title for title in demo_titles()}
 
 
-def make_config(db_path: Path, *, seed_demo: bool = True) -> ArtworkConfig:
+def make_config(db_path: Path) -> ArtworkConfig:
     return ArtworkConfig(
         server=ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.5),
         db_path=db_path,
-        seed_demo=seed_demo,
         image_base_url=IMAGES,
         max_titles_per_request=LIMIT,
     )
@@ -45,7 +45,9 @@ def make_config(db_path: Path, *, seed_demo: bool = True) -> ArtworkConfig:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    return load_catalog(make_config(tmp_path_factory.mktemp("artwork") / "catalog.db"))
+    db_path = tmp_path_factory.mktemp("artwork") / "catalog.db"
+    seed_catalog(db_path)
+    return load_catalog(make_config(db_path))
 
 
 def call(catalog: Catalog | None, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]) -> T:
@@ -267,22 +269,24 @@ def test_a_failed_upsert_changes_nothing(tmp_path: Path) -> None:
     assert store.load_titles() == [original]
 
 
-def test_load_catalog_seeds_an_empty_store_once(tmp_path: Path) -> None:
+def test_the_demo_seed_fills_an_empty_store_once(tmp_path: Path) -> None:
     config = make_config(tmp_path / "catalog.db")
+    assert seed_catalog(config.db_path) == 2402
     seeded = load_catalog(config)
     assert len(seeded) == 2402
     assert seeded.artwork_count == sum(len(t.artworks) for t in demo_titles())
 
     store = ArtworkStore(config.db_path)
     store.upsert_titles([sample_title(Artwork("t1/a", (), ("drama",), 0.5, 0.6))])
+    assert seed_catalog(config.db_path) == 0
     reloaded = load_catalog(config)
     assert len(reloaded) == 2403
     assert reloaded.version != seeded.version
     assert load_catalog(config).version == reloaded.version
 
 
-def test_no_seeding_when_disabled(tmp_path: Path) -> None:
-    catalog = load_catalog(make_config(tmp_path / "catalog.db", seed_demo=False))
+def test_the_server_never_seeds_an_empty_store(tmp_path: Path) -> None:
+    catalog = load_catalog(make_config(tmp_path / "catalog.db"))
     assert len(catalog) == 0
     assert catalog.candidates(["pulp-fiction"]) == ([None], b"")
 
@@ -309,7 +313,6 @@ def test_config_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None
         "ARTWORK_ADDRESS",
         "ARTWORK_MAX_MESSAGE_BYTES",
         "ARTWORK_DB",
-        "ARTWORK_SEED_DEMO",
         "ARTWORK_IMAGE_BASE_URL",
         "ARTWORK_MAX_TITLES_PER_REQUEST",
     ):
@@ -318,14 +321,13 @@ def test_config_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None
     assert config.server.address == "127.0.0.1:50053"
     assert config.server.max_receive_bytes == 64 * 1024 * 1024
     assert config.db_path == Path("var/catalog.db")
-    assert config.seed_demo is True
     assert config.image_base_url == "http://127.0.0.1:8080/images"
     assert config.max_titles_per_request == 10_000
 
     monkeypatch.setenv("ARTWORK_IMAGE_BASE_URL", "https://cdn.example/art/")
     assert ArtworkConfig.from_env().image_base_url == "https://cdn.example/art"
-    monkeypatch.setenv("ARTWORK_SEED_DEMO", "maybe")
-    with pytest.raises(ConfigError, match="ARTWORK_SEED_DEMO"):
+    monkeypatch.setenv("ARTWORK_IMAGE_BASE_URL", "ftp://cdn.example/art")
+    with pytest.raises(ConfigError, match="ARTWORK_IMAGE_BASE_URL"):
         ArtworkConfig.from_env()
 
 

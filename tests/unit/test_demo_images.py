@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 
 from demo.catalog import STORY_TITLES, demo_titles
-from demo.images import HEIGHT, SKIN_TONES, WIDTH, draw_artwork, draw_missing, image_path, palette
+from demo.images import (
+    HEIGHT,
+    SKIN_TONES,
+    WIDTH,
+    draw_artwork,
+    draw_missing,
+    image_path,
+    palette,
+    progress_printer,
+)
 from services.artwork.model import FaceBox
 
 
@@ -20,6 +30,35 @@ def test_draws_each_candidate_once(tmp_path: Path) -> None:
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
     picture.unlink()
     assert draw_missing(tmp_path, STORY_TITLES, workers=1) == (1, count - 1)
+
+
+def test_drawing_reports_progress_up_to_the_total(tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    titles = demo_titles()[:6]
+    count = sum(len(title.artworks) for title in titles)
+    assert draw_missing(tmp_path, titles, workers=2, progress=lambda *c: calls.append(c)) == (
+        count,
+        0,
+    )
+    assert [total for _, total in calls] == [count] * len(titles)  # one call per title drawn
+    done = [drawn for drawn, _ in calls]
+    assert done == sorted(done) and done[-1] == count
+
+
+def test_progress_is_printed_at_most_every_interval_and_at_the_end() -> None:
+    out = io.StringIO()
+    report = progress_printer(every_s=3600.0, out=out)
+    for done in range(1, 18_657):
+        report(done, 18_656)
+    assert out.getvalue() == "demo pictures: 18,656 of 18,656 drawn\n"
+    every_time = io.StringIO()
+    report = progress_printer(every_s=0.0, out=every_time)
+    report(1, 3)
+    report(2, 3)
+    assert every_time.getvalue().splitlines() == [
+        "demo pictures: 1 of 3 drawn",
+        "demo pictures: 2 of 3 drawn",
+    ]
 
 
 def test_story_candidates_look_different(tmp_path: Path) -> None:

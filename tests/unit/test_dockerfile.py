@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.supervisor import SERVICE_MODULES
+from suite.supervisor import SERVICE_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 

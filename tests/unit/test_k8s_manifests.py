@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from cli.supervisor import SERVICE_MODULES
+from suite.supervisor import SERVICE_MODULES
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())

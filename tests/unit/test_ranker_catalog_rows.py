@@ -40,7 +40,6 @@ def scenario(
             ArtworkConfig(
                 server=ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.1),
                 db_path=Path("unused.db"),
-                seed_demo=False,
                 image_base_url="http://img.test",
                 max_titles_per_request=100,
             )

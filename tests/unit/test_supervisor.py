@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from cli.supervisor import _ephemeral_low, free_address
+from suite.supervisor import _ephemeral_low, free_address
 
 
 def test_free_addresses_are_distinct_bindable_and_below_the_ephemeral_range() -> None:

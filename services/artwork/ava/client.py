@@ -8,11 +8,12 @@ import grpc
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
+from common import addresses
 from common.errors import NotFound
 from services.artwork.messages import ava_tags
 from services.artwork.model import Artwork
 
-DEFAULT_ARTWORK_TARGET = "127.0.0.1:50053"
+DEFAULT_ARTWORK_TARGET = addresses.ARTWORK
 
 
 class ArtworkCatalogClient:

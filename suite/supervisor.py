@@ -1,11 +1,12 @@
 """Starting, watching and stopping the four keyart server processes.
 
-Used by `keyart run` and by the end-to-end tests, so both start the suite
-the same way.
+Used by `keyart run`, the simulator, the benchmarks and the end-to-end tests,
+so all of them start the suite the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -21,6 +22,9 @@ from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.sqlite_files import CorruptDatabase
+from demo.catalog_seed import seed_catalog
 
 SERVICE_MODULES = {
     "profile": "services.profile.server",
@@ -204,10 +208,17 @@ class Suite:
 
     def __init__(self, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._catalog_db = Path(config.env_for("artwork")["ARTWORK_DB"])
         self.services = {name: ServiceProcess(name, config, log) for name in START_ORDER}
+        # How many demo titles start() wrote into an empty catalog (0: it held titles already).
+        self.demo_titles_written = 0
 
     def start(self, timeout_s: float = 60.0) -> None:
+        """Seeds an empty catalog with the demo titles (the artwork server never seeds), then
+        starts every service and waits until each reports SERVING."""
         try:
+            with contextlib.suppress(CorruptDatabase):  # artwork refuses it, naming the file
+                self.demo_titles_written = seed_catalog(self._catalog_db)
             for name in START_ORDER:
                 self.services[name].start()
             for name in START_ORDER:

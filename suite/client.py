@@ -10,11 +10,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
+from common import addresses
 from common.channels import retry_service_config
 
 PAGE_SERVICE = pb.DESCRIPTOR.services_by_name["PageService"].full_name
 
-DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TARGET = addresses.GATEWAY
 EVENT_KINDS = {
     "impression": pb.EVENT_KIND_IMPRESSION_SEEN,
     "click": pb.EVENT_KIND_CLICK,
@@ -75,7 +76,7 @@ class PageClient:
         *,
         user_id: str,
         title_id: str,
-        kind: int,
+        kind: pb.EventKind,
         event_id: str | None = None,
         artwork_id: str = "",
         page_id: str = "",
