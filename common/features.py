@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 import numpy as np
 
@@ -68,19 +69,28 @@ CONTEXT_DIM = DEVICE_SLOTS + 3 + 2
 # default artwork (the best non-personalized choice) is its highest-scoring
 # candidate, and the bundled model weighs quality the same way.
 AESTHETIC_WEIGHTS = (0.6, 0.4)  # (visual_quality, composition)
+Quality = TypeVar("Quality", float, np.ndarray)
 
 SCHEMA_VERSION = (
     "features-v1-"
     + hashlib.sha256(
         repr(
-            (GENRES, CAST_BUCKETS, DEVICE_SLOTS, "signed-blake2b", "max-scaled")
-            + ("standout-cast-capped", STANDOUT_SDS)
+            (
+                GENRES,
+                CAST_BUCKETS,
+                DEVICE_SLOTS,
+                "signed-blake2b",
+                "max-scaled",
+                "standout-cast-capped",
+                STANDOUT_SDS,
+            )
         ).encode()
     ).hexdigest()[:8]
 )
 
 
-def aesthetic_score(visual_quality: float, composition: float) -> float:
+def aesthetic_score(visual_quality: Quality, composition: Quality) -> Quality:
+    """One candidate's score from floats, or many candidates' from arrays."""
     return AESTHETIC_WEIGHTS[0] * visual_quality + AESTHETIC_WEIGHTS[1] * composition
 
 

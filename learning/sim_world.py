@@ -68,7 +68,7 @@ class World:
         self.viewers = [
             Viewer(
                 user_id=f"sim-{seed}-{i:04d}",
-                genres=dict(zip(rng.sample(GENRES, 2), (1.0, 0.6))),
+                genres=dict(zip(rng.sample(GENRES, 2), (1.0, 0.6), strict=True)),
                 cast=frozenset(rng.sample(featured, 3)),
             )
             for i in range(viewers)

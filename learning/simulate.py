@@ -57,7 +57,7 @@ from suite.client import PageClient
 from suite.supervisor import Suite, SuiteConfig, local_suite_config
 
 DEVICES = (pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET, pb.DEVICE_TYPE_WEB)
-DAYS = tuple(pb.DayOfWeek.Value(name) for name in pb.DayOfWeek.keys()[1:])  # Monday … Sunday
+DAYS = tuple(pb.DayOfWeek.keys()[1:])  # Monday … Sunday, by name
 BUDGET_MS = 5_000
 WORKERS = 4
 HOLDOUT = 0.2  # share of the newest decisions each training run holds out for its estimates

@@ -79,7 +79,7 @@ class Catalog:
                     f"{image_base_url}/{artwork.artwork_id}.png" for artwork in title.artworks
                 ),
                 rows=range(start, stop),
-                features=memoryview(self.matrix[start:stop]),
+                features=self.matrix[start:stop].data,
             )
             start = stop
 

@@ -31,9 +31,7 @@ def with_artwork(scenario: Callable[[ArtworkServiceStub, str], Awaitable[Any]]) 
 
     async def run() -> Any:
         settings = ServerSettings("127.0.0.1:0", 64 << 20, 64 << 20, grace_s=0.1)
-        server, artwork = build_artwork(
-            ArtworkConfig(settings, Path("unused.db"), False, IMAGES, 1)
-        )
+        server, artwork = build_artwork(ArtworkConfig(settings, Path("unused.db"), IMAGES, 1))
         artwork.serve(Catalog(demo_titles(), IMAGES))
         port = await server.start()
         options = [("grpc.max_receive_message_length", 64 << 20)]

@@ -29,8 +29,10 @@ from common.features import (
     unpack,
     viewer_vector,
 )
+from common.model_contract import build_model, save_model
 from services.ranker.config import RankerConfig
 from services.ranker.model import RankingModel
+from services.ranker.model_recipe import bundled_weights
 from services.ranker.policy import Policy
 from services.ranker.server import SERVICE_NAME, build_server, load_model
 
@@ -181,16 +183,22 @@ def test_malformed_request_is_invalid_argument_naming_the_field(
 
 
 def test_features_at_the_bound_are_ranked_with_finite_scores(ranker_config: RankerConfig) -> None:
-    response = rank(ranker_config, page_request(viewer_features=pack(np.full((1, VIEWER_DIM), 1e6))))
+    response = rank(
+        ranker_config, page_request(viewer_features=pack(np.full((1, VIEWER_DIM), 1e6)))
+    )
     assert np.isfinite(decisions(response).scores).all()
 
 
-def test_a_model_scoring_nan_is_refused_not_sent_on(ranker_config: RankerConfig, tmp_path: Path) -> None:
+def test_a_model_scoring_nan_is_refused_not_sent_on(
+    ranker_config: RankerConfig, tmp_path: Path
+) -> None:
     """No NaN on the wire: the call fails, and the gateway shows the default artwork."""
     weights = bundled_weights()
     # Finite on the loader's probe, but past float32 for a viewer at the feature bound.
     huge = replace(weights, wv=weights.wv * np.float32(1e33))
-    broken = replace(ranker_config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx"))
+    broken = replace(
+        ranker_config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx")
+    )
     viewer = pack(np.full((1, VIEWER_DIM), 1e6))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         rank(broken, page_request(viewer_features=viewer))
