@@ -18,8 +18,9 @@ ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin":
 
 
 def retry_service_config(service: str) -> str:
-    """A client service config retrying `service`'s calls on UNAVAILABLE (up to 5 attempts),
-    each attempt waiting for the channel to be ready: a restarting server costs latency, not calls.
+    """A client service config retrying `service`'s calls on UNAVAILABLE and RESOURCE_EXHAUSTED
+    (up to 5 attempts, with backoff), each attempt waiting for the channel to be ready: a
+    restarting or overloaded server costs latency, not calls.
 
     For clients of idempotent calls only: RenderPage reads, ReportEvent is keyed by event_id.
     """
@@ -34,7 +35,7 @@ def retry_service_config(service: str) -> str:
                         "initialBackoff": "0.05s",
                         "maxBackoff": "1s",
                         "backoffMultiplier": 2,
-                        "retryableStatusCodes": ["UNAVAILABLE"],
+                        "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
                     },
                 }
             ]

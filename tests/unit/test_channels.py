@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 
-from common.channels import backend_channel
+from common.channels import backend_channel, retry_service_config
 
 METHOD = "/keyart.test.Who/Am"
 
@@ -46,3 +46,35 @@ def test_requests_on_one_channel_reach_every_backend() -> None:
     answers = asyncio.run(scenario())
     # One channel, pick_first would send all 20 to one server; round_robin alternates.
     assert answers.count(b"a") >= 5 and answers.count(b"b") >= 5
+
+
+def test_the_retry_policy_resends_calls_refused_as_overloaded_or_unavailable() -> None:
+    """A server that refuses RESOURCE_EXHAUSTED, then UNAVAILABLE, then answers: one call, OK."""
+    refusals = [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE]
+
+    async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if refusals:
+            await context.abort(refusals.pop(0), "busy; retry")
+        return b"served"
+
+    async def scenario() -> bytes:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    "keyart.test.Who", {"Am": grpc.unary_unary_rpc_method_handler(answer)}
+                )
+            ]
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        options = [("grpc.service_config", retry_service_config("keyart.test.Who"))]
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+                call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(METHOD)
+                return await call(b"", timeout=10)
+        finally:
+            await server.stop(None)
+
+    assert asyncio.run(scenario()) == b"served"
+    assert refusals == []

@@ -125,6 +125,26 @@ class Module:
                 continue
             if isinstance(target, ast.Name):
                 self.constants[target.id] = value
+        # `from package import module`: that module's constants, read as `module.NAME`.
+        self.imported: dict[str, Path] = {}
+        for stmt in self.tree.body:
+            if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+                for alias in stmt.names:
+                    source = ROOT / stmt.module.replace(".", "/") / f"{alias.name}.py"
+                    if source.exists():
+                        self.imported[alias.asname or alias.name] = source
+
+    def constant(self, expr: ast.expr) -> ast.expr | None:
+        """The literal a module constant (`NAME`, or `module.NAME` of an imported module) holds."""
+        if isinstance(expr, ast.Name):
+            return self.constants.get(expr.id)
+        if (
+            isinstance(expr, ast.Attribute)
+            and isinstance(expr.value, ast.Name)
+            and expr.value.id in self.imported
+        ):
+            return Module(self.imported[expr.value.id]).constants.get(expr.attr)
+        return None
 
     def where(self, node: ast.AST) -> str:
         return f"{self.name}:{getattr(node, 'lineno', 0)}"
@@ -212,9 +232,7 @@ class Module:
             and isinstance(expr.func, ast.Attribute)
             and expr.func.attr in ("items", "keys")
         ):
-            mapping = expr.func.value
-            if isinstance(mapping, ast.Name) and mapping.id in self.constants:
-                mapping = self.constants[mapping.id]
+            mapping = self.constant(expr.func.value) or expr.func.value
             if isinstance(mapping, ast.Dict):
                 keys = [key for key in mapping.keys if key is not None]
                 if expr.func.attr == "keys":
