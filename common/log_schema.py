@@ -1,4 +1,4 @@
-"""The learning logs' record schema, version `keyart-learning-log/6` (README, "Learning loop").
+"""The learning logs' record schema, version `keyart-learning-log/6` (docs/learning-loop.md).
 
 Two kinds of segment files, JSON lines, each starting with a header record:
 

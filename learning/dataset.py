@@ -2,7 +2,7 @@
 
 A decision is one title on one page: the viewer and context features, the
 candidates' feature vectors, which one was shown, its propensity, and the
-reward. Reward (README, "Learning loop"): 1 when a qualified play of that
+reward. Reward (docs/learning-loop.md): 1 when a qualified play of that
 title on that page (feedback joined by page id + title id) occurred within
 `reward_window_s` after the impression (or up to a minute before it, for
 clock skew between the client's stamp and the gateway's), else 0.

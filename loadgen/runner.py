@@ -67,7 +67,8 @@ class LoadPlan:
     server_name: str = ""  # TLS name to verify instead of the host's (ghz's cname)
     # Calls started per second (open loop, `concurrency` ignored); None: closed loop.
     rate_per_s: float | None = None
-    # Retry on UNAVAILABLE or RESOURCE_EXHAUSTED and wait for a restarting server (common.channels.retry_service_config),
+    # Retry on UNAVAILABLE or RESOURCE_EXHAUSTED and wait for a restarting server
+    # (common.channels.retry_service_config),
     # and send a call again (up to RESENDS times) that failed UNAVAILABLE all the same.
     retry: bool = False
     keep_responses: bool = False

@@ -80,7 +80,7 @@ def personalized_before_and_after(chaos: ProxiedSuite) -> Iterator[None]:
 def assert_no_page_failed_or_waited(result: LoadResult, what: str) -> None:
     """No page failed, and none waited for the fault (SLOW_S). Whether p99 stayed within
     budget + 10 ms is printed, not asserted: on the shared two-core machine it follows the
-    neighbours' load (README, Reliability)."""
+    neighbours' load (docs/reliability.md)."""
     latencies = [record.latency_s for record in result.records]
     p99 = ms(latencies, 99)
     print(

@@ -8,7 +8,7 @@ excess before any Python work: without it the single event loop queues the
 excess and accepted pages wait past their budget. The page is the 40×40 reference page, so the
 servers, not the Python load generator, are what saturates. Two reference pages in flight leave
 the gateway's one core room to refuse the excess; at four, the accepted pages alone need more
-than the core, refusals queue behind them and both wait seconds (README, Reliability).
+than the core, refusals queue behind them and both wait seconds (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def test_twice_the_capacity_is_shed_fast_and_accepted_pages_stay_in_budget(
     assert {record.code for record in overload.records} <= {"OK", "RESOURCE_EXHAUSTED"}
     assert rejected, "twice the capacity was all accepted: the load did not saturate"
     # Latency is printed, not asserted, beyond this ratio from the same run: on a shared
-    # two-core machine the absolute figures follow the neighbours' load (README, Reliability).
+    # two-core machine the absolute figures follow the neighbours' load (docs/reliability.md).
     assert ms(rejected, 50) < ms(accepted, 50)  # refused without waiting for a slot
     for name, before in rss_before.items():
         assert rss_after[name] < before * 1.25 + 16, (
