@@ -76,7 +76,8 @@ class Catalog:
                 default_artwork_id=best.artwork_id if best is not None else "",
                 artwork_ids=tuple(artwork.artwork_id for artwork in title.artworks),
                 image_urls=tuple(
-                    f"{image_base_url}/{artwork.artwork_id}.png" for artwork in title.artworks
+                    artwork.image_url or f"{image_base_url}/{artwork.artwork_id}.png"
+                    for artwork in title.artworks
                 ),
                 rows=range(start, stop),
                 features=self.matrix[start:stop].data,

@@ -25,6 +25,9 @@ class Artwork:
     visual_quality: float
     composition: float
     faces: tuple[FaceBox, ...] = ()  # largest first
+    # Where the picture is served when it lives outside keyart's image store (an imported
+    # catalog's CDN); empty: `ARTWORK_IMAGE_BASE_URL/<artwork_id>.png`.
+    image_url: str = ""
 
     @property
     def aesthetic_score(self) -> float:
