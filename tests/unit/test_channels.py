@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -11,10 +12,10 @@ from common.channels import backend_channel, retry_service_config
 METHOD = "/keyart.test.Who/Am"
 
 
-async def start_named_server(name: bytes) -> tuple[grpc.aio.Server, int]:
-    async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        return name
-
+async def start_server(
+    answer: Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]],
+) -> tuple[grpc.aio.Server, int]:
+    """A loopback server answering METHOD with `answer`, and its port."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(
         [
@@ -26,6 +27,13 @@ async def start_named_server(name: bytes) -> tuple[grpc.aio.Server, int]:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, port
+
+
+async def start_named_server(name: bytes) -> tuple[grpc.aio.Server, int]:
+    async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return name
+
+    return await start_server(answer)
 
 
 def test_requests_on_one_channel_reach_every_backend() -> None:
@@ -58,16 +66,7 @@ def test_the_retry_policy_resends_calls_refused_as_overloaded_or_unavailable() -
         return b"served"
 
     async def scenario() -> bytes:
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            [
-                grpc.method_handlers_generic_handler(
-                    "keyart.test.Who", {"Am": grpc.unary_unary_rpc_method_handler(answer)}
-                )
-            ]
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
+        server, port = await start_server(answer)
         options = [("grpc.service_config", retry_service_config("keyart.test.Who"))]
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
