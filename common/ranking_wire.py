@@ -7,6 +7,7 @@ each is a single copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 CHOSEN = np.dtype("<u4")
 SCORE = np.dtype("<f4")
 PROPENSITY = np.dtype("<f4")
+TITLE = np.dtype("<u4")
 
 
 class RankedArrays(NamedTuple):
@@ -24,29 +26,47 @@ class RankedArrays(NamedTuple):
     propensities: np.ndarray
 
 
-def pack(chosen: np.ndarray, scores: np.ndarray, propensities: np.ndarray) -> dict[str, bytes]:
-    """The RankPageResponse fields holding the three arrays."""
+def pack(
+    chosen: np.ndarray,
+    scores: np.ndarray,
+    propensities: np.ndarray,
+    unscored: np.ndarray | Sequence[int] = (),
+) -> dict[str, bytes]:
+    """The RankPageResponse fields holding the three arrays, and the titles the model scored
+    NaN or infinity (`unscored`, ascending indexes), which got no choice."""
     return {
         "chosen_indices": np.asarray(chosen, dtype=CHOSEN).tobytes(),
         "scores": np.asarray(scores, dtype=SCORE).tobytes(),
         "propensities": np.asarray(propensities, dtype=PROPENSITY).tobytes(),
+        "unscored_titles": np.asarray(unscored, dtype=TITLE).tobytes(),
     }
+
+
+def _view(field: str, data: bytes, dtype: np.dtype) -> np.ndarray:
+    if len(data) % dtype.itemsize:
+        raise ValueError(f"{field}: {len(data)} bytes is not whole {dtype.str} values")
+    return np.frombuffer(data, dtype=dtype)
 
 
 def unpack(chosen_indices: bytes, scores: bytes, propensities: bytes) -> RankedArrays:
     """Read-only views of the three fields; ValueError naming the field that is not whole
     values or not as long as the others."""
-    arrays = []
-    for field, data, dtype in (
-        ("chosen_indices", chosen_indices, CHOSEN),
-        ("scores", scores, SCORE),
-        ("propensities", propensities, PROPENSITY),
-    ):
-        if len(data) % dtype.itemsize:
-            raise ValueError(f"{field}: {len(data)} bytes is not whole {dtype.str} values")
-        arrays.append(np.frombuffer(data, dtype=dtype))
+    arrays = [
+        _view("chosen_indices", chosen_indices, CHOSEN),
+        _view("scores", scores, SCORE),
+        _view("propensities", propensities, PROPENSITY),
+    ]
     if not arrays[0].size == arrays[1].size == arrays[2].size:
         raise ValueError(
             f"chosen_indices, scores, propensities: {[a.size for a in arrays]} values, not equal"
         )
     return RankedArrays(*arrays)
+
+
+def unpack_unscored(unscored_titles: bytes, titles: int) -> np.ndarray:
+    """A read-only view of unscored_titles; ValueError when it is not ascending indexes of
+    the page's `titles` titles."""
+    unscored = _view("unscored_titles", unscored_titles, TITLE)
+    if unscored.size and not (unscored[-1] < titles and (np.diff(unscored) > 0).all()):
+        raise ValueError(f"unscored_titles: not ascending indexes of the {titles} titles")
+    return unscored
