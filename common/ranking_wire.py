@@ -26,20 +26,19 @@ class RankedArrays(NamedTuple):
     propensities: np.ndarray
 
 
-def pack(
-    chosen: np.ndarray,
-    scores: np.ndarray,
-    propensities: np.ndarray,
-    unscored: np.ndarray | Sequence[int] = (),
-) -> dict[str, bytes]:
-    """The RankPageResponse fields holding the three arrays, and the titles the model scored
-    NaN or infinity (`unscored`, ascending indexes), which got no choice."""
+def pack(chosen: np.ndarray, scores: np.ndarray, propensities: np.ndarray) -> dict[str, bytes]:
+    """The RankPageResponse fields holding the three arrays."""
     return {
         "chosen_indices": np.asarray(chosen, dtype=CHOSEN).tobytes(),
         "scores": np.asarray(scores, dtype=SCORE).tobytes(),
         "propensities": np.asarray(propensities, dtype=PROPENSITY).tobytes(),
-        "unscored_titles": np.asarray(unscored, dtype=TITLE).tobytes(),
     }
+
+
+def pack_unscored(unscored: np.ndarray | Sequence[int]) -> bytes:
+    """RankPageResponse.unscored_titles: the titles the model scored NaN or infinity
+    (ascending indexes), which got no choice."""
+    return np.asarray(unscored, dtype=TITLE).tobytes()
 
 
 def _view(field: str, data: bytes, dtype: np.dtype) -> np.ndarray:
@@ -67,6 +66,6 @@ def unpack_unscored(unscored_titles: bytes, titles: int) -> np.ndarray:
     """A read-only view of unscored_titles; ValueError when it is not ascending indexes of
     the page's `titles` titles."""
     unscored = _view("unscored_titles", unscored_titles, TITLE)
-    if unscored.size and not (unscored[-1] < titles and (np.diff(unscored) > 0).all()):
+    if unscored.size and not (unscored[-1] < titles and (unscored[1:] > unscored[:-1]).all()):
         raise ValueError(f"unscored_titles: not ascending indexes of the {titles} titles")
     return unscored

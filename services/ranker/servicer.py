@@ -96,9 +96,8 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         RANKED_CHOICES.labels("explore").inc(decisions.explored)
         RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored - unscored)
         return ranker_service_pb2.RankPageResponse(
-            **ranking_wire.pack(
-                decisions.indices, decisions.scores, decisions.propensities, decisions.unscored
-            ),
+            **ranking_wire.pack(decisions.indices, decisions.scores, decisions.propensities),
+            unscored_titles=ranking_wire.pack_unscored(decisions.unscored),
             model_version=model.version,
             policy=self._policy.name,
         )
