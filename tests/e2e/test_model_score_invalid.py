@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
+from cli.seed import seeded_suite
 from common.features import ARTWORK_DIM
 from common.model_contract import build_model, save_model
 from demo.pages import demo_page
 from services.ranker.model_recipe import bundled_weights
 from suite.client import PageClient
-from suite.supervisor import Suite, local_suite_config
 from tests.e2e.test_stories import default_artwork
 
 TV, MOBILE = pb.DEVICE_TYPE_TV, pb.DEVICE_TYPE_MOBILE
@@ -41,15 +41,11 @@ def overflowing_on_tv(path: Path) -> Path:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageClient]:
     data_dir = tmp_path_factory.mktemp("overflowing")
     model = overflowing_on_tv(data_dir / "models" / "overflowing.onnx")
-    config = local_suite_config(data_dir, model)
-    with open(data_dir / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        suite.start()
-        try:
-            with PageClient(config.addresses["gateway"]) as page_client:
-                yield page_client
-        finally:
-            suite.stop()
+    with (
+        seeded_suite(data_dir, model) as suite,
+        PageClient(suite.services["gateway"].address) as page_client,
+    ):
+        yield page_client
 
 
 def page(client: PageClient, device: pb.DeviceType) -> pb.RenderPageResponse:
