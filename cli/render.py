@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-FALLBACK_REASONS = {
-    pb.FALLBACK_REASON_COLD_START: "cold start: the viewer has no history yet",
-    pb.FALLBACK_REASON_PROFILE_UNAVAILABLE: "profile unavailable: ranked without taste",
-    pb.FALLBACK_REASON_RANKER_UNAVAILABLE: "ranker unavailable: default artwork",
-    pb.FALLBACK_REASON_CATALOG_UNAVAILABLE: "catalog unavailable: no artwork",
-    pb.FALLBACK_REASON_UNKNOWN_TITLE: "unknown title",
-}
+from common.fallback_reasons import reason_words
 
 
 def describe_tile(tile: pb.Tile) -> str:
     if tile.personalized:
         how = f"personalized   score {tile.score:.3f}  propensity {tile.propensity:.2f}"
     else:
-        how = f"not personalized ({FALLBACK_REASONS.get(tile.fallback_reason, 'unknown reason')})"
+        how = f"not personalized ({reason_words(tile.fallback_reason)})"
     return f"  {tile.title_id:<24} {tile.artwork_id or '-':<36} {how}"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -59,15 +59,21 @@ class TitleTags:
     artwork_ids: frozenset[str]
 
 
+def _no_titles() -> np.ndarray:
+    return np.zeros(0, dtype=ranking_wire.TITLE)
+
+
 @dataclass(frozen=True)
 class Ranking:
-    """Per title, in the order sent: arrays as the ranker packed them (common/ranking_wire.py)."""
+    """Per title, in the order sent: arrays as the ranker packed them (common/ranking_wire.py);
+    `unscored`: the titles the model scored NaN or infinity, which got no choice."""
 
     chosen_indices: np.ndarray
     scores: np.ndarray
     propensities: np.ndarray
     model_version: str
     policy: str = ""
+    unscored: np.ndarray = field(default_factory=_no_titles)  # ascending title indexes
 
 
 class MalformedReply(Exception):
@@ -193,9 +199,12 @@ class Backends:
             arrays = ranking_wire.unpack(
                 response.chosen_indices, response.scores, response.propensities
             )
+            unscored = ranking_wire.unpack_unscored(response.unscored_titles, arrays.chosen.size)
         except ValueError as error:
             raise MalformedReply(str(error)) from None
-        return Ranking(*arrays, model_version=response.model_version, policy=response.policy)
+        return Ranking(
+            *arrays, model_version=response.model_version, policy=response.policy, unscored=unscored
+        )
 
     async def apply_event(
         self, event: FeedbackEvent, tags: TitleTags, timeout: float, request_id: str

@@ -160,7 +160,10 @@ def decision_columns(inputs: RankedInputs, number_titles: NumberTitles) -> Decis
             chosen.append(ranking.chosen_indices)
             propensities.append(ranking.propensities)
             scores.append(ranking.scores)
-        ranked.append(np.full(n, ranking is not None))
+        group_ranked = np.full(n, ranking is not None)
+        if ranking is not None:  # the model scored these NaN: each title's default, p = 1
+            group_ranked[ranking.unscored] = False
+        ranked.append(group_ranked)
     was_ranked = np.concatenate(ranked)
     return DecisionColumns(
         title_numbers=np.concatenate(numbers),

@@ -5,7 +5,8 @@ titles the gateway's catalog cache misses; then the ranker scores every
 candidate in one call (one per catalog version, in the rare page that spans
 a catalog change). A dependency that is late, down, behind an open breaker
 or answers nonsense becomes a Degradation, and the tiles it affects fall
-back; the page itself never fails.
+back; the page itself never fails. A title the model scored NaN or infinity (the
+ranker's `unscored` titles) shows its default artwork, without degrading the page.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import TypeVar, cast
 
@@ -363,8 +364,11 @@ class PageRenderer:
             else:
                 model_version = ranking.model_version
                 reason = viewer_fallback(viewer)
+                unscored = ranking.unscored.size
                 pieces.append(ranked_tiles(group, ranking, reason))
-                fallbacks[reason] += len(group.titles)
+                fallbacks[reason] += len(group.titles) - unscored
+                if unscored:
+                    fallbacks[pb.FALLBACK_REASON_MODEL_SCORE_INVALID] += unscored
         return GroupTiles(pieces, fallbacks, model_version, degradations)
 
     async def _rank(
@@ -380,11 +384,13 @@ class PageRenderer:
             deadline.remaining(self._tail.reserve_s),
             lambda t: self._backends.rank(request, viewer_packed, t, request_id),
         )
-        if isinstance(ranking, Ranking) and not _fits(ranking, group.counts):
+        if not isinstance(ranking, Ranking):
+            return ranking
+        if not _fits(ranking, group.counts):
             return Degradation(
                 pb.DEPENDENCY_RANKER, "INTERNAL", "ranking does not match the candidates sent"
             )
-        return ranking
+        return with_defaults_shown(ranking, group) if ranking.unscored.size else ranking
 
     def _refusal(self, dependency: pb.Dependency, timeout: float) -> Degradation | None:
         """Why a call to `dependency` must not go out now, or None (claiming a half-open probe)."""
@@ -443,6 +449,17 @@ def _fits(ranking: Ranking, counts: list[int]) -> bool:
     )
 
 
+def with_defaults_shown(ranking: Ranking, group: TitleGroup) -> Ranking:
+    """`ranking` with each unscored title on its default artwork, score 0 and propensity 1:
+    what its tile shows and the impression log records."""
+    unscored = ranking.unscored
+    chosen, scores = ranking.chosen_indices.copy(), ranking.scores.copy()
+    propensities = ranking.propensities.copy()
+    chosen[unscored] = [group.titles[at].default_index for at in unscored.tolist()]
+    scores[unscored], propensities[unscored] = 0, 1
+    return replace(ranking, chosen_indices=chosen, scores=scores, propensities=propensities)
+
+
 def default_tiles(group: TitleGroup) -> list[bytes]:
     """Each title's default artwork, unranked (the ranker did not answer), as tile pieces."""
     reason = pb.FALLBACK_REASON_RANKER_UNAVAILABLE
@@ -452,13 +469,18 @@ def default_tiles(group: TitleGroup) -> list[bytes]:
 
 
 def ranked_tiles(group: TitleGroup, ranking: Ranking, reason: pb.FallbackReason) -> list[bytes]:
-    """Each title's chosen artwork as tile pieces, shown for `reason` (or PERSONALIZED)."""
+    """Each title's chosen artwork as tile pieces, shown for `reason` (or PERSONALIZED); an
+    unscored title's for MODEL_SCORE_INVALID."""
+    reasons: int | np.ndarray = reason
+    if ranking.unscored.size:
+        reasons = np.full(ranking.chosen_indices.size, reason, dtype=np.uint8)
+        reasons[ranking.unscored] = pb.FALLBACK_REASON_MODEL_SCORE_INVALID
     return tile_wire.ranked_tiles(
         map(_RANKED_PREFIXES, group.titles),
         ranking.chosen_indices,
         ranking.scores,
         ranking.propensities,
-        reason,
+        reasons,
     )
 
 

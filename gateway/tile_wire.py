@@ -106,16 +106,20 @@ def ranked_tiles(
     indices: np.ndarray,
     scores: np.ndarray,
     propensities: np.ndarray,
-    reason: int,
+    reason: int | np.ndarray,
 ) -> list[bytes]:
     """Each title's chosen candidate as a tile in two pieces, its fixed fields then its
     decision (tile i is pieces[2i] + pieces[2i + 1]), from the titles' `ranked_prefixes`
-    (in order, one per decision); `reason` 0 means personalized. A row joins the pieces
-    as they are, with no bytes object made per tile."""
+    (in order, one per decision); `reason` (one for all, or one a title) 0 means
+    personalized. A row joins the pieces as they are, with no bytes object made per tile."""
     decisions = np.zeros(indices.size, _DECISION)
     decisions["score_tag"], decisions["score"] = _SCORE, scores
     decisions["propensity_tag"], decisions["propensity"] = _PROPENSITY, propensities
-    decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
+    if isinstance(reason, np.ndarray):
+        decisions["tag"] = np.where(reason, _FALLBACK, _PERSONALIZED)
+        decisions["flag"] = np.where(reason, reason, 1)
+    else:
+        decisions["tag"], decisions["flag"] = (_FALLBACK, reason) if reason else (_PERSONALIZED, 1)
     pieces: list[bytes] = [b""] * (2 * indices.size)
     pieces[0::2] = list(map(getitem, prefixes, indices.tolist()))
     pieces[1::2] = decisions.view(_DECISION_BYTES).tolist()

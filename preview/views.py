@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from keyart.artwork.v1 import artwork_service_pb2 as artwork_pb
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from cli.render import FALLBACK_REASONS
+from common.fallback_reasons import reason_words
 from preview.backend import Problem, Rows
 from services.artwork.messages import artwork_of
 from services.artwork.model import Artwork
@@ -79,10 +79,9 @@ def default_panel(rows: Rows, titles: Titles | Problem) -> PanelView:
 
 def _tile(tile: pb.Tile, titles: Titles | Problem) -> TileView:
     title = titles.get(tile.title_id) if isinstance(titles, dict) else None
-    if tile.personalized:
-        why = "personalized"
-    else:
-        why = "not personalized: " + FALLBACK_REASONS.get(tile.fallback_reason, "unknown reason")
+    why = "personalized"
+    if not tile.personalized:
+        why = "not personalized: " + reason_words(tile.fallback_reason)
     ranked = tile.personalized or tile.score > 0
     return TileView(
         title_id=tile.title_id,

@@ -25,6 +25,15 @@ Where u comes from:
   in a bucket are not independent draws: estimates stay unbiased, but their
   effective sample size is the number of distinct (viewer, title, bucket)
   draws, not of impressions.
+
+A title whose candidates' scores include NaN or infinity gets no choice at
+all, even when some of its scores are finite: a non-finite score means the
+model overflowed for this viewer and title, its finite neighbours come out of
+the same computation, and a choice among them alone would log a propensity
+that offline evaluation, replaying the model over all of the title's
+candidates, cannot reproduce. The title is listed in `Decisions.unscored`
+(the gateway shows its default artwork); the page's other titles are chosen
+as if it were not there.
 """
 
 from __future__ import annotations
@@ -39,16 +48,19 @@ from typing import NamedTuple
 import numpy as np
 
 _UNIT = float(1 << 53)
+_NO_TITLES = np.zeros(0, dtype=np.int64)
 
 
 class Decisions(NamedTuple):
     """Per title: chosen index within its group, that candidate's score, its propensity;
-    and how many titles got a candidate other than the greedy best."""
+    how many titles got a candidate other than the greedy best; and the titles with a NaN
+    or infinite score, which got no choice (index 0, score 0, propensity 1)."""
 
     indices: np.ndarray  # (T,) int64
-    scores: np.ndarray  # (T,) float32
+    scores: np.ndarray  # (T,) float32, finite
     propensities: np.ndarray  # (T,) float64
     explored: int = 0
+    unscored: np.ndarray = _NO_TITLES  # (U,) ascending title indexes
 
 
 class _Groups:
@@ -65,6 +77,22 @@ class _Groups:
         self.scores = scores
         self.counts = counts  # (T,) candidates per title
         self.starts = np.cumsum(counts) - counts  # (T,) flat index of each title's first candidate
+
+    @cached_property
+    def unscored(self) -> np.ndarray:
+        """(U,) ascending indexes of the titles with a NaN or infinite score."""
+        finite = np.isfinite(self.scores)
+        if finite.all():
+            return _NO_TITLES
+        return np.flatnonzero(~np.logical_and.reduceat(finite, self.starts))
+
+    def finite(self) -> _Groups:
+        """These groups with every non-finite score as 0, so that an unscored title
+        spreads no NaN through the page's running sums (`_inverse_cdf`)."""
+        if not self.unscored.size:
+            return self
+        scores = np.where(np.isfinite(self.scores), self.scores, 0).astype(self.scores.dtype)
+        return _Groups(scores, self.counts)
 
     @cached_property
     def best(self) -> np.ndarray:
@@ -151,8 +179,10 @@ class Policy:
         title_ids: Sequence[str] = (),
         now_s: float | None = None,
     ) -> Decisions:
-        """One candidate per title; sticky when configured and the viewer and titles are known."""
-        groups = _Groups(scores, candidate_counts)
+        """One candidate per title, but for the unscored ones (see Decisions); sticky when
+        configured and the viewer and titles are known."""
+        given = _Groups(scores, candidate_counts)
+        groups = given.finite()
         if not (self.epsilon or self.temperature):
             chosen = groups.best
             propensities = np.ones(groups.counts.size)
@@ -165,8 +195,16 @@ class Policy:
                 uniforms = _page_uniforms(self.seed, page_id, groups.counts.size)
             chosen = _inverse_cdf(probabilities, groups, uniforms)
             propensities = probabilities[groups.starts + chosen]
-        explored = int(np.count_nonzero(chosen != groups.best))
-        return Decisions(chosen, scores[groups.starts + chosen], propensities, explored)
+        explore = chosen != groups.best
+        chosen_scores = groups.scores[groups.starts + chosen]
+        unscored = given.unscored
+        if unscored.size:
+            chosen, propensities = chosen.copy(), propensities.copy()  # chosen may be `best`
+            chosen[unscored], chosen_scores[unscored] = 0, 0
+            propensities[unscored], explore[unscored] = 1, False
+        return Decisions(
+            chosen, chosen_scores, propensities, int(np.count_nonzero(explore)), unscored
+        )
 
     def distribution(self, scores: np.ndarray, candidate_counts: np.ndarray) -> np.ndarray:
         """The probability (N,) of choosing each candidate; each title's probabilities sum to 1."""

@@ -1,4 +1,7 @@
-"""RankerService over gRPC: unpack and check the page, score and choose off the loop, pack."""
+"""RankerService over gRPC: unpack and check the page, score and choose off the loop, pack.
+
+Titles the model scores NaN or infinity are answered as `unscored_titles`, with finite
+placeholders (services/ranker/policy.py); the rest of the page is ranked as usual."""
 
 from __future__ import annotations
 
@@ -9,21 +12,17 @@ import numpy as np
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
 from common import ranking_wire
-from common.errors import FailedPrecondition, InvalidArgument, KeyartError, Unavailable
+from common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
 from services.ranker.catalog_features import CandidateRows, CatalogFeatures
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy
+from services.ranker.unscored_log import UnscoredLog
 
 # Every feature the schema defines (common/features.py) is a weight, a share or a one-hot
 # well inside this; anything beyond it would overflow float32 scores (3e38 gave NaN).
 MAX_FEATURE_MAGNITUDE = 1e6
-
-
-class NonFiniteScores(KeyartError):
-    """The model scored a candidate NaN or infinity: INTERNAL, so the gateway shows the
-    titles' default artwork (reason RANKER_UNAVAILABLE) instead of sending a NaN on."""
 
 
 def _matrix(data: bytes, width: int, field: str) -> np.ndarray:
@@ -57,6 +56,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         self._max_candidates = max_candidates
         self._catalog = catalog
         self._model: RankingModel | None = None
+        self._unscored_log = UnscoredLog()
 
     def use_model(self, model: RankingModel) -> None:
         self._model = model
@@ -90,15 +90,14 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
         decisions = await asyncio.to_thread(
             self._rank, model, viewer, situation, candidates, counts, request
         )
-        unscored = int(np.count_nonzero(~np.isfinite(decisions.scores)))
+        unscored = decisions.unscored.size
         if unscored:
-            raise NonFiniteScores(
-                f"the model scored {unscored} of {counts.size} titles NaN or infinity"
-            )
+            self._unscored_log.record(model.version, unscored, counts.size)
         RANKED_CHOICES.labels("explore").inc(decisions.explored)
-        RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored)
+        RANKED_CHOICES.labels("exploit").inc(counts.size - decisions.explored - unscored)
         return ranker_service_pb2.RankPageResponse(
             **ranking_wire.pack(decisions.indices, decisions.scores, decisions.propensities),
+            unscored_titles=ranking_wire.pack_unscored(decisions.unscored),
             model_version=model.version,
             policy=self._policy.name,
         )

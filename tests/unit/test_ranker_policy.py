@@ -77,9 +77,40 @@ def test_full_exploration_is_uniform() -> None:
     np.testing.assert_allclose(probabilities, np.repeat(1.0 / COUNTS, COUNTS))
 
 
-def test_nan_score_never_wins() -> None:
+def test_nan_score_never_wins_in_the_distribution() -> None:
+    """What offline evaluation replays of a model that scores some candidates NaN."""
     scores = np.array([np.nan, 0.1, 0.2], dtype=np.float32)
-    assert Policy().choose(scores, np.array([3]), "p").indices.tolist() == [2]
+    assert Policy().distribution(scores, np.array([3])).tolist() == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "policy", [Policy(), Policy(epsilon=0.5, seed=3), Policy(temperature=0.1, seed=3)]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_title_with_a_non_finite_score_gets_no_choice_and_the_others_theirs(
+    policy: Policy, bad: float
+) -> None:
+    """Title 2 has one non-finite score among finite ones: it is unscored (index 0, score 0,
+    propensity 1), and titles 0, 1 and 3 get what they get on a page without it (softmax's
+    running sums included)."""
+    scores = SCORES.copy()
+    scores[5] = bad  # title 2's second candidate
+    decided = policy.choose(scores, COUNTS, "page")
+    clean = policy.choose(SCORES, COUNTS, "page")
+    others = [0, 1, 3]
+    assert decided.unscored.tolist() == [2]
+    assert (decided.indices[2], decided.scores[2], decided.propensities[2]) == (0, 0.0, 1.0)
+    assert decided.indices[others].tolist() == clean.indices[others].tolist()
+    np.testing.assert_array_equal(decided.scores[others], clean.scores[others])
+    np.testing.assert_array_equal(decided.propensities[others], clean.propensities[others])
+    assert np.isfinite(decided.scores).all() and np.isfinite(decided.propensities).all()
+    assert decided.explored == int(
+        np.count_nonzero(clean.indices[others] != np.array(ARGMAX)[others])
+    )
+
+
+def test_a_page_without_non_finite_scores_has_no_unscored_titles() -> None:
+    assert Policy(epsilon=0.5).choose(SCORES, COUNTS, "page").unscored.size == 0
 
 
 def test_empty_page() -> None:
@@ -208,15 +239,19 @@ def test_explored_counts_the_titles_shown_other_than_their_best() -> None:
     assert 50 < decisions.explored < 95  # uniform over 4: about 75 of 100 differ from the best
 
 
-def _greedy_reference(scores: list[float], counts: list[int]) -> list[int]:
-    """Per title, the first candidate with the highest non-NaN score (0 when all are NaN)."""
-    chosen, start = [], 0
-    for count in counts:
+def _greedy_reference(scores: list[float], counts: list[int]) -> tuple[list[int], list[int]]:
+    """Per title, the first candidate with the highest score, 0 for a title with a non-finite
+    score; and those titles."""
+    chosen, unscored, start = [], [], 0
+    for title, count in enumerate(counts):
         group = scores[start : start + count]
-        finite = [(value, -at) for at, value in enumerate(group) if not np.isnan(value)]
-        chosen.append(-max(finite)[1] if finite else 0)
+        if np.isfinite(group).all():
+            chosen.append(-max((value, -at) for at, value in enumerate(group))[1])
+        else:
+            chosen.append(0)
+            unscored.append(title)
         start += count
-    return chosen
+    return chosen, unscored
 
 
 @settings(max_examples=300, deadline=None)
@@ -226,10 +261,12 @@ def _greedy_reference(scores: list[float], counts: list[int]) -> list[int]:
         max_size=40,
     )
 )
-def test_greedy_takes_each_titles_first_highest_score_and_never_a_nan(
+def test_greedy_takes_each_titles_first_highest_score_and_none_where_one_is_not_finite(
     groups: list[list[float]],
 ) -> None:
     scores = [value for group in groups for value in group]
     counts = [len(group) for group in groups]
     decisions = Policy().choose(np.array(scores, dtype=np.float32), np.array(counts), "page")
-    assert decisions.indices.tolist() == _greedy_reference(scores, counts)
+    chosen, unscored = _greedy_reference(scores, counts)
+    assert (decisions.indices.tolist(), decisions.unscored.tolist()) == (chosen, unscored)
+    assert np.isfinite(decisions.scores).all()

@@ -189,21 +189,63 @@ def test_features_at_the_bound_are_ranked_with_finite_scores(ranker_config: Rank
     assert np.isfinite(decisions(response).scores).all()
 
 
-def test_a_model_scoring_nan_is_refused_not_sent_on(
+def unscored(response: ranker_service_pb2.RankPageResponse) -> list[int]:
+    return ranking_wire.unpack_unscored(
+        response.unscored_titles, len(response.scores) // 4
+    ).tolist()
+
+
+def overflowing(config: RankerConfig, tmp_path: Path, column: slice) -> RankerConfig:
+    """The ranker serving a model whose viewer weights on artwork `column` overflow float32
+    for a viewer at the feature bound, yet are finite on the loader's probe."""
+    weights = bundled_weights()
+    wv = weights.wv.copy()
+    wv[:, column] *= np.float32(1e33)
+    path = save_model(build_model(replace(weights, wv=wv)), tmp_path / "huge.onnx")
+    return replace(config, model_path=path)
+
+
+AT_THE_BOUND = pack(np.full((1, VIEWER_DIM), 1e6))
+
+
+def test_titles_a_model_scores_nan_are_marked_with_finite_placeholders(
     ranker_config: RankerConfig, tmp_path: Path
 ) -> None:
-    """No NaN on the wire: the call fails, and the gateway shows the default artwork."""
-    weights = bundled_weights()
-    # Finite on the loader's probe, but past float32 for a viewer at the feature bound.
-    huge = replace(weights, wv=weights.wv * np.float32(1e33))
+    """No NaN on the wire and no failed call: every title is marked unscored, with index 0,
+    score 0 and propensity 1 (the gateway shows its default artwork)."""
+    broken = overflowing(ranker_config, tmp_path, slice(None))
+    response = rank(broken, page_request(viewer_features=AT_THE_BOUND))
+    decided = decisions(response)
+    assert unscored(response) == [0, 1]
+    assert decided.chosen.tolist() == [0, 0]
+    assert decided.scores.tolist() == [0.0, 0.0]
+    assert decided.propensities.tolist() == [1.0, 1.0]
+
+
+def test_only_the_title_with_a_nan_score_is_unscored_the_rest_are_ranked(
+    ranker_config: RankerConfig, tmp_path: Path
+) -> None:
+    """Artwork feature 0 overflows to infinity: a candidate with 0 there scores NaN
+    (0 × inf), one with 0.5 scores sigmoid(inf) = 1. Title 1 has one NaN candidate among
+    finite ones, and falls back whole; titles 0 and 2 are chosen by the policy as usual."""
     broken = replace(
-        ranker_config, model_path=save_model(build_model(huge), tmp_path / "huge.onnx")
+        overflowing(ranker_config, tmp_path, slice(0, 1)),
+        exploration="epsilon_greedy",
+        epsilon=0.5,
     )
-    viewer = pack(np.full((1, VIEWER_DIM), 1e6))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        rank(broken, page_request(viewer_features=viewer))
-    assert caught.value.code() == grpc.StatusCode.INTERNAL
-    assert caught.value.details() == "the model scored 2 of 2 titles NaN or infinity"
+    artwork = np.full((7, ARTWORK_DIM), 0.5, np.float32)
+    artwork[3, 0] = 0.0  # title 1's second candidate
+    request = page_request(
+        viewer_features=AT_THE_BOUND, artwork_features=pack(artwork), candidate_counts=[2, 3, 2]
+    )
+    response = rank(broken, request)
+    decided = decisions(response)
+    assert unscored(response) == [1]
+    assert decided.scores.tolist() == [1.0, 0.0, 1.0]
+    assert decided.chosen[1] == 0
+    assert decided.propensities[1] == 1.0
+    # Greedy's first of the tie, or the other with ε/2: the policy chose for titles 0 and 2.
+    assert set(np.round(decided.propensities[[0, 2]], 6).tolist()) <= {0.75, 0.25}
 
 
 def test_not_serving_and_unavailable_until_the_model_has_loaded(
