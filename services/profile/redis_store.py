@@ -26,6 +26,7 @@ from services.profile.store import (
     BatchOutcome,
     ReusedEventId,
     StoreUnavailable,
+    event_record,
     taste_features,
     taste_from,
 )
@@ -163,12 +164,7 @@ class RedisProfileStore:
             keys.append(self._key("event", event.event_id))
             keys += [self._key(kind, event.user_id) for kind in ("count", "weight", "updated")]
             args += [
-                event.user_id,
-                event.title_id,
-                event.kind,
-                event.occurred_at_ms,
-                event.page_id,
-                event.artwork_id,
+                *event_record(event),
                 repr(EVENT_WEIGHTS[event.kind]),
                 len(features),
                 *features,

@@ -17,7 +17,13 @@ from typing import TypeVar
 
 from common.events import FeedbackEvent
 from common.sqlite_files import check_database
-from services.profile.store import BatchOutcome, ReusedEventId, taste_features, taste_from
+from services.profile.store import (
+    BatchOutcome,
+    ReusedEventId,
+    event_record,
+    taste_features,
+    taste_from,
+)
 from services.profile.taste import EVENT_WEIGHTS, Decay, Taste
 
 T = TypeVar("T")
@@ -80,18 +86,7 @@ class SqliteProfileStore:
             new, duplicates = self._new_events(events)
             db.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        event.event_id,
-                        event.user_id,
-                        event.title_id,
-                        event.kind,
-                        event.occurred_at_ms,
-                        event.page_id,
-                        event.artwork_id,
-                    )
-                    for event in new
-                ],
+                [(event.event_id, *event_record(event)) for event in new],
             )
             counts = Counter(event.user_id for event in new)
             db.executemany(

@@ -24,6 +24,18 @@ def taste_features(event: FeedbackEvent) -> list[str]:
     return list(dict.fromkeys(named))
 
 
+def event_record(event: FeedbackEvent) -> tuple[str, str, int, int, str, str]:
+    """What the event log keeps of `event` besides its id, in the stores' column order."""
+    return (
+        event.user_id,
+        event.title_id,
+        event.kind,
+        event.occurred_at_ms,
+        event.page_id,
+        event.artwork_id,
+    )
+
+
 class ReusedEventId(AlreadyExists):
     """A second event under an event id that is not a retry of the first (AIP-155).
 
