@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-learning loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-learning loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -101,6 +101,10 @@ loadtest: proto
 # AVA throughput on a generated 1080p video (short run, extrapolated to an hour).
 bench-ava: proto
 	$(PY) -m services.artwork.ava.bench
+
+# Viewer history import: events/s into each profile store over gRPC and in process (~3 minutes).
+bench-events: proto
+	$(PY) -m bench.events_import
 
 # The one image of the four services (needs a Docker engine; see Dockerfile, k8s/).
 IMAGE ?= keyart:0.1.0

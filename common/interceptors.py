@@ -179,7 +179,7 @@ def _decoder(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary-unary and unary-stream handler in a _CallScope.
+    """Wraps every unary-unary, unary-stream and stream-unary handler in a _CallScope.
 
     KeyartError → its status with its message; anything else → INTERNAL with a
     generic message, the detail going to the log only. Calls are tracked by `drain`.
@@ -230,6 +230,18 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_wrapped, response_serializer=handler.response_serializer
+            )
+        if handler.stream_unary is not None:
+            client_stream: Any = handler.stream_unary  # a coroutine function
+
+            async def client_stream_wrapped(
+                requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+            ) -> Any:
+                async with scope(context):
+                    return await client_stream((decode(raw) async for raw in requests), context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                client_stream_wrapped, response_serializer=handler.response_serializer
             )
         if handler.unary_stream is None:
             return handler

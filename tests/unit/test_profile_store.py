@@ -3,6 +3,7 @@ idempotency, recency, durability across reopening."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,71 @@ def test_redis_killed_keeps_acknowledged_events(tmp_path: Path) -> None:
     finally:
         restarted.stop()
         server.stop()
+
+
+def mixed_history(count: int = 600, seed: int = 7) -> list[FeedbackEvent]:
+    """Events of every kind over a few viewers and titles, out of time order, with retries."""
+    rng = random.Random(seed)
+    titles = [
+        (f"t{i}", tuple(rng.sample(GENRES, 2)), tuple(rng.sample(CAST, rng.randint(0, 3))))
+        for i in range(12)
+    ]
+    history = []
+    for i in range(count):
+        title_id, genres, cast = rng.choice(titles)
+        history.append(
+            event(
+                f"e{i}",
+                user_id=f"viewer-{rng.randint(0, 9)}",
+                title_id=title_id,
+                genres=genres,
+                cast=cast,
+                kind=rng.randint(1, 4),
+                at_ms=DAY0 + rng.randint(-50, 50) * MS_PER_DAY // 7,
+            )
+        )
+    retries = [history[rng.randrange(count)] for _ in range(count // 10)]
+    return history + retries + history[: count // 20]
+
+
+GENRES = ("comedy", "romance", "drama", "thriller", "action")
+CAST = ("Robin Williams", "Matt Damon", "Minnie Driver", "Uma Thurman", "John Travolta")
+
+
+def test_a_batch_gives_the_same_profiles_as_events_one_by_one(open_store: OpenStore) -> None:
+    history = mixed_history()
+    one_by_one = open_store("single")
+    outcomes = [one_by_one.apply(item) for item in history]
+    batched = open_store("batched")
+    results = [batched.apply_batch(history[i : i + 128]) for i in range(0, len(history), 128)]
+    assert sum(result.applied for result in results) == sum(outcomes) == 600
+    assert sum(result.duplicates for result in results) == len(history) - 600
+    assert set().union(*(result.user_ids for result in results)) == {
+        item.user_id for item in history
+    }
+    for user in sorted({item.user_id for item in history}):
+        assert batched.taste(user, DAY0 + 20 * MS_PER_DAY) == one_by_one.taste(
+            user, DAY0 + 20 * MS_PER_DAY
+        )
+    one_by_one.close()
+    batched.close()
+
+
+def test_a_batch_with_a_reused_event_id_applies_nothing(store: ProfileStore) -> None:
+    store.apply(event("e1"))
+    batch = [event("e2"), event("e3", user_id="other"), event("e1", title_id="t2")]
+    with pytest.raises(AlreadyExists, match="event_id: 'e1' was already recorded") as raised:
+        store.apply_batch(batch)
+    assert getattr(raised.value, "index", None) == 2
+    assert store.taste("viewer", DAY0).event_count == 1
+    assert store.taste("other", DAY0).event_count == 0
+    assert store.apply_batch(batch[:2]).applied == 2
+
+
+def test_a_batch_refuses_an_id_it_repeats_with_other_content(store: ProfileStore) -> None:
+    with pytest.raises(AlreadyExists) as raised:
+        store.apply_batch([event("e1"), event("e2"), event("e1", kind=3)])
+    assert getattr(raised.value, "index", None) == 2
+    assert store.taste("viewer", DAY0).event_count == 0
+    result = store.apply_batch([event("e1"), event("e1"), event("e2")])
+    assert (result.applied, result.duplicates, result.user_ids) == (2, 1, frozenset({"viewer"}))
