@@ -47,6 +47,7 @@ def _content(title: Title) -> list[object]:
                 a.visual_quality,
                 a.composition,
                 [astuple(f) for f in a.faces],
+                a.image_url,
             ]
             for a in title.artworks
         ],

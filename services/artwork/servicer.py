@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -13,19 +13,18 @@ from keyart.artwork.v1 import artwork_service_pb2_grpc
 
 from common.errors import InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION, pack
+from common.logging import get_logger
 from common.validation import require_path_ids
 from services.artwork.catalog import Catalog, CatalogEntry
+from services.artwork.keeper import CatalogKeeper
 from services.artwork.messages import ava_tags
-from services.artwork.model import Artwork
 from services.artwork.registration import artworks_to_register
-
-# Persists a title's new artworks (title id, artworks, replace) and returns the catalog
-# that includes them; blocking, all or none.
-Registrar = Callable[[str, Sequence[Artwork], bool], Catalog]
 
 # Feature rows per streamed chunk: 8,192 rows × 328 bytes ≈ 2.7 MB a message.
 DEFAULT_ROWS_PER_CHUNK = 8192
 MAX_ROWS_PER_CHUNK = 65536
+
+log = get_logger(__name__)
 
 
 def validate_title_ids(title_ids: Sequence[str], limit: int) -> None:
@@ -82,15 +81,23 @@ class _Serving:
 class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
     """UNAVAILABLE until `serve(catalog)` (the server loads the catalog after binding)."""
 
-    def __init__(self, max_titles_per_request: int, registrar: Registrar) -> None:
+    def __init__(self, max_titles_per_request: int, keeper: CatalogKeeper) -> None:
         self.max_titles_per_request = max_titles_per_request
-        self._registrar = registrar
-        self._registering = asyncio.Lock()
+        self._keeper = keeper
+        # One write (and reload) at a time; pages keep reading the catalog being replaced.
+        self._writing = asyncio.Lock()
         self._serving: _Serving | None = None
 
     def serve(self, catalog: Catalog) -> None:
         """Starts (or switches to) answering from `catalog`."""
         self._serving = _Serving.of(catalog)
+
+    async def load(self) -> Catalog:
+        """Reads the whole store and serves it."""
+        async with self._writing:
+            catalog = await asyncio.to_thread(self._keeper.load)
+            self.serve(catalog)
+        return catalog
 
     def _ready(self) -> _Serving:
         if self._serving is None:
@@ -162,13 +169,22 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
     ) -> pb.RegisterArtworksResponse:
         artworks = artworks_to_register(request)
         self._ready()
-        async with self._registering:
+        async with self._writing:
             serving = await asyncio.to_thread(
                 lambda: _Serving.of(
-                    self._registrar(request.title_id, artworks, request.replace_existing)
+                    self._keeper.register(
+                        request.title_id, artworks, replace=request.replace_existing
+                    )
                 )
             )
             self._serving = serving
+        log.info(
+            "artworks registered",
+            title_id=request.title_id,
+            artworks=len(artworks),
+            replace=request.replace_existing,
+            catalog_version=serving.catalog.version,
+        )
         entry = serving.catalog.titles([request.title_id])[0][0]
         row_of = {artwork_id: row for row, artwork_id in enumerate(entry.artwork_ids)}
         rows = np.asarray(entry.features)[[row_of[artwork.artwork_id] for artwork in artworks]]

@@ -30,9 +30,17 @@ CREATE TABLE IF NOT EXISTS artworks (
     faces_json     TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS artworks_by_title ON artworks (title_id, position);
+CREATE TABLE IF NOT EXISTS catalog_revision (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    revision  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO catalog_revision (singleton, revision) VALUES (1, 0);
 """
 # Columns added since the first schema, for files written before them: (column, definition).
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("faces_json", "TEXT NOT NULL DEFAULT '[]'"),)
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("faces_json", "TEXT NOT NULL DEFAULT '[]'"),
+    ("image_url", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
@@ -73,6 +81,18 @@ class ArtworkStore:
             with connection:
                 yield connection
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that also moves the revision forward."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("UPDATE catalog_revision SET revision = revision + 1")
+
+    def revision(self) -> int:
+        with self._connect() as connection:
+            return int(connection.execute("SELECT revision FROM catalog_revision").fetchone()[0])
+
     def title_count(self) -> int:
         with self._connect() as connection:
             return int(connection.execute("SELECT COUNT(*) FROM titles").fetchone()[0])
@@ -82,7 +102,7 @@ class ArtworkStore:
             artworks: dict[str, list[Artwork]] = {}
             artwork_rows = connection.execute(
                 "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition,"
-                " faces_json FROM artworks ORDER BY title_id, position"
+                " faces_json, image_url FROM artworks ORDER BY title_id, position"
             )
             for (
                 title_id,
@@ -92,6 +112,7 @@ class ArtworkStore:
                 visual_quality,
                 composition,
                 faces,
+                image_url,
             ) in artwork_rows:
                 artworks.setdefault(title_id, []).append(
                     Artwork(
@@ -101,6 +122,7 @@ class ArtworkStore:
                         visual_quality,
                         composition,
                         _faces(faces),
+                        image_url,
                     )
                 )
             title_rows = connection.execute(
@@ -123,7 +145,7 @@ class ArtworkStore:
         An artwork id the title already has is replaced; `replace` drops all its others.
         NotFound for an unknown title; InvalidArgument for an id that belongs to another.
         """
-        with self._connect() as connection:
+        with self._write() as connection:
             if (
                 connection.execute(
                     "SELECT 1 FROM titles WHERE title_id = ?", (title_id,)
@@ -161,7 +183,8 @@ class ArtworkStore:
     ) -> None:
         connection.executemany(
             "INSERT INTO artworks (artwork_id, title_id, position, cast_json, tones_json,"
-            " visual_quality, composition, faces_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " visual_quality, composition, faces_json, image_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     artwork.artwork_id,
@@ -172,15 +195,30 @@ class ArtworkStore:
                     artwork.visual_quality,
                     artwork.composition,
                     _faces_json(artwork.faces),
+                    artwork.image_url,
                 )
                 for title_id, position, artwork in rows
             ],
         )
 
-    def upsert_titles(self, titles: Iterable[Title]) -> None:
-        """Inserts or replaces each title together with its whole set of artworks, atomically."""
-        titles = list(titles)
-        with self._connect() as connection:
+    def upsert_titles(self, titles: Sequence[Title]) -> None:
+        """Inserts or replaces each title together with its whole set of artworks, atomically.
+
+        InvalidArgument naming `titles[i].artworks[j].artwork_id` for an artwork id that
+        belongs to a title outside this call.
+        """
+        upserted = {title.title_id for title in titles}
+        with self._write() as connection:
+            for i, title in enumerate(titles):
+                for j, artwork in enumerate(title.artworks):
+                    owner = connection.execute(
+                        "SELECT title_id FROM artworks WHERE artwork_id = ?", (artwork.artwork_id,)
+                    ).fetchone()
+                    if owner is not None and owner[0] not in upserted:
+                        raise InvalidArgument(
+                            f"titles[{i}].artworks[{j}].artwork_id",
+                            f"{artwork.artwork_id!r} belongs to title {owner[0]!r}",
+                        )
             connection.executemany(
                 "INSERT INTO titles (title_id, name, genres_json, cast_json) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (title_id) DO UPDATE SET name = excluded.name,"
@@ -201,3 +239,11 @@ class ArtworkStore:
                     for position, artwork in enumerate(title.artworks)
                 ],
             )
+
+    def delete_titles(self, title_ids: Sequence[str]) -> None:
+        """Deletes the titles and their artworks; NotFound naming `title_ids[i]` for an unknown one."""
+        with self._write() as connection:
+            for i, title_id in enumerate(title_ids):
+                deleted = connection.execute("DELETE FROM titles WHERE title_id = ?", (title_id,))
+                if deleted.rowcount == 0:
+                    raise NotFound(f"title_ids[{i}]: title {title_id!r} is not in the catalog")
