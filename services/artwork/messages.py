@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 
-from services.artwork.model import Artwork, FaceBox
+from services.artwork.model import Artwork, FaceBox, Title
 
 
 def ava_tags(artwork: Artwork) -> pb.AvaTags:
@@ -17,8 +17,8 @@ def ava_tags(artwork: Artwork) -> pb.AvaTags:
     )
 
 
-def artwork_of(artwork_id: str, tags: pb.AvaTags) -> Artwork:
-    """The domain artwork, as the message says (unchecked: RegisterArtworks checks first)."""
+def artwork_of(artwork_id: str, tags: pb.AvaTags, image_url: str = "") -> Artwork:
+    """The domain artwork, as the message says (unchecked: the caller checks first)."""
     return Artwork(
         artwork_id=artwork_id,
         cast=tuple(tags.cast),
@@ -26,4 +26,19 @@ def artwork_of(artwork_id: str, tags: pb.AvaTags) -> Artwork:
         visual_quality=tags.visual_quality,
         composition=tags.composition,
         faces=tuple(FaceBox(f.x, f.y, f.width, f.height) for f in tags.faces),
+        image_url=image_url,
+    )
+
+
+def new_title(title: Title) -> pb.NewTitle:
+    """The message that upserts `title` as it is (what `keyart catalog export` writes)."""
+    return pb.NewTitle(
+        title_id=title.title_id,
+        name=title.name,
+        genres=title.genres,
+        cast=title.cast,
+        artworks=[
+            pb.Artwork(artwork_id=a.artwork_id, image_url=a.image_url, tags=ava_tags(a))
+            for a in title.artworks
+        ],
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -19,6 +19,7 @@ from services.artwork.catalog import Catalog, CatalogEntry
 from services.artwork.keeper import CatalogKeeper
 from services.artwork.messages import ava_tags
 from services.artwork.registration import artworks_to_register
+from services.artwork.titles import titles_to_delete, titles_to_upsert
 
 # Feature rows per streamed chunk: 8,192 rows × 328 bytes ≈ 2.7 MB a message.
 DEFAULT_ROWS_PER_CHUNK = 8192
@@ -164,20 +165,55 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
                 feature_schema=SCHEMA_VERSION,
             )
 
+    async def _write(self, change: Callable[[], Catalog]) -> tuple[_Serving, _Serving]:
+        """Runs one blocking store write and serves its result: (before, after)."""
+        before = self._ready()
+        async with self._writing:
+            after = await asyncio.to_thread(lambda: _Serving.of(change()))
+            self._serving = after
+        return before, after
+
+    async def UpsertTitles(
+        self, request: pb.UpsertTitlesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpsertTitlesResponse:
+        titles = titles_to_upsert(request)
+        before, after = await self._write(lambda: self._keeper.upsert(titles))
+        catalog = after.catalog
+        log.info(
+            "titles upserted",
+            titles=len(titles),
+            catalog_version=catalog.version,
+            changed=catalog.version != before.catalog.version,
+        )
+        return pb.UpsertTitlesResponse(
+            catalog_version=catalog.version,
+            changed=catalog.version != before.catalog.version,
+            title_count=len(catalog),
+            artwork_count=catalog.artwork_count,
+        )
+
+    async def DeleteTitles(
+        self, request: pb.DeleteTitlesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteTitlesResponse:
+        title_ids = titles_to_delete(request)
+        _, after = await self._write(lambda: self._keeper.delete(title_ids))
+        catalog = after.catalog
+        log.info("titles deleted", titles=len(title_ids), catalog_version=catalog.version)
+        return pb.DeleteTitlesResponse(
+            catalog_version=catalog.version,
+            title_count=len(catalog),
+            artwork_count=catalog.artwork_count,
+        )
+
     async def RegisterArtworks(
         self, request: pb.RegisterArtworksRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterArtworksResponse:
         artworks = artworks_to_register(request)
-        self._ready()
-        async with self._writing:
-            serving = await asyncio.to_thread(
-                lambda: _Serving.of(
-                    self._keeper.register(
-                        request.title_id, artworks, replace=request.replace_existing
-                    )
-                )
+        _, serving = await self._write(
+            lambda: self._keeper.register(
+                request.title_id, artworks, replace=request.replace_existing
             )
-            self._serving = serving
+        )
         log.info(
             "artworks registered",
             title_id=request.title_id,

@@ -17,7 +17,7 @@ from common.errors import InvalidArgument
 from common.features import ARTWORK_DIM, artwork_vector, unpack
 from demo.catalog_seed import seed_catalog
 from services.artwork.model import Artwork
-from services.artwork.server import build_server, load_catalog
+from services.artwork.server import build_server
 from services.artwork.store import ArtworkStore
 from tests.unit.test_artwork_service import make_config
 
@@ -25,13 +25,17 @@ T = TypeVar("T")
 TITLE = "title-00001"
 
 
-def on_server(db_path: Path, scenario: Callable[[ArtworkServiceStub], Awaitable[T]]) -> T:
+def on_server(
+    db_path: Path, scenario: Callable[[ArtworkServiceStub], Awaitable[T]], *, seed: bool = True
+) -> T:
+    """`scenario` against an in-process server on the store at `db_path` (`seed`: the demo's)."""
     config = make_config(db_path)
-    seed_catalog(db_path)
+    if seed:
+        seed_catalog(db_path)
 
     async def run() -> T:
         server, servicer = build_server(config)
-        servicer.serve(load_catalog(config))
+        await servicer.load()
         port = await server.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -121,7 +125,7 @@ def test_replace_existing_serves_exactly_the_new_ones(tmp_path: Path) -> None:
                 title_id=TITLE, artworks=[new("ok"), new("bad", tones=("sad",))]
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "artworks[1].tags.tones: unknown tones ['sad']",
+            "artworks[1].tags.tones[0]: unknown genre 'sad'",
         ),
         (
             pb.RegisterArtworksRequest(title_id=TITLE, artworks=[new("x", title="title-00002")]),
