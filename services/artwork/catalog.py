@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -84,6 +85,7 @@ class Catalog:
                 features=self.matrix[start:stop].data,
             )
             start = stop
+        self._ids = sorted(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -105,6 +107,11 @@ class Catalog:
         if not with_features:
             return entries, b""
         return entries, b"".join([entry.features for entry in entries if entry is not None])
+
+    def titles_after(self, title_id: str, limit: int) -> list[CatalogEntry]:
+        """Up to `limit` titles in id order, starting after `title_id` ("" = from the first)."""
+        start = bisect.bisect_right(self._ids, title_id) if title_id else 0
+        return [self._entries[i] for i in self._ids[start : start + limit]]
 
     def titles(self, title_ids: Sequence[str]) -> tuple[list[CatalogEntry], list[str]]:
         """The found titles in request order, and the ids not in the catalog."""

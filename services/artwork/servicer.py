@@ -14,7 +14,7 @@ from keyart.artwork.v1 import artwork_service_pb2_grpc
 from common.errors import InvalidArgument, Unavailable
 from common.features import ARTWORK_DIM, SCHEMA_VERSION, pack
 from common.logging import get_logger
-from common.validation import require_path_ids
+from common.validation import require_path_id, require_path_ids
 from services.artwork.catalog import Catalog, CatalogEntry
 from services.artwork.keeper import CatalogKeeper
 from services.artwork.messages import ava_tags
@@ -24,6 +24,8 @@ from services.artwork.titles import titles_to_delete, titles_to_upsert
 # Feature rows per streamed chunk: 8,192 rows × 328 bytes ≈ 2.7 MB a message.
 DEFAULT_ROWS_PER_CHUNK = 8192
 MAX_ROWS_PER_CHUNK = 65536
+DEFAULT_TITLES_PER_PAGE = 500
+MAX_TITLES_PER_PAGE = 5000
 
 log = get_logger(__name__)
 
@@ -132,6 +134,24 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
         found, missing = self._ready().catalog.titles(request.title_ids)
         return pb.GetTitlesResponse(
             titles=[_title(entry) for entry in found], missing_title_ids=missing
+        )
+
+    async def ListTitles(
+        self, request: pb.ListTitlesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTitlesResponse:
+        if request.page_size > MAX_TITLES_PER_PAGE:
+            raise InvalidArgument(
+                "page_size", f"{request.page_size}; the limit is {MAX_TITLES_PER_PAGE}"
+            )
+        if request.page_token:
+            require_path_id(request.page_token, "page_token")
+        catalog = self._ready().catalog
+        size = request.page_size or DEFAULT_TITLES_PER_PAGE
+        page = catalog.titles_after(request.page_token, size + 1)
+        return pb.ListTitlesResponse(
+            titles=[_title(entry) for entry in page[:size]],
+            next_page_token=page[size - 1].title.title_id if len(page) > size else "",
+            catalog_version=catalog.version,
         )
 
     async def GetCatalogInfo(

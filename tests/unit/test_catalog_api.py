@@ -198,3 +198,37 @@ def test_an_artwork_id_of_a_title_outside_the_call_is_refused(tmp_path: Path) ->
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "titles[1].artworks[0].artwork_id: 'mine' belongs to title 'x'"
     assert ArtworkStore(tmp_path / "catalog.db").title_count() == 1
+
+
+def test_list_titles_pages_through_the_whole_catalog_in_id_order(tmp_path: Path) -> None:
+    ids = [f"t{i:02d}" for i in range(7)]
+
+    async def scenario(stub: ArtworkServiceStub) -> tuple[list[list[str]], set[str]]:
+        await stub.UpsertTitles(upsert(*[new_title(i, artwork(f"{i}-a")) for i in reversed(ids)]))
+        pages: list[list[str]] = []
+        versions: set[str] = set()
+        token = ""
+        while True:
+            page = await stub.ListTitles(pb.ListTitlesRequest(page_size=3, page_token=token))
+            pages.append([title.title_id for title in page.titles])
+            versions.add(page.catalog_version)
+            token = page.next_page_token
+            if not token:
+                return pages, versions
+
+    pages, versions = on_server(tmp_path / "catalog.db", scenario, seed=False)
+    assert pages == [ids[0:3], ids[3:6], ids[6:7]]
+    assert len(versions) == 1
+
+
+def test_list_titles_refuses_an_oversized_page(tmp_path: Path) -> None:
+    async def scenario(stub: ArtworkServiceStub) -> grpc.aio.AioRpcError:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListTitles(pb.ListTitlesRequest(page_size=5001))
+        return caught.value
+
+    error = on_server(tmp_path / "catalog.db", scenario, seed=False)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_size: 5001; the limit is 5000",
+    )
