@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field
 
 import numpy as np
@@ -24,13 +24,19 @@ class CatalogEntry:
     image_urls: tuple[str, ...]
     rows: range
     features: memoryview = field(repr=False, compare=False)
+    digest: bytes = field(repr=False, compare=False)
 
 
-def catalog_version(titles: Sequence[Title]) -> str:
-    """Changes whenever any served content or the feature schema changes."""
+def title_digest(title: Title) -> bytes:
+    """A digest of everything served about `title`."""
+    return hashlib.sha256(json.dumps(_content(title), separators=(",", ":")).encode()).digest()
+
+
+def catalog_version(digests: Iterable[bytes]) -> str:
+    """Changes whenever any served content or the feature schema changes (titles in id order)."""
     digest = hashlib.sha256(SCHEMA_VERSION.encode())
-    for title in titles:
-        digest.update(json.dumps(_content(title), separators=(",", ":")).encode())
+    for title in digests:
+        digest.update(title)
     return digest.hexdigest()[:12]
 
 
@@ -58,20 +64,38 @@ def _content(title: Title) -> list[object]:
 class Catalog:
     """Immutable once built; lookups are safe from any thread or task."""
 
-    def __init__(self, titles: Sequence[Title], image_base_url: str) -> None:
-        artworks = [artwork for title in titles for artwork in title.artworks]
-        self.matrix = np.zeros((len(artworks), ARTWORK_DIM), dtype="<f4")
-        for row, artwork in enumerate(artworks):
-            self.matrix[row] = artwork_vector(
-                artwork.tones, artwork.cast, artwork.visual_quality, artwork.composition
-            )
+    def __init__(
+        self, titles: Sequence[Title], image_base_url: str, previous: Catalog | None = None
+    ) -> None:
+        """`titles` in id order. A title `previous` holds unchanged keeps its feature rows
+        and digest from there: a catalog of 600,000 artworks takes seconds to build anew,
+        and a write changes a few titles of it."""
+        reused = {
+            title.title_id: entry
+            for title in titles
+            if previous is not None
+            and (entry := previous._entries.get(title.title_id)) is not None
+            and (entry.title is title or entry.title == title)
+        }
+        self.artwork_count = sum(len(title.artworks) for title in titles)
+        self.matrix = np.zeros((self.artwork_count, ARTWORK_DIM), dtype="<f4")
+        starts = np.cumsum([0] + [len(title.artworks) for title in titles]).tolist()
+        for title, start in zip(titles, starts, strict=False):
+            kept = reused.get(title.title_id)
+            if kept is not None and previous is not None:
+                self.matrix[start : start + len(title.artworks)] = previous.matrix[
+                    kept.rows.start : kept.rows.stop
+                ]
+                continue
+            for row, artwork in enumerate(title.artworks, start):
+                self.matrix[row] = artwork_vector(
+                    artwork.tones, artwork.cast, artwork.visual_quality, artwork.composition
+                )
         self.matrix.flags.writeable = False
-        self.version = catalog_version(titles)
-        self.artwork_count = len(artworks)
         self._entries: dict[str, CatalogEntry] = {}
-        start = 0
-        for title in titles:
+        for title, start in zip(titles, starts, strict=False):
             stop = start + len(title.artworks)
+            kept = reused.get(title.title_id)
             best = max(title.artworks, key=lambda artwork: artwork.aesthetic_score, default=None)
             self._entries[title.title_id] = CatalogEntry(
                 title=title,
@@ -83,8 +107,9 @@ class Catalog:
                 ),
                 rows=range(start, stop),
                 features=self.matrix[start:stop].data,
+                digest=kept.digest if kept is not None else title_digest(title),
             )
-            start = stop
+        self.version = catalog_version(entry.digest for entry in self._entries.values())
         self._ids = sorted(self._entries)
 
     def __len__(self) -> int:
