@@ -3,6 +3,8 @@ offline against the Kubernetes schemas (strict), and the project's own rules hol
 
 from __future__ import annotations
 
+import copy
+import re
 import shutil
 import subprocess
 import sys
@@ -68,8 +70,38 @@ def config(objects: list[dict]) -> dict[str, str]:
     return of_kind(objects, "ConfigMap")[0]["data"]
 
 
-def test_the_overlays_are_dev_prod_and_managed_redis() -> None:
-    assert OVERLAYS == ["dev", "prod", "prod-managed-redis"]
+def config_map_name(objects: list[dict]) -> str:
+    """keyart-config's name in a render (kustomize suffixes it with a hash of its data)."""
+    return str(of_kind(objects, "ConfigMap")[0]["metadata"]["name"])
+
+
+@pytest.fixture(scope="module")
+def dev() -> list[dict]:
+    return render("dev")
+
+
+@pytest.fixture(scope="module")
+def prod() -> list[dict]:
+    return render("prod")
+
+
+@pytest.fixture(scope="module")
+def managed() -> list[dict]:
+    return render("prod-managed")
+
+
+def broken(objects: list[dict], kind: str, name: str) -> tuple[list[dict], dict]:
+    """A copy of a render to break on purpose, and its object `kind`/`name` to break."""
+    copied = copy.deepcopy(objects)
+    return copied, named(copied, kind, name)
+
+
+def container_of(objects: list[dict], kind: str, name: str) -> dict:
+    return named(objects, kind, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_overlays_are_dev_prod_and_prod_managed() -> None:
+    assert OVERLAYS == ["dev", "prod", "prod-managed"]
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -209,20 +241,29 @@ def allowed_sources(objects: list[dict], target: str) -> set[str]:
     return sources
 
 
+# Who may connect to whom: each app's pods, and the apps whose pods may open connections to them.
+CALLERS = {
+    "gateway": {"*"},
+    "profile": {"gateway"},
+    "artwork": {"gateway", "ranker"},
+    "ranker": {"gateway"},
+    "redis": {"profile"},
+    "postgres": {"artwork"},
+}
+
+
+def call_graph_drift(objects: list[dict]) -> dict[str, set[str]]:
+    """{app: the callers its policies admit} for every app whose callers are not CALLERS'."""
+    admitted = {target: allowed_sources(objects, target) for target in pod_labels(objects)}
+    return {target: sources for target, sources in admitted.items() if sources != CALLERS[target]}
+
+
 def test_network_policies_deny_by_default_and_allow_only_the_call_graph(
     objects: list[dict],
 ) -> None:
     deny = named(objects, "NetworkPolicy", "default-deny")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}  # covers every pod
-    expected = {
-        "gateway": {"*"},
-        "profile": {"gateway"},
-        "artwork": {"gateway", "ranker"},
-        "ranker": {"gateway"},
-    }
-    if "redis" in pod_labels(objects):
-        expected["redis"] = {"profile"}
-    assert {target: allowed_sources(objects, target) for target in pod_labels(objects)} == expected
+    assert call_graph_drift(objects) == {}
 
 
 def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(
@@ -249,25 +290,177 @@ def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(
         assert ports["metrics"] == METRICS_PORT
 
 
-def test_only_profile_may_reach_redis(objects: list[dict]) -> None:
-    for policy in of_kind(objects, "NetworkPolicy"):
-        for rule in policy["spec"].get("egress", []):
-            ports = {p["port"] for p in rule.get("ports", [])}
-            if 6379 in ports:
-                assert policy["spec"]["podSelector"]["matchLabels"] == {
-                    "app.kubernetes.io/name": "profile"
-                }
+# The one app whose pods may open connections to each store's port (in-cluster or managed).
+STORE_CLIENTS = {6379: "profile", 5432: "artwork"}
 
 
-def test_more_than_one_profile_replica_only_on_redis(objects: list[dict]) -> None:
-    profile = named(objects, "Deployment", "profile")
-    env = {e["name"] for e in profile["spec"]["template"]["spec"]["containers"][0].get("env", [])}
-    on_redis = config(objects)["PROFILE_STORE"].startswith("redis://") or "PROFILE_STORE" in env
-    assert profile["spec"]["replicas"] == 1 or on_redis
+def egress_to_stores_by_others(objects: list[dict]) -> list[str]:
+    """The egress policies that let pods other than a store's one client reach its port."""
+    return [
+        f"{policy['metadata']['name']} lets {selector} reach port {port}"
+        for policy in of_kind(objects, "NetworkPolicy")
+        for rule in policy["spec"].get("egress", [])
+        for port in sorted({p["port"] for p in rule.get("ports", [])} & set(STORE_CLIENTS))
+        if (selector := policy["spec"]["podSelector"].get("matchLabels"))
+        != {"app.kubernetes.io/name": STORE_CLIENTS[port]}
+    ]
 
 
-def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls() -> None:
-    dev, prod = render("dev"), render("prod")
+def test_only_profile_may_reach_redis_and_only_artwork_postgres(objects: list[dict]) -> None:
+    assert egress_to_stores_by_others(objects) == []
+
+
+def test_the_network_rules_refuse_a_postgres_open_to_others(prod: list[dict]) -> None:
+    objects, policy = broken(prod, "NetworkPolicy", "postgres")
+    policy["spec"]["ingress"][0]["from"].append(
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}
+    )
+    assert call_graph_drift(objects) == {"postgres": {"artwork", "gateway"}}
+    objects, policy = broken(prod, "NetworkPolicy", "artwork-to-postgres")
+    policy["spec"]["podSelector"] = {}
+    assert egress_to_stores_by_others(objects) == ["artwork-to-postgres lets None reach port 5432"]
+
+
+# Each service whose store is per-pod by default: the variable naming its store, and the URL
+# schemes of the shared store several replicas need (profile: Redis; artwork: PostgreSQL).
+SHARED_STORES = {
+    "profile": ("PROFILE_STORE", ("redis://", "rediss://")),
+    "artwork": ("ARTWORK_STORE", ("postgresql://", "postgres://")),
+}
+
+
+def env_source(objects: list[dict], service: str, variable: str) -> str:
+    """What `service` reads as `variable`: `secret NAME/KEY` for a Secret key, else the value
+    (its container's own env, which wins, or the ConfigMap's)."""
+    for entry in container_of(objects, "Deployment", service).get("env", []):
+        if entry["name"] == variable:
+            secret = entry.get("valueFrom", {}).get("secretKeyRef")
+            return f"secret {secret['name']}/{secret['key']}" if secret else entry.get("value", "")
+    return config(objects).get(variable, "")
+
+
+def most_replicas(objects: list[dict], service: str) -> int:
+    """The Deployment's replicas, or its autoscaler's maxReplicas when that is more."""
+    scalers = [
+        hpa["spec"]["maxReplicas"]
+        for hpa in of_kind(objects, "HorizontalPodAutoscaler")
+        if hpa["spec"]["scaleTargetRef"]
+        == {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
+    ]
+    return max([named(objects, "Deployment", service)["spec"].get("replicas", 1), *scalers])
+
+
+def replicas_on_per_pod_stores(objects: list[dict]) -> list[str]:
+    """Services that may run several replicas while each keeps its own SQLite file."""
+    problems = []
+    for service, (variable, schemes) in SHARED_STORES.items():
+        source, replicas = env_source(objects, service, variable), most_replicas(objects, service)
+        if replicas > 1 and not source.startswith(("secret ", *schemes)):
+            problems.append(f"{service}: up to {replicas} replicas on {variable}={source!r}")
+    return problems
+
+
+def test_several_replicas_only_on_shared_stores(objects: list[dict]) -> None:
+    assert replicas_on_per_pod_stores(objects) == []
+
+
+def test_the_replica_rule_refuses_several_artwork_replicas_on_sqlite(
+    dev: list[dict], prod: list[dict]
+) -> None:
+    objects, artwork = broken(dev, "Deployment", "artwork")
+    artwork["spec"]["replicas"] = 2
+    assert replicas_on_per_pod_stores(objects) == [
+        "artwork: up to 2 replicas on ARTWORK_STORE='sqlite'"
+    ]
+    objects = copy.deepcopy(dev)
+    objects.append(
+        {
+            "kind": "HorizontalPodAutoscaler",
+            "spec": {
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "artwork",
+                },
+                "maxReplicas": 4,
+            },
+        }
+    )
+    assert replicas_on_per_pod_stores(objects) == [
+        "artwork: up to 4 replicas on ARTWORK_STORE='sqlite'"
+    ]
+    objects, _ = broken(prod, "Deployment", "artwork")
+    del container_of(objects, "Deployment", "artwork")["env"]  # prod without the postgres component
+    assert replicas_on_per_pod_stores(objects) == [
+        "artwork: up to 2 replicas on ARTWORK_STORE='sqlite'"
+    ]
+
+
+# A URL with a password in it: scheme://user:password@host (the user may be empty, as Redis's).
+URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
+
+
+def credentials_outside_secrets(objects: list[dict]) -> list[str]:
+    """Passwords written into the manifests (ConfigMaps, env values, arguments), and Secrets
+    kept in them: every credential is a Secret created outside git, read by reference."""
+    problems = [
+        f"Secret {secret['metadata'].get('name')} is in the manifests"
+        for secret in of_kind(objects, "Secret")
+    ]
+    problems += [
+        f"ConfigMap {config_map['metadata']['name']}: {key} holds a password"
+        for config_map in of_kind(objects, "ConfigMap")
+        for key, value in config_map.get("data", {}).items()
+        if URL_WITH_PASSWORD.search(value)
+    ]
+    for workload in of_kind(objects, *WORKLOAD_KINDS):
+        pod = workload["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            problems += [
+                f"{where}: {entry['name']} is written out, not read from a Secret"
+                for entry in container.get("env", [])
+                if "value" in entry
+                and (entry["name"].endswith("PASSWORD") or URL_WITH_PASSWORD.search(entry["value"]))
+            ]
+            problems += [
+                f"{where}: an argument holds a password"
+                for argument in container.get("command", []) + container.get("args", [])
+                if URL_WITH_PASSWORD.search(argument)
+            ]
+    return problems
+
+
+def test_passwords_are_only_in_secrets(objects: list[dict]) -> None:
+    assert credentials_outside_secrets(objects) == []
+
+
+def test_the_password_rule_refuses_a_postgres_password_outside_secrets(prod: list[dict]) -> None:
+    url = "postgresql://keyart:hunter2@postgres:5432/keyart"
+    objects, config_map = broken(prod, "ConfigMap", config_map_name(prod))
+    config_map["data"]["ARTWORK_STORE"] = url
+    del container_of(objects, "Deployment", "artwork")["env"]
+    assert credentials_outside_secrets(objects) == [
+        f"ConfigMap {config_map_name(prod)}: ARTWORK_STORE holds a password"
+    ]
+    objects, _ = broken(prod, "StatefulSet", "postgres")
+    container_of(objects, "StatefulSet", "postgres")["env"][2] = {
+        "name": "POSTGRES_PASSWORD",
+        "value": "hunter2",
+    }
+    assert credentials_outside_secrets(objects) == [
+        "postgres/postgres: POSTGRES_PASSWORD is written out, not read from a Secret"
+    ]
+    objects = copy.deepcopy(prod)
+    objects.append(
+        {"kind": "Secret", "metadata": {"name": "artwork-postgres"}, "stringData": {"url": url}}
+    )
+    assert credentials_outside_secrets(objects) == ["Secret artwork-postgres is in the manifests"]
+
+
+def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls(
+    dev: list[dict], prod: list[dict]
+) -> None:
     assert {d["spec"]["replicas"] for d in of_kind(dev, "Deployment")} == {1}
     assert of_kind(dev, "HorizontalPodAutoscaler") == [] and "GATEWAY_TLS_CERT" not in config(dev)
     assert config(dev)["PROFILE_STORE"] == "sqlite"
@@ -282,3 +475,36 @@ def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls() -> None:
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendfsync") + 1] == "always"
+
+
+def init_containers(objects: list[dict], service: str) -> list[str]:
+    pod = named(objects, "Deployment", service)["spec"]["template"]["spec"]
+    return [container["name"] for container in pod.get("initContainers", [])]
+
+
+def test_dev_seeds_the_demo_into_sqlite_and_prod_shares_one_catalog_in_postgresql(
+    dev: list[dict], prod: list[dict], managed: list[dict]
+) -> None:
+    assert env_source(dev, "artwork", "ARTWORK_STORE") == "sqlite"
+    assert most_replicas(dev, "artwork") == 1 and init_containers(dev, "artwork") == [
+        "demo-catalog"
+    ]
+    for objects in (prod, managed):
+        assert most_replicas(objects, "artwork") >= 2
+        assert env_source(objects, "artwork", "ARTWORK_STORE") == "secret artwork-postgres/url"
+        assert init_containers(objects, "artwork") == []  # the demo seed writes SQLite only
+    postgres = named(prod, "StatefulSet", "postgres")
+    assert postgres["spec"]["replicas"] == 1
+    assert postgres["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    server = container_of(prod, "StatefulSet", "postgres")
+    assert re.fullmatch(r"postgres:\d+\.\d+-bookworm", server["image"])  # an exact release
+    env = {entry["name"]: entry for entry in server["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "artwork-postgres", "key": "password"}
+    }
+    data = next(m["mountPath"] for m in server["volumeMounts"] if m["name"] == "data")
+    assert env["PGDATA"]["value"].startswith(data + "/")
+    assert named(prod, "Service", "postgres")["spec"]["ports"][0]["port"] == 5432
+    assert {"postgres", "redis"}.isdisjoint(pod_labels(managed))
+    (egress,) = named(managed, "NetworkPolicy", "artwork-to-postgres")["spec"]["egress"]
+    assert "ipBlock" in egress["to"][0] and egress["ports"] == [{"protocol": "TCP", "port": 5432}]
