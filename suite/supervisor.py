@@ -191,11 +191,18 @@ class ServiceProcess:
 
     def rss_mib(self) -> float:
         """The running process's resident set size, from /proc (Linux)."""
+        return self._status_mib("VmRSS")
+
+    def peak_rss_mib(self) -> float:
+        """The largest resident set size the running process has had (VmHWM)."""
+        return self._status_mib("VmHWM")
+
+    def _status_mib(self, field: str) -> float:
         assert self.process is not None, f"{self.name} was never started"
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-        raise ProcessLookupError(f"{self.name} (pid {self.process.pid}) reports no VmRSS")
+        raise ProcessLookupError(f"{self.name} (pid {self.process.pid}) reports no {field}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
