@@ -29,10 +29,10 @@ class CatalogKeeper:
 
     def load(self) -> Catalog:
         """Every title in the store (an empty store: an empty catalog)."""
-        # The revision is read first: a write that lands during the read moves it past the
-        # remembered one, so the next refresh reloads rather than missing that write.
-        self._revision = self._store.revision()
-        return Catalog(self._store.load_titles(), self._image_base_url)
+        # The revision comes from the titles' own snapshot: a write committed after it moves
+        # the store past the remembered one, so the next refresh reloads rather than missing it.
+        self._revision, titles = self._store.load()
+        return Catalog(titles, self._image_base_url)
 
     def refresh(self) -> Catalog | None:
         """The reloaded catalog when the store changed since the last load, else None."""

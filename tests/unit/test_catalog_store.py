@@ -31,7 +31,7 @@ def test_upsert_replaces_a_titles_artworks_as_a_set_and_keeps_image_urls(
     store.upsert_titles([title("t1", "a", "b"), title("t2", "a")])
     replaced = title("t1", "c", image_url="https://cdn.example/t1-c.jpg")
     store.upsert_titles([replaced])
-    assert store.load_titles() == [replaced, title("t2", "a")]
+    assert store.load().titles == [replaced, title("t2", "a")]
 
 
 def test_an_artwork_id_of_another_title_is_refused_and_nothing_is_written(
@@ -42,7 +42,7 @@ def test_an_artwork_id_of_another_title_is_refused_and_nothing_is_written(
     with pytest.raises(InvalidArgument) as caught:
         store.upsert_titles([title("t3", "a"), stolen])
     assert caught.value.field == "titles[1].artworks[0].artwork_id"
-    assert [t.title_id for t in store.load_titles()] == ["t1"]
+    assert [t.title_id for t in store.load().titles] == ["t1"]
 
 
 def test_delete_removes_titles_with_their_artworks_all_or_none(store: CatalogStore) -> None:
@@ -51,7 +51,7 @@ def test_delete_removes_titles_with_their_artworks_all_or_none(store: CatalogSto
         store.delete_titles(["t1", "nope"])
     assert store.title_count() == 2
     store.delete_titles(["t1"])
-    assert store.load_titles() == [title("t2", "a")]
+    assert store.load().titles == [title("t2", "a")]
     store.upsert_titles([title("t1", "a")])  # its artwork ids are free again
     assert store.title_count() == 2
 
