@@ -98,18 +98,18 @@ class PostgresServer:
         self.start()
 
     def _popen(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        """`command` run as the server's account, its output appended to `log_name`."""
-        account = self._account
+        """`command` run as the server's account, its output appended to `log_name`.
+
+        The account is switched by util-linux's setpriv, which then execs the command, and not
+        by Popen's `user=`: that makes Python fork instead of vfork, and in a test process with
+        gRPC threads the forked child can crash in gRPC's fork handlers before it execs.
+        """
+        if self._account is not None:
+            uid, gid = self._account.pw_uid, self._account.pw_gid
+            command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *command]
         # The child has its own copy of the log descriptor; ours closes once it has started.
         with open(self.directory / log_name, "ab") as log:
-            return subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                user=None if account is None else account.pw_uid,
-                group=None if account is None else account.pw_gid,
-                extra_groups=None if account is None else [],
-            )
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def _run_as_server_user(self, command: list[str]) -> None:
         if self._popen(command, "initdb.log").wait() != 0:
@@ -146,7 +146,9 @@ class PostgresServer:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited; see {self.directory / 'postgres.log'}")
+                tail = (self.directory / "postgres.log").read_text(errors="replace")[-2000:]
+                code = None if self.process is None else self.process.returncode
+                raise RuntimeError(f"postgres exited ({code}); the end of its log:\n{tail}")
             try:
                 psycopg.connect(self.url(), connect_timeout=1).close()
                 return
