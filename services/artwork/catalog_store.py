@@ -8,7 +8,7 @@ transaction: all of it or none. A write returns the revision it committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from common.errors import InvalidArgument
@@ -71,6 +71,13 @@ def faces_from(boxes: Iterable[Sequence[float]]) -> tuple[FaceBox, ...]:
 def face_lists(faces: Sequence[FaceBox]) -> list[list[float]]:
     """FaceBoxes as stored: `[x, y, width, height]` each."""
     return [[f.x, f.y, f.width, f.height] for f in faces]
+
+
+def positioned_artworks(titles: Iterable[Title]) -> Iterator[tuple[str, int, Artwork]]:
+    """`(title_id, position, artwork)` for every artwork of `titles`, positions from 0 per title."""
+    for title in titles:
+        for position, artwork in enumerate(title.artworks):
+            yield title.title_id, position, artwork
 
 
 def assemble_titles(

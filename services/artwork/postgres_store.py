@@ -31,6 +31,7 @@ from services.artwork.catalog_store import (
     check_upserted_artworks,
     face_lists,
     faces_from,
+    positioned_artworks,
 )
 from services.artwork.model import Artwork, Title
 
@@ -191,14 +192,7 @@ class PostgresCatalogStore:
             cursor.execute(
                 "DELETE FROM artworks WHERE title_id = ANY(%s)", ([t.title_id for t in titles],)
             )
-            _insert_artworks(
-                cursor,
-                (
-                    (title.title_id, position, artwork)
-                    for title in titles
-                    for position, artwork in enumerate(title.artworks)
-                ),
-            )
+            _insert_artworks(cursor, positioned_artworks(titles))
             return revision
 
     def delete_titles(self, title_ids: Sequence[str]) -> int:

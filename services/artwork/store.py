@@ -17,6 +17,7 @@ from services.artwork.catalog_store import (
     check_upserted_artworks,
     face_lists,
     faces_from,
+    positioned_artworks,
 )
 from services.artwork.model import Artwork, Title
 
@@ -236,14 +237,7 @@ class ArtworkStore:
             connection.executemany(
                 "DELETE FROM artworks WHERE title_id = ?", [(title.title_id,) for title in titles]
             )
-            self._insert_artworks(
-                connection,
-                [
-                    (title.title_id, position, artwork)
-                    for title in titles
-                    for position, artwork in enumerate(title.artworks)
-                ],
-            )
+            self._insert_artworks(connection, positioned_artworks(titles))
             return revision
 
     def delete_titles(self, title_ids: Sequence[str]) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -19,12 +18,12 @@ from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from cli.run import ensure_model
-from cli.seed import seed_viewers
+from cli.seed import seeded_suite
 from demo.catalog import demo_titles
 from services.artwork.postgres_store import PostgresCatalogStore
-from suite.client import PageClient
-from suite.supervisor import ServiceProcess, Suite, SuiteConfig, local_suite_config
+from suite.supervisor import Suite
 from tests.chaos import audit, background_load, render_plan
+from tests.e2e.replicas import running_replicas
 from tests.postgres_server import PostgresServer
 
 POLL_S = 0.3
@@ -92,21 +91,9 @@ def seconds_until_version(address: str, version: str, timeout_s: float = 10.0) -
 @pytest.fixture
 def two_replicas(postgres_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two artwork server processes on one freshly seeded database."""
-    url = seeded(postgres_url)
-    replicas = []
-    for name in ("a", "b"):
-        base = local_suite_config(tmp_path / name, tmp_path / "unused.onnx")
-        env = base.extra_env | shared_store_env(url, tmp_path)
-        replicas.append(ServiceProcess("artwork", replace(base, extra_env=env)))
-    try:
-        for replica in replicas:
-            replica.start()
-        for replica in replicas:
-            replica.wait_serving()
-        yield [replica.address for replica in replicas]
-    finally:
-        for replica in replicas:
-            assert replica.stop() in (0, None)
+    env = shared_store_env(seeded(postgres_url), tmp_path)
+    with running_replicas("artwork", env, tmp_path) as addresses:
+        yield addresses
     assert not (tmp_path / "unused.db").exists()  # the SQLite store was never opened
 
 
@@ -159,35 +146,28 @@ def test_writes_through_both_replicas_at_once_lose_nothing(two_replicas: list[st
 @pytest.fixture
 def suite_on_postgres(
     postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
-) -> Iterator[tuple[Suite, SuiteConfig]]:
+) -> Iterator[Suite]:
     """The four services, artwork's catalog in PostgreSQL; the demo viewers seeded."""
-    url = seeded(postgres_url)
     model = tmp_path / "models" / "bundled.onnx"
     ensure_model(model)
-    base = local_suite_config(tmp_path, model)
-    config = replace(base, extra_env=base.extra_env | shared_store_env(url, tmp_path))
-    with open(tmp_path / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        suite.start()
-        try:
-            with PageClient(config.addresses["gateway"]) as client:
-                seed_viewers(client)
-            yield suite, config
-        finally:
-            suite.stop()
-            if postgres_server.process is None:  # a failed test must not leave it stopped
-                postgres_server.start()
+    env = shared_store_env(seeded(postgres_url), tmp_path)
+    try:
+        with seeded_suite(tmp_path, model, env) as suite:
+            yield suite
+    finally:
+        if postgres_server.process is None:  # a failed test must not leave it stopped
+            postgres_server.start()
 
 
 def test_the_database_stopped_under_load_pages_go_on_writes_wait_for_its_return(
     postgres_server: PostgresServer,
-    suite_on_postgres: tuple[Suite, SuiteConfig],
+    suite_on_postgres: Suite,
     tmp_path: Path,
 ) -> None:
-    _, config = suite_on_postgres
-    artwork = config.addresses["artwork"]
+    artwork = suite_on_postgres.services["artwork"].address
     before = catalog_version(artwork)
-    with background_load(render_plan(config.addresses["gateway"], 250, 6.0)) as load:
+    gateway = suite_on_postgres.services["gateway"].address
+    with background_load(render_plan(gateway, 250, 6.0)) as load:
         postgres_server.stop()
         with pytest.raises(grpc.RpcError) as refused:
             register(artwork, TITLES[0], "during-outage")
