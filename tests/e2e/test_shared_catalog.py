@@ -7,9 +7,11 @@ the catalog held, writes answer UNAVAILABLE, and after its restart a write lands
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -21,7 +23,7 @@ from cli.run import ensure_model
 from cli.seed import seeded_suite
 from demo.catalog import demo_titles
 from services.artwork.postgres_store import PostgresCatalogStore
-from suite.supervisor import Suite
+from suite.supervisor import ServiceProcess, Suite, free_address, local_suite_config
 from tests.chaos import audit, background_load, render_plan
 from tests.e2e.replicas import running_replicas
 from tests.postgres_server import PostgresServer
@@ -191,3 +193,20 @@ def test_the_database_stopped_under_load_pages_go_on_writes_wait_for_its_return(
     # Many polls failed; the warning was written once (rate-limited), and the return noted.
     assert log.count("catalog not refreshed; serving the catalog held") == 1
     assert "catalog store reachable again" in log
+
+
+def test_a_database_unreachable_at_start_stops_the_server_naming_the_store(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://keyart:s3cret@{free_address()}/catalog"
+    config = local_suite_config(tmp_path, tmp_path / "unused.onnx")
+    env = {**config.extra_env, **shared_store_env(url, tmp_path)}
+    with open(tmp_path / "artwork.log", "wb") as log:
+        artwork = ServiceProcess("artwork", replace(config, extra_env=env), log)
+        artwork.start()
+        assert artwork.process is not None
+        assert artwork.process.wait(30) == 1
+    lines = [json.loads(line) for line in (tmp_path / "artwork.log").read_text().splitlines()]
+    (failed,) = [line for line in lines if line.get("event") == "cannot start"]
+    assert "catalog store (PostgreSQL at 127.0.0.1:" in failed["error"]
+    assert "s3cret" not in (tmp_path / "artwork.log").read_text()
