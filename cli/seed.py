@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from keyart.gateway.v1 import gateway_service_pb2 as pb
@@ -30,9 +31,13 @@ def seed_viewers(client: PageClient) -> tuple[int, int]:
 
 
 @contextmanager
-def seeded_suite(data_dir: Path, model: Path) -> Iterator[Suite]:
-    """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded."""
+def seeded_suite(
+    data_dir: Path, model: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Suite]:
+    """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded;
+    `extra_env` added to every process's environment."""
     config = local_suite_config(data_dir, model)
+    config = replace(config, extra_env={**config.extra_env, **(extra_env or {})})
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
         suite.start()

@@ -43,10 +43,10 @@ class CatalogKeeper:
 
     def load(self) -> Catalog:
         """Every title in the store (an empty store: an empty catalog)."""
-        # The revision is read first: a write that lands during the read moves it past the
-        # remembered one, so the next refresh reloads rather than missing that write.
-        revision = self._store.revision()
-        return self._serve(revision, {title.title_id: title for title in self._store.load_titles()})
+        # The revision comes from the titles' own snapshot: a write committed after it moves
+        # the store past the remembered one, so the next refresh reloads rather than missing it.
+        revision, titles = self._store.load()
+        return self._serve(revision, {title.title_id: title for title in titles})
 
     def refresh(self) -> Catalog | None:
         """The reloaded catalog when the store changed since the last load, else None."""
@@ -56,25 +56,30 @@ class CatalogKeeper:
 
     def register(self, title_id: str, artworks: Sequence[Artwork], *, replace: bool) -> Catalog:
         """AVA's RegisterArtworks: adds artworks to an existing title, all or none."""
-        self._store.add_artworks(title_id, artworks, replace=replace)
+        revision = self._store.add_artworks(title_id, artworks, replace=replace)
         return self._after_write(
+            revision,
             lambda titles: titles.update(
                 {title_id: _with_artworks(titles[title_id], artworks, replace=replace)}
-            )
+            ),
         )
 
     def upsert(self, titles: Sequence[Title]) -> Catalog:
         """Inserts or replaces whole titles with their artworks, all or none."""
-        self._store.upsert_titles(titles)
-        return self._after_write(lambda held: held.update({t.title_id: t for t in titles}))
+        revision = self._store.upsert_titles(titles)
+        return self._after_write(
+            revision, lambda held: held.update({t.title_id: t for t in titles})
+        )
 
     def delete(self, title_ids: Sequence[str]) -> Catalog:
         """Removes titles with their artworks, all or none."""
-        self._store.delete_titles(title_ids)
-        return self._after_write(lambda held: [held.pop(title_id) for title_id in title_ids])
+        revision = self._store.delete_titles(title_ids)
+        return self._after_write(
+            revision, lambda held: [held.pop(title_id) for title_id in title_ids]
+        )
 
-    def _after_write(self, apply: Callable[[dict[str, Title]], object]) -> Catalog:
-        revision = self._store.revision()
+    def _after_write(self, revision: int, apply: Callable[[dict[str, Title]], object]) -> Catalog:
+        """`revision`: the one the write committed."""
         if self._revision is None or revision != self._revision + 1:
             return self.load()
         titles = dict(self._titles)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 from keyart.artwork.v1 import artwork_service_pb2, artwork_service_pb2_grpc
 
+from common.errors import Unavailable
 from common.logging import get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.sqlite_files import CorruptDatabase
 from services.artwork.catalog import Catalog
+from services.artwork.catalog_poll import poll_catalog
+from services.artwork.catalog_store import CatalogStore
 from services.artwork.config import ArtworkConfig
 from services.artwork.keeper import CatalogKeeper
+from services.artwork.postgres_store import PostgresCatalogStore
 from services.artwork.servicer import ArtworkServicer
 from services.artwork.store import ArtworkStore
 
@@ -20,11 +25,16 @@ SERVICE_NAME = artwork_service_pb2.DESCRIPTOR.services_by_name["ArtworkService"]
 log = get_logger(__name__)
 
 
+def open_store(config: ArtworkConfig) -> CatalogStore:
+    """The store `ARTWORK_STORE` names (an SQLite file's integrity checked as it opens)."""
+    if config.store == "sqlite":
+        return ArtworkStore(config.db_path, check=True)
+    return PostgresCatalogStore(config.store)
+
+
 def catalog_keeper(config: ArtworkConfig) -> CatalogKeeper:
-    """The configured store (an SQLite file's integrity checked when it opens) and its catalog."""
-    return CatalogKeeper(
-        functools.partial(ArtworkStore, config.db_path, check=True), config.image_base_url
-    )
+    """The configured store, opened on first use, and the catalog served from it."""
+    return CatalogKeeper(functools.partial(open_store, config), config.image_base_url)
 
 
 def load_catalog(config: ArtworkConfig) -> Catalog:
@@ -42,8 +52,10 @@ def build_server(config: ArtworkConfig) -> tuple[ServingServer, ArtworkServicer]
 
 async def serve(config: ArtworkConfig) -> None:
     server, servicer = build_server(config)
+    stop_polling = asyncio.Event()
+    polling: list[asyncio.Task[None]] = []
 
-    async def load() -> None:
+    async def started() -> None:
         catalog = await servicer.load()
         log.info(
             "catalog loaded",
@@ -51,12 +63,20 @@ async def serve(config: ArtworkConfig) -> None:
             artworks=catalog.artwork_count,
             catalog_version=catalog.version,
         )
+        polling.append(
+            asyncio.create_task(poll_catalog(servicer.refresh, config.catalog_poll_s, stop_polling))
+        )
 
-    await run_until_signalled(server, service="artwork", on_started=load)
+    async def stopped() -> None:
+        stop_polling.set()
+        await asyncio.gather(*polling)
+
+    await run_until_signalled(server, service="artwork", on_started=started, on_stopped=stopped)
 
 
 def main() -> None:
-    run_service("artwork", ArtworkConfig.from_env, serve, fatal=(CorruptDatabase,))
+    # A store unreachable at start (Unavailable) stops the process, naming the store.
+    run_service("artwork", ArtworkConfig.from_env, serve, fatal=(CorruptDatabase, Unavailable))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,15 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
             self.serve(catalog)
         return catalog
 
+    async def refresh(self) -> Catalog | None:
+        """Serves the store's catalog anew if any writer changed it since the last load
+        (None: unchanged). Unavailable when the store cannot be reached."""
+        async with self._writing:
+            catalog = await asyncio.to_thread(self._keeper.refresh)
+            if catalog is not None:
+                self._serving = await asyncio.to_thread(_Serving.of, catalog)
+        return catalog
+
     def _ready(self) -> _Serving:
         if self._serving is None:
             raise Unavailable("the catalog is still loading")

@@ -8,9 +8,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from common.errors import InvalidArgument, NotFound
+from common.errors import NotFound
 from common.sqlite_files import check_database
-from services.artwork.model import Artwork, FaceBox, Title
+from services.artwork.catalog_store import (
+    CatalogSnapshot,
+    assemble_titles,
+    check_added_artworks,
+    check_upserted_artworks,
+    face_lists,
+    faces_from,
+    positioned_artworks,
+)
+from services.artwork.model import Artwork, Title
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS titles (
@@ -51,12 +60,16 @@ def _migrate(connection: sqlite3.Connection) -> None:
             connection.execute(f"ALTER TABLE artworks ADD COLUMN {column} {definition}")
 
 
-def _faces_json(faces: Sequence[FaceBox]) -> str:
-    return json.dumps([[f.x, f.y, f.width, f.height] for f in faces])
-
-
-def _faces(raw: str) -> tuple[FaceBox, ...]:
-    return tuple(FaceBox(*box) for box in json.loads(raw))
+def _owners(connection: sqlite3.Connection, artworks: Iterable[Artwork]) -> dict[str, str]:
+    """The owning title of each of these artwork ids that the catalog holds."""
+    owners = {}
+    for artwork in artworks:
+        row = connection.execute(
+            "SELECT title_id FROM artworks WHERE artwork_id = ?", (artwork.artwork_id,)
+        ).fetchone()
+        if row is not None:
+            owners[artwork.artwork_id] = row[0]
+    return owners
 
 
 class ArtworkStore:
@@ -82,12 +95,14 @@ class ArtworkStore:
                 yield connection
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that also moves the revision forward."""
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One write transaction and the revision it moved forward to (committed with it)."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
-            yield connection
-            connection.execute("UPDATE catalog_revision SET revision = revision + 1")
+            (revision,) = connection.execute(
+                "UPDATE catalog_revision SET revision = revision + 1 RETURNING revision"
+            ).fetchone()
+            yield connection, int(revision)
 
     def revision(self) -> int:
         with self._connect() as connection:
@@ -97,55 +112,60 @@ class ArtworkStore:
         with self._connect() as connection:
             return int(connection.execute("SELECT COUNT(*) FROM titles").fetchone()[0])
 
-    def load_titles(self) -> list[Title]:
+    def load(self) -> CatalogSnapshot:
+        # One read transaction: in WAL mode it reads one snapshot, whatever commits meanwhile.
         with self._connect() as connection:
-            artworks: dict[str, list[Artwork]] = {}
+            connection.execute("BEGIN")
+            revision = int(
+                connection.execute("SELECT revision FROM catalog_revision").fetchone()[0]
+            )
             artwork_rows = connection.execute(
                 "SELECT title_id, artwork_id, cast_json, tones_json, visual_quality, composition,"
                 " faces_json, image_url FROM artworks ORDER BY title_id, position"
             )
-            for (
-                title_id,
-                artwork_id,
-                cast,
-                tones,
-                visual_quality,
-                composition,
-                faces,
-                image_url,
-            ) in artwork_rows:
-                artworks.setdefault(title_id, []).append(
+            artworks = [
+                (
+                    title_id,
                     Artwork(
                         artwork_id,
                         tuple(json.loads(cast)),
                         tuple(json.loads(tones)),
                         visual_quality,
                         composition,
-                        _faces(faces),
+                        faces_from(json.loads(faces)),
                         image_url,
-                    )
+                    ),
                 )
+                for (
+                    title_id,
+                    artwork_id,
+                    cast,
+                    tones,
+                    visual_quality,
+                    composition,
+                    faces,
+                    image_url,
+                ) in artwork_rows
+            ]
             title_rows = connection.execute(
                 "SELECT title_id, name, genres_json, cast_json FROM titles ORDER BY title_id"
             )
-            return [
-                Title(
-                    title_id,
-                    name,
-                    tuple(json.loads(genres)),
-                    tuple(json.loads(cast)),
-                    tuple(artworks.get(title_id, ())),
-                )
-                for title_id, name, genres, cast in title_rows
-            ]
+            titles = assemble_titles(
+                (
+                    (title_id, name, json.loads(genres), json.loads(cast))
+                    for title_id, name, genres, cast in title_rows
+                ),
+                artworks,
+            )
+            return CatalogSnapshot(revision, titles)
 
-    def add_artworks(self, title_id: str, artworks: Sequence[Artwork], *, replace: bool) -> None:
+    def add_artworks(self, title_id: str, artworks: Sequence[Artwork], *, replace: bool) -> int:
         """Appends `artworks` to an existing title in one transaction (all or none).
 
         An artwork id the title already has is replaced; `replace` drops all its others.
         NotFound for an unknown title; InvalidArgument for an id that belongs to another.
         """
-        with self._write() as connection:
+        with self._write() as (connection, revision):
             if (
                 connection.execute(
                     "SELECT 1 FROM titles WHERE title_id = ?", (title_id,)
@@ -153,15 +173,7 @@ class ArtworkStore:
                 is None
             ):
                 raise NotFound(f"title {title_id!r} is not in the catalog")
-            for position, artwork in enumerate(artworks):
-                owner = connection.execute(
-                    "SELECT title_id FROM artworks WHERE artwork_id = ?", (artwork.artwork_id,)
-                ).fetchone()
-                if owner is not None and owner[0] != title_id:
-                    raise InvalidArgument(
-                        f"artworks[{position}].artwork_id",
-                        f"{artwork.artwork_id!r} belongs to title {owner[0]!r}",
-                    )
+            check_added_artworks(title_id, artworks, _owners(connection, artworks))
             if replace:
                 connection.execute("DELETE FROM artworks WHERE title_id = ?", (title_id,))
             else:
@@ -176,6 +188,7 @@ class ArtworkStore:
             self._insert_artworks(
                 connection, [(title_id, start + offset, a) for offset, a in enumerate(artworks)]
             )
+            return revision
 
     @staticmethod
     def _insert_artworks(
@@ -194,31 +207,24 @@ class ArtworkStore:
                     json.dumps(artwork.tones),
                     artwork.visual_quality,
                     artwork.composition,
-                    _faces_json(artwork.faces),
+                    json.dumps(face_lists(artwork.faces)),
                     artwork.image_url,
                 )
                 for title_id, position, artwork in rows
             ],
         )
 
-    def upsert_titles(self, titles: Sequence[Title]) -> None:
+    def upsert_titles(self, titles: Sequence[Title]) -> int:
         """Inserts or replaces each title together with its whole set of artworks, atomically.
 
         InvalidArgument naming `titles[i].artworks[j].artwork_id` for an artwork id that
         belongs to a title outside this call.
         """
-        upserted = {title.title_id for title in titles}
-        with self._write() as connection:
-            for i, title in enumerate(titles):
-                for j, artwork in enumerate(title.artworks):
-                    owner = connection.execute(
-                        "SELECT title_id FROM artworks WHERE artwork_id = ?", (artwork.artwork_id,)
-                    ).fetchone()
-                    if owner is not None and owner[0] not in upserted:
-                        raise InvalidArgument(
-                            f"titles[{i}].artworks[{j}].artwork_id",
-                            f"{artwork.artwork_id!r} belongs to title {owner[0]!r}",
-                        )
+        with self._write() as (connection, revision):
+            check_upserted_artworks(
+                titles,
+                _owners(connection, [artwork for title in titles for artwork in title.artworks]),
+            )
             connection.executemany(
                 "INSERT INTO titles (title_id, name, genres_json, cast_json) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (title_id) DO UPDATE SET name = excluded.name,"
@@ -231,19 +237,14 @@ class ArtworkStore:
             connection.executemany(
                 "DELETE FROM artworks WHERE title_id = ?", [(title.title_id,) for title in titles]
             )
-            self._insert_artworks(
-                connection,
-                [
-                    (title.title_id, position, artwork)
-                    for title in titles
-                    for position, artwork in enumerate(title.artworks)
-                ],
-            )
+            self._insert_artworks(connection, positioned_artworks(titles))
+            return revision
 
-    def delete_titles(self, title_ids: Sequence[str]) -> None:
+    def delete_titles(self, title_ids: Sequence[str]) -> int:
         """Deletes the titles and their artworks; NotFound naming `title_ids[i]` for an unknown one."""
-        with self._write() as connection:
+        with self._write() as (connection, revision):
             for i, title_id in enumerate(title_ids):
                 deleted = connection.execute("DELETE FROM titles WHERE title_id = ?", (title_id,))
                 if deleted.rowcount == 0:
                     raise NotFound(f"title_ids[{i}]: title {title_id!r} is not in the catalog")
+            return revision

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -11,7 +10,7 @@ import pytest
 from keyart.profile.v1 import profile_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2_grpc
 
-from suite.supervisor import ServiceProcess, local_suite_config
+from tests.e2e.replicas import running_replicas
 from tests.redis_server import RedisServer
 
 NOW_MS = 1_780_000_000_000
@@ -20,21 +19,9 @@ NOW_MS = 1_780_000_000_000
 @pytest.fixture
 def two_profiles(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]]:
     redis_server.flush()
-    replicas = []
-    for name in ("a", "b"):
-        base = local_suite_config(tmp_path / name, tmp_path / "unused.onnx")
-        store = {"PROFILE_STORE": redis_server.url, "PROFILE_DB": str(tmp_path / "unused.db")}
-        config = replace(base, extra_env=base.extra_env | store)
-        replicas.append(ServiceProcess("profile", config))
-    try:
-        for replica in replicas:
-            replica.start()
-        for replica in replicas:
-            replica.wait_serving()
-        yield [replica.address for replica in replicas]
-    finally:
-        for replica in replicas:
-            assert replica.stop() in (0, None)
+    store = {"PROFILE_STORE": redis_server.url, "PROFILE_DB": str(tmp_path / "unused.db")}
+    with running_replicas("profile", store, tmp_path) as addresses:
+        yield addresses
     assert not (tmp_path / "unused.db").exists()  # the SQLite backend was never opened
 
 

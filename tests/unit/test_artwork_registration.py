@@ -92,7 +92,7 @@ def test_registered_artworks_are_served_with_their_feature_vectors(tmp_path: Pat
     np.testing.assert_allclose(rows, [expected, expected], rtol=1e-6)
     served = unpack(after.features, ARTWORK_DIM, field="features")
     np.testing.assert_allclose(served[-2:], rows)
-    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load().titles}[TITLE]
     assert [a.artwork_id for a in stored.artworks][-2:] == [f"{TITLE}/ava-1", f"{TITLE}/ava-2"]
 
 
@@ -209,22 +209,22 @@ def test_bad_registrations_change_nothing(
     before, error, after = on_server(tmp_path / "catalog.db", scenario)
     assert (error.code(), error.details()) == (code, message)
     assert after == before
-    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load().titles}[TITLE]
     assert [a.artwork_id for a in stored.artworks] == list(before.titles[0].artwork_ids)
 
 
 def test_an_artwork_id_of_another_title_is_refused_whole(tmp_path: Path) -> None:
     store = ArtworkStore(tmp_path / "catalog.db")
     seed_catalog(tmp_path / "catalog.db")
-    other = store.load_titles()[0].artworks[0].artwork_id  # a good-will-hunting artwork
-    before = store.load_titles()
+    other = store.load().titles[0].artworks[0].artwork_id  # a good-will-hunting artwork
+    before = store.load().titles
     with pytest.raises(InvalidArgument, match=r"artworks\[1\].artwork_id: .* belongs to title"):
         store.add_artworks(
             TITLE,
             [Artwork(f"{TITLE}/new", (), (), 0.5, 0.5), Artwork(other, (), (), 0.5, 0.5)],
             replace=True,
         )
-    assert store.load_titles() == before
+    assert store.load().titles == before
 
 
 def test_face_boxes_are_stored_and_served_by_get_titles(tmp_path: Path) -> None:
@@ -241,6 +241,6 @@ def test_face_boxes_are_stored_and_served_by_get_titles(tmp_path: Path) -> None:
     served = {a.artwork_id: a for a in title.artworks}[f"{TITLE}/ava-faces"]
     got = [(f.x, f.y, f.width, f.height) for f in served.tags.faces]
     np.testing.assert_allclose(got, faces, atol=1e-6)
-    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load_titles()}[TITLE]
+    stored = {t.title_id: t for t in ArtworkStore(tmp_path / "catalog.db").load().titles}[TITLE]
     boxes = [(f.x, f.y, f.width, f.height) for f in stored.artworks[-1].faces]
     np.testing.assert_allclose(boxes, faces, atol=1e-6)

@@ -210,13 +210,13 @@ def test_store_round_trips_and_replaces_a_titles_artworks(tmp_path: Path) -> Non
         Artwork("t1/b", (), (), 0.7, 0.8),
     )
     store.upsert_titles([first])
-    assert store.load_titles() == [first]
+    assert store.load().titles == [first]
 
     second = dataclasses.replace(
         first, name="Sample, Recut", artworks=(Artwork("t1/c", ("Wes Hollis",), (), 0.4, 0.3),)
     )
     store.upsert_titles([second])
-    assert ArtworkStore(store.path).load_titles() == [second]
+    assert ArtworkStore(store.path).load().titles == [second]
     assert store.title_count() == 1
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -241,7 +241,7 @@ def test_store_round_trips_face_boxes(tmp_path: Path) -> None:
     faces = (FaceBox(0.25, 0.125, 0.1875, 0.5), FaceBox(0.625, 0.0, 0.375, 1.0))
     title = sample_title(Artwork("t1/a", ("Ada Crane", "Wes Hollis"), (), 0.5, 0.6, faces))
     store.upsert_titles([title])
-    assert ArtworkStore(store.path).load_titles() == [title]
+    assert ArtworkStore(store.path).load().titles == [title]
 
 
 def test_a_file_from_before_face_boxes_is_migrated_in_place(tmp_path: Path) -> None:
@@ -250,10 +250,10 @@ def test_a_file_from_before_face_boxes_is_migrated_in_place(tmp_path: Path) -> N
         connection.executescript(SCHEMA_BEFORE_FACES)
     store = ArtworkStore(path, check=True)
     old = Artwork("t1/a", ("Ada Crane",), ("drama",), 0.5, 0.6)
-    assert store.load_titles() == [Title("t1", "Sample", ("drama",), ("Ada Crane",), (old,))]
+    assert store.load().titles == [Title("t1", "Sample", ("drama",), ("Ada Crane",), (old,))]
     with_face = Artwork("t1/b", ("Ada Crane",), (), 0.7, 0.8, (FaceBox(0.1, 0.2, 0.3, 0.4),))
     store.add_artworks("t1", [with_face], replace=False)
-    assert ArtworkStore(path).load_titles()[0].artworks == (old, with_face)
+    assert ArtworkStore(path).load().titles[0].artworks == (old, with_face)
     with closing(sqlite3.connect(path)) as connection:
         columns = [row[1] for row in connection.execute("PRAGMA table_info(artworks)")]
     assert columns.count("faces_json") == 1  # opening it again did not add it twice
@@ -266,7 +266,7 @@ def test_a_failed_upsert_changes_nothing(tmp_path: Path) -> None:
     clash = Title("t2", "Clash", (), (), (Artwork("t1/a", (), (), 0.1, 0.1),))
     with pytest.raises(sqlite3.IntegrityError):
         store.upsert_titles([dataclasses.replace(original, name="Renamed"), clash])
-    assert store.load_titles() == [original]
+    assert store.load().titles == [original]
 
 
 def test_the_demo_seed_fills_an_empty_store_once(tmp_path: Path) -> None:
