@@ -65,7 +65,11 @@ class ExperimentsWatcher:
         try:
             experiments = await asyncio.to_thread(load, self._path)
             if experiments.model_versions():
-                experiments.check_models(await self._held_models(HELD_MODELS_TIMEOUT_S))
+                held = await self._held_models(HELD_MODELS_TIMEOUT_S)
+                try:
+                    experiments.check_models(held)
+                except ExperimentsError as error:
+                    raise ExperimentsError(f"{self._path}: {error}") from None
         except ExperimentsError as error:
             self._tried = form
             EXPERIMENTS_REFUSED.inc()
