@@ -174,3 +174,22 @@ def test_a_bad_file_is_refused_and_the_experiment_in_effect_keeps_running(
     assert (response.experiment, response.cell) == ("new-model", "treatment")
     assert response.model_version == running.treatment
     write_atomically(running.file, experiments_file(running.treatment))
+
+
+def test_a_cell_model_the_ranker_no_longer_holds_ranks_its_pages_with_production(
+    running: Running,
+) -> None:
+    """Runs last: it replaces the treatment's model file with other weights (a new version)."""
+    viewer = next(v for v in VIEWERS if running.page(v).cell == "treatment")
+    cells = Path(running.config.extra_env["RANKER_CELL_MODEL_DIR"])
+    replaced = other_model(cells / "treatment.onnx", -2.5)
+    production = RankingModel(running.config.model_path).version
+    deadline = time.monotonic() + 15
+    while (response := running.page(viewer)).model_version == running.treatment:
+        assert time.monotonic() < deadline, "the cell model was not swapped"
+        time.sleep(0.2)
+    assert replaced != running.treatment
+    assert (response.experiment, response.cell) == ("new-model", "treatment")
+    assert response.model_version == production
+    assert response.degradations == []
+    assert "experiment cell's model is not held by the ranker" in running.services_log()

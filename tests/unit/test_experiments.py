@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common.experiments import Experiments, ExperimentsError, load, parse
+from common.experiments import Cell, Experiments, ExperimentsError, Exploration, load, parse
+from gateway.backends import Backends
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
 VIEWERS = [f"viewer-{n}" for n in range(100_000)]
@@ -172,3 +173,28 @@ def test_a_model_version_the_ranker_does_not_hold_is_refused() -> None:
         "experiments[0].cells[1].policy.model_version: 'learned-1' is not held by the ranker "
         "(it holds bundled-1)"
     )
+
+
+def test_a_cells_model_and_exploration_go_into_the_rank_request() -> None:
+    cells = parse({"experiments": [experiment()]}).experiments[0].cells
+    greedy = Cell("greedy", 1.0, exploration=Exploration())
+    requests = {
+        cell.name: Backends.rank_request(
+            context=b"",
+            catalog_version="v",
+            first_rows=[0],
+            candidate_counts=[1],
+            page_id="p",
+            cell=cell,
+        )
+        for cell in (*cells, greedy)
+    }
+    assert requests["treatment"].model_version == "learned-1"
+    assert not requests["treatment"].HasField("exploration")
+    assert requests["explore"].exploration.epsilon == pytest.approx(0.2)
+    assert requests["explore"].model_version == ""
+    assert requests["greedy"].HasField("exploration")  # greedy is a setting too, not "unset"
+    production = Backends.rank_request(
+        context=b"", catalog_version="v", first_rows=[0], candidate_counts=[1], page_id="p"
+    )
+    assert production.model_version == "" and not production.HasField("exploration")
