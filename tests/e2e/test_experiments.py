@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
+from cli.preview_process import preview_process
 from cli.run import ensure_model
 from cli.seed import seed_viewers
 from common.experiments import parse
@@ -174,6 +176,27 @@ def test_a_bad_file_is_refused_and_the_experiment_in_effect_keeps_running(
     assert (response.experiment, response.cell) == ("new-model", "treatment")
     assert response.model_version == running.treatment
     write_atomically(running.file, experiments_file(running.treatment))
+
+
+def test_the_preview_shows_each_viewers_cell(running: Running) -> None:
+    by_cell = {running.page(v).cell: v for v in VIEWERS}
+    control, treatment, outside = by_cell["control"], by_cell["treatment"], by_cell[""]
+    with open(running.config.data_dir / "preview.log", "wb") as log:
+        preview = preview_process(running.config, log)
+        preview.start()
+        try:
+            preview.wait_serving()
+            url = f"http://{preview.address}/?user={control}&user={treatment}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                both = response.read().decode()
+            url = f"http://{preview.address}/?user={outside}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                alone = response.read().decode()
+        finally:
+            assert preview.stop() == 0
+    assert "data-cell='control'>experiment new-model, cell control</p>" in both
+    assert "data-cell='treatment'>experiment new-model, cell treatment</p>" in both
+    assert "no experiment: the production policy" in alone
 
 
 def test_a_cell_model_the_ranker_no_longer_holds_ranks_its_pages_with_production(
