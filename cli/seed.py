@@ -30,9 +30,13 @@ def seed_viewers(client: PageClient) -> tuple[int, int]:
 
 
 @contextmanager
-def seeded_suite(data_dir: Path, model: Path) -> Iterator[Suite]:
-    """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded."""
+def seeded_suite(
+    data_dir: Path, model: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Suite]:
+    """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded;
+    `extra_env` is added to every process's environment."""
     config = local_suite_config(data_dir, model)
+    config.extra_env.update(extra_env or {})
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
         suite.start()

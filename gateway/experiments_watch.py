@@ -43,6 +43,10 @@ class ExperimentsWatcher:
         self._tried: tuple[int, int, int] | None = None
         self.current = Experiments()
 
+    def experiments(self) -> Experiments:
+        """The experiments in effect now."""
+        return self.current
+
     def _form(self) -> tuple[int, int, int] | None:
         try:
             stat = self._path.stat()

@@ -9,6 +9,7 @@ import grpc
 from keyart.gateway.v1 import gateway_service_pb2
 
 from common.config import ConfigError
+from common.experiments import Experiments
 from common.logging import configure_logging, get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.workers import run_workers
@@ -77,7 +78,7 @@ async def serve(config: GatewayConfig) -> None:
         cache,
         breakers,
         config.limits,
-        **({} if watcher is None else {"experiments": lambda: watcher.current}),
+        Experiments if watcher is None else watcher.experiments,
     )
     servicer = PageServicer(
         renderer,

@@ -9,7 +9,6 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +17,13 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.preview_process import preview_process
 from cli.run import ensure_model
-from cli.seed import seed_viewers
+from cli.seed import seeded_suite
 from common.experiments import parse
 from demo.pages import demo_page
 from learning.dataset import read_pages
 from services.ranker.model import RankingModel
 from suite.client import PageClient
-from suite.supervisor import Suite, SuiteConfig, local_suite_config
+from suite.supervisor import SuiteConfig
 from tests.unit.test_model_watch import other_model
 
 VIEWERS = ["romance-fan", "comedy-fan", *(f"experiment-viewer-{n}" for n in range(30))]
@@ -80,30 +79,21 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     treatment = other_model(data_dir / "cells" / "treatment.onnx", -2.0)
     experiments = data_dir / "experiments.json"
     write_atomically(experiments, experiments_file(treatment))
-    base = local_suite_config(data_dir, model_path)
-    config = replace(
-        base,
-        extra_env={
-            **base.extra_env,
-            "RANKER_CELL_MODEL_DIR": str(data_dir / "cells"),
-            "GATEWAY_EXPERIMENTS_FILE": str(experiments),
-            "GATEWAY_EXPERIMENTS_POLL_S": "0.2",
-        },
-    )
-    with open(data_dir / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        suite.start()
-        try:
-            with PageClient(config.addresses["gateway"]) as client:
-                seed_viewers(client)
-                running = Running(config, client, treatment)
-                deadline = time.monotonic() + 30
-                while not any(running.page(v).experiment for v in VIEWERS[:4]):
-                    assert time.monotonic() < deadline, "the experiments file never took effect"
-                    time.sleep(0.2)
-                yield running
-        finally:
-            suite.stop()
+    extra_env = {
+        "RANKER_CELL_MODEL_DIR": str(data_dir / "cells"),
+        "GATEWAY_EXPERIMENTS_FILE": str(experiments),
+        "GATEWAY_EXPERIMENTS_POLL_S": "0.2",
+    }
+    with (
+        seeded_suite(data_dir, model_path, extra_env) as suite,
+        PageClient(suite.services["gateway"].address) as client,
+    ):
+        running = Running(suite.config, client, treatment)
+        deadline = time.monotonic() + 30
+        while not any(running.page(v).experiment for v in VIEWERS[:4]):
+            assert time.monotonic() < deadline, "the experiments file never took effect"
+            time.sleep(0.2)
+        yield running
 
 
 def wait_for_log(directory: Path, page_ids: set[str]) -> dict[str, tuple[str, str, str]]:
