@@ -261,6 +261,10 @@ class PageImpression:
     model_version: str
     policy: str
     tiles: tuple[TileDecision, ...]
+    # The viewer's experiment and cell (docs/experiments.md); "" outside experiments and
+    # in records written before experiments existed.
+    experiment: str = ""
+    cell: str = ""
 
     def to_record(self) -> dict:
         return self.record_with(DecisionColumns.of(self.tiles))
@@ -279,6 +283,8 @@ class PageImpression:
             "viewer_features": encode_vector(self.viewer_features),
             "model_version": self.model_version,
             "policy": self.policy,
+            "experiment": self.experiment,
+            "cell": self.cell,
             **columns.to_record(),
         }
 
@@ -303,6 +309,8 @@ class PageImpression:
             model_version=record["model_version"],
             policy=record["policy"],
             tiles=tiles_from_record(record, {} if known is None else known),
+            experiment=record.get("experiment", ""),
+            cell=record.get("cell", ""),
         )
 
 

@@ -65,6 +65,16 @@ RANKED_CHOICES = Counter(
     "candidate, else 'exploit'. Exploration share = explore / all.",
     ["kind"],
 )
+EXPERIMENT_IMPRESSIONS = Counter(
+    "keyart_gateway_experiment_impressions_total",
+    "Titles shown to viewers in an experiment, by experiment and cell (the names the "
+    "experiments file gives: at most 32 experiments of at most 16 cells per file).",
+    ["experiment", "cell"],
+)
+EXPERIMENTS_REFUSED = Counter(
+    "keyart_gateway_experiments_refused_total",
+    "Experiments files refused at load (the serving configuration stayed as it was).",
+)
 MODEL_INFO = Gauge(
     "keyart_ranker_model_info",
     "1 for the model version the ranker serves.",

@@ -18,6 +18,7 @@ from common import ranking_wire
 from common.catalog_stream import stream_features
 from common.channels import backend_channel, request_metadata
 from common.events import FeedbackEvent
+from common.experiments import Cell
 from gateway.config import GatewayConfig
 from gateway.tile_wire import CandidateTiles
 
@@ -144,6 +145,11 @@ class Backends:
         """Catalog `version`'s feature rows; None when the artwork service serves another."""
         return await stream_features(self._artwork, version)
 
+    async def held_models(self, timeout: float) -> set[str]:
+        """The model versions the ranker holds (an experiment's cells may name them)."""
+        response = await self._ranker.ListModels(ranker_pb.ListModelsRequest(), timeout=timeout)
+        return set(response.model_versions)
+
     async def catalog_version(self, timeout: float) -> str:
         response = await self._artwork.GetCatalogInfo(
             artwork_pb.GetCatalogInfoRequest(), timeout=timeout
@@ -176,9 +182,11 @@ class Backends:
         page_id: str,
         user_id: str = "",
         title_ids: list[str] | None = None,
+        cell: Cell | None = None,
     ) -> RankRequest:
-        """A page's rank request but for the viewer's features (built while the profile answers)."""
-        return ranker_pb.RankPageRequest(
+        """A page's rank request but for the viewer's features (built while the profile answers),
+        with the model and exploration of the viewer's experiment cell, if it names them."""
+        request = ranker_pb.RankPageRequest(
             context_features=context,
             catalog_version=catalog_version,
             first_rows=first_rows,
@@ -187,6 +195,13 @@ class Backends:
             user_id=user_id,
             title_ids=title_ids,
         )
+        if cell is not None:
+            request.model_version = cell.model_version
+            if cell.exploration is not None:
+                request.exploration.SetInParent()  # set even when greedy (both 0)
+                request.exploration.epsilon = cell.exploration.epsilon
+                request.exploration.temperature = cell.exploration.temperature
+        return request
 
     async def rank(
         self, request: RankRequest, viewer: bytes, timeout: float, request_id: str

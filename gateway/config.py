@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import addresses
 from common.config import env_float, env_int, env_str
@@ -41,11 +42,14 @@ class GatewayConfig:
     backend_tls: ClientTls | None = None
     # Bearer tokens and the methods each may call; None = no auth.
     auth: TokenPolicy | None = None
+    experiments_file: Path | None = None  # docs/experiments.md; None: no experiments
+    experiments_poll_s: float = 2.0
 
     @classmethod
     def from_env(cls) -> GatewayConfig:
         max_budget_ms = env_int("GATEWAY_MAX_BUDGET_MS", 10_000, minimum=1, maximum=600_000)
         tokens_file = env_str("GATEWAY_AUTH_TOKENS_FILE", "")
+        experiments = env_str("GATEWAY_EXPERIMENTS_FILE", "")
         return cls(
             server=settings_from_env("GATEWAY", addresses.GATEWAY, 4 << 20),
             profile_target=env_str("PROFILE_TARGET", addresses.PROFILE),
@@ -74,4 +78,8 @@ class GatewayConfig:
             auth=load_token_policy(tokens_file, "GATEWAY_AUTH_TOKENS_FILE")
             if tokens_file
             else None,
+            experiments_file=Path(experiments) if experiments else None,
+            experiments_poll_s=env_float(
+                "GATEWAY_EXPERIMENTS_POLL_S", 2.0, minimum=0.05, maximum=3600.0
+            ),
         )

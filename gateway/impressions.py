@@ -49,6 +49,7 @@ from gateway.render import RankedInputs, RenderedPage, TitleGroup
 log = get_logger(__name__)
 
 DEFAULT_POLICY = "default_fallback"  # the ranker did not answer: the title's default, p = 1
+CONTROL_POLICY = "default"  # an experiment's control cell: each title's default, p = 1
 SNAPSHOT_RETRY_S = 5.0  # after a failed snapshot, the next page under its version tries again
 
 # A catalog version's feature rows from the artwork service; None when it serves another now.
@@ -187,8 +188,11 @@ def page_records(
     if inputs is None:
         return []
     viewer = inputs.viewer
+    assignment = rendered.assignment
+    control = assignment is not None and assignment.cell.control
     policy = next(
-        (ranking.policy for _, ranking in inputs.groups if ranking is not None), DEFAULT_POLICY
+        (ranking.policy for _, ranking in inputs.groups if ranking is not None),
+        CONTROL_POLICY if control else DEFAULT_POLICY,
     )
     context = page.context
     impression = PageImpression(
@@ -213,6 +217,8 @@ def page_records(
         model_version=rendered.model_version,
         policy=policy,
         tiles=(),
+        experiment="" if assignment is None else assignment.experiment,
+        cell="" if assignment is None else assignment.cell.name,
     )
     return [impression.record_with(decision_columns(inputs, number_titles))]
 

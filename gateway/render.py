@@ -7,6 +7,11 @@ a catalog change). A dependency that is late, down, behind an open breaker
 or answers nonsense becomes a Degradation, and the tiles it affects fall
 back; the page itself never fails. A title the model scored NaN or infinity (the
 ranker's `unscored` titles) shows its default artwork, without degrading the page.
+
+A viewer in an experiment (common/experiments.py) gets the cell's policy: the
+control (`default`) shows every title's default artwork without asking the ranker;
+a model version or exploration settings go into the rank request. A model version
+the ranker no longer holds (NOT_FOUND) ranks the page with the production model.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import TypeVar, cast
 
@@ -25,6 +31,8 @@ import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common import features
+from common.experiments import Assignment, Cell, Experiments
+from common.logging import get_logger
 from gateway import tile_wire
 from gateway.backends import (
     Backends,
@@ -41,6 +49,8 @@ from gateway.fallbacks import PERSONALIZED, Degradation
 from gateway.page_request import PageHead, PageRequest, parse_page_head, with_rows
 
 T = TypeVar("T")
+
+log = get_logger(__name__)
 
 # Share of the page budget kept for the ranker while profile and artwork answer.
 RANKER_SHARE = 0.4
@@ -92,6 +102,7 @@ class RenderedPage:
     model_version: str
     inputs: RankedInputs | None = None
     ranked_at: float = 0.0  # loop time when the ranker had answered (or was given up on)
+    assignment: Assignment | None = None  # the viewer's experiment and cell; None: production
 
 
 class TailEstimate:
@@ -170,12 +181,16 @@ class PageRenderer:
         cache: CatalogCache,
         breakers: dict[pb.Dependency, CircuitBreaker],
         limits: PageLimits,
+        experiments: Callable[[], Experiments] = Experiments,
     ) -> None:
+        """`experiments`: the experiments in effect now (gateway/experiments_watch.py)."""
         self._backends = backends
         self._cache = cache
         self._breakers = breakers
         self._limits = limits
+        self._experiments = experiments
         self._tail = TailEstimate()
+        self._not_held: set[str] = set()  # cell model versions already warned about
 
     async def render(
         self, request: pb.RenderPageRequest, *, client_left_s: float | None, request_id: str
@@ -187,10 +202,15 @@ class PageRenderer:
         budget_s = head.budget_ms / 1000
         if client_left_s is not None:
             budget_s = min(budget_s, client_left_s)
+        assignment = self._experiments().assign(head.user_id, datetime.now(UTC))
         async with self.start(head, budget_s=budget_s, request_id=request_id) as started:
             page = with_rows(head, request, self._limits)
             rendered = await self.finish(
-                started, page, page_id=uuid.uuid4().hex, request_id=request_id
+                started,
+                page,
+                page_id=uuid.uuid4().hex,
+                request_id=request_id,
+                assignment=assignment,
             )
         response = encode_page(rendered)
         self._tail.observe(asyncio.get_running_loop().time() - rendered.ranked_at)
@@ -223,7 +243,13 @@ class PageRenderer:
             viewer.cancel()  # a no-op once answered
 
     async def finish(
-        self, started: StartedPage, page: PageRequest, *, page_id: str, request_id: str
+        self,
+        started: StartedPage,
+        page: PageRequest,
+        *,
+        page_id: str,
+        request_id: str,
+        assignment: Assignment | None = None,
     ) -> RenderedPage:
         """Ranks `page` (its rows read) once its viewer's features are in:
 
@@ -233,15 +259,24 @@ class PageRenderer:
         4. every group ranked at once; the ranker's answer (or its absence) is the
            moment the tail estimate measures from;
         5. each group's tiles, then the rows cut from them, in request order.
+
+        An experiment's control cell skips step 4: its tiles are the titles' defaults.
         """
         candidates = await self._candidates(page, started, request_id)
         groups = [
             TitleGroup.of(version, titles)
             for version, titles in by_catalog_version(candidates.found)
         ]
-        requests = self._rank_requests(page, groups, page_id)  # while the profile answers
+        cell = None if assignment is None else assignment.cell
+        requests = self._rank_requests(page, groups, page_id, cell)  # while the profile answers
         viewer = await self._viewer(started)
-        rankings = await self._rank_groups(groups, requests, viewer, started.deadline, request_id)
+        rankings: list[Ranking | Degradation | None]
+        if cell is not None and cell.control:
+            rankings = [None] * len(groups)
+        else:
+            rankings = list(
+                await self._rank_groups(groups, requests, viewer, started.deadline, request_id)
+            )
         ranked_at = asyncio.get_running_loop().time()
         tiles = self._group_tiles(groups, rankings, viewer)
         rows = assemble_rows(page, groups, tiles.pieces, candidates.unseen, tiles.fallbacks)
@@ -264,6 +299,7 @@ class PageRenderer:
             tiles.model_version,
             logged,
             ranked_at,
+            assignment,
         )
 
     async def _candidates(
@@ -291,7 +327,7 @@ class PageRenderer:
         return PageCandidates(found, unseen, degradation)
 
     def _rank_requests(
-        self, page: PageRequest, groups: list[TitleGroup], page_id: str
+        self, page: PageRequest, groups: list[TitleGroup], page_id: str, cell: Cell | None
     ) -> list[RankRequest]:
         """Each group's rank request, but for the viewer's features."""
         context = features.pack(
@@ -308,6 +344,7 @@ class PageRenderer:
                 page_id=page_id,
                 user_id=page.user_id,
                 title_ids=group.title_ids,
+                cell=cell,
             )
             for group in groups
         ]
@@ -346,16 +383,20 @@ class PageRenderer:
     def _group_tiles(
         self,
         groups: list[TitleGroup],
-        rankings: list[Ranking | Degradation],
+        rankings: list[Ranking | Degradation | None],
         viewer: ViewerFeatures | Degradation,
     ) -> GroupTiles:
-        """Each group's ranked tiles, or its default tiles when its ranking failed."""
+        """Each group's ranked tiles, or its default tiles when its ranking failed or was not
+        asked for (None: an experiment's control)."""
         pieces: list[list[bytes]] = []
         fallbacks: Counter[pb.FallbackReason] = Counter()
         degradations: list[Degradation] = []
         model_version = ""
         for group, ranking in zip(groups, rankings, strict=True):
-            if isinstance(ranking, Degradation):
+            if ranking is None:
+                pieces.append(default_tiles(group, pb.FALLBACK_REASON_EXPERIMENT_CONTROL))
+                fallbacks[pb.FALLBACK_REASON_EXPERIMENT_CONTROL] += len(group.titles)
+            elif isinstance(ranking, Degradation):
                 if ranking.status_code == "FAILED_PRECONDITION":
                     self._cache.mark_stale()  # the ranker dropped a version we still cache
                 degradations.append(ranking)
@@ -384,6 +425,12 @@ class PageRenderer:
             deadline.remaining(self._tail.reserve_s),
             lambda t: self._backends.rank(request, viewer_packed, t, request_id),
         )
+        if self._model_not_held(ranking, request):
+            ranking = await self._call(
+                pb.DEPENDENCY_RANKER,
+                deadline.remaining(self._tail.reserve_s),
+                lambda t: self._backends.rank(request, viewer_packed, t, request_id),
+            )
         if not isinstance(ranking, Ranking):
             return ranking
         if not _fits(ranking, group.counts):
@@ -391,6 +438,26 @@ class PageRenderer:
                 pb.DEPENDENCY_RANKER, "INTERNAL", "ranking does not match the candidates sent"
             )
         return with_defaults_shown(ranking, group) if ranking.unscored.size else ranking
+
+    def _model_not_held(self, ranking: Ranking | Degradation, request: RankRequest) -> bool:
+        """True when the ranker refused the cell's model version (NOT_FOUND): `request` is
+        turned into a production one (warned once per version)."""
+        if not (
+            isinstance(ranking, Degradation)
+            and ranking.status_code == "NOT_FOUND"
+            and request.model_version
+        ):
+            return False
+        if request.model_version not in self._not_held:
+            self._not_held.add(request.model_version)
+            log.warning(
+                "experiment cell's model is not held by the ranker; its pages are ranked "
+                "with the production model",
+                model_version=request.model_version,
+                detail=ranking.detail,
+            )
+        request.model_version = ""
+        return True
 
     def _refusal(self, dependency: pb.Dependency, timeout: float) -> Degradation | None:
         """Why a call to `dependency` must not go out now, or None (claiming a half-open probe)."""
@@ -420,6 +487,9 @@ def encode_page(page: RenderedPage) -> bytes:
         model_version=page.model_version,
         degradations=[degradation.to_proto() for degradation in page.degradations],
     )
+    if page.assignment is not None:
+        head.experiment = page.assignment.experiment
+        head.cell = page.assignment.cell.name
     return head.SerializeToString() + b"".join(page.rows)
 
 
@@ -460,9 +530,11 @@ def with_defaults_shown(ranking: Ranking, group: TitleGroup) -> Ranking:
     return replace(ranking, chosen_indices=chosen, scores=scores, propensities=propensities)
 
 
-def default_tiles(group: TitleGroup) -> list[bytes]:
-    """Each title's default artwork, unranked (the ranker did not answer), as tile pieces."""
-    reason = pb.FALLBACK_REASON_RANKER_UNAVAILABLE
+def default_tiles(
+    group: TitleGroup, reason: pb.FallbackReason = pb.FALLBACK_REASON_RANKER_UNAVAILABLE
+) -> list[bytes]:
+    """Each title's default artwork, unranked (the ranker did not answer, or the viewer is
+    an experiment's control), as tile pieces."""
     return tile_wire.as_pieces(
         [title.tiles.unranked(title.default_index, reason) for title in group.titles]
     )

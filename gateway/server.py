@@ -9,6 +9,7 @@ import grpc
 from keyart.gateway.v1 import gateway_service_pb2
 
 from common.config import ConfigError
+from common.experiments import Experiments
 from common.logging import configure_logging, get_logger
 from common.server import ServingServer, run_service, run_until_signalled
 from common.workers import run_workers
@@ -18,6 +19,7 @@ from gateway.breaker import dependency_breakers
 from gateway.catalog_cache import CatalogCache
 from gateway.config import GatewayConfig
 from gateway.events import EventReporter
+from gateway.experiments_watch import ExperimentsWatcher
 from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.render import PageRenderer
 from gateway.servicer import PageServicer
@@ -66,8 +68,20 @@ async def serve(config: GatewayConfig) -> None:
         failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
     )
     logs = LearningLogs(LearningLogConfig.from_env(), backends.catalog_features)
+    watcher = (
+        None
+        if config.experiments_file is None
+        else ExperimentsWatcher(config.experiments_file, backends.held_models)
+    )
+    renderer = PageRenderer(
+        backends,
+        cache,
+        breakers,
+        config.limits,
+        Experiments if watcher is None else watcher.experiments,
+    )
     servicer = PageServicer(
-        PageRenderer(backends, cache, breakers, config.limits),
+        renderer,
         EventReporter(backends, config.event_timeout_ms / 1000),
         config.max_concurrent_pages,
         logs,
@@ -76,14 +90,22 @@ async def serve(config: GatewayConfig) -> None:
     server = ServingServer(config.server, [SERVICE_NAME], interceptors=auth)
     add_page_service(servicer, server.server)
     refresher: asyncio.Task[None] | None = None
+    stop_watching = asyncio.Event()
+    watching: list[asyncio.Task[None]] = []
 
     async def started() -> None:
         nonlocal refresher
         refresher = asyncio.create_task(cache.keep_fresh(backends, config.catalog_poll_s))
+        if watcher is not None:
+            watching.append(
+                asyncio.create_task(watcher.run(config.experiments_poll_s, stop_watching))
+            )
 
     async def stopped() -> None:
         if refresher is not None:
             refresher.cancel()
+        stop_watching.set()
+        await asyncio.gather(*watching)
         await backends.close()
         await logs.close()
 

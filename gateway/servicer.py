@@ -11,7 +11,7 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.gateway.v1 import gateway_service_pb2_grpc
 
 from common.errors import ResourceExhausted
-from common.metrics import SHED_PAGES
+from common.metrics import EXPERIMENT_IMPRESSIONS, SHED_PAGES
 from gateway.events import EventReporter, parse_event
 from gateway.fallbacks import record_fallbacks
 from gateway.impressions import LearningLogs
@@ -59,6 +59,10 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
     def _after_page(self, served: ServedPage) -> None:
         rendered = served.rendered
         record_fallbacks(rendered.page_id, rendered.degradations, rendered.fallbacks)
+        if rendered.assignment is not None and rendered.inputs is not None:
+            EXPERIMENT_IMPRESSIONS.labels(
+                rendered.assignment.experiment, rendered.assignment.cell.name
+            ).inc(sum(len(group.titles) for group, _ in rendered.inputs.groups))
         if self._logs is not None:
             self._logs.log_page(served.page, rendered)
 

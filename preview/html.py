@@ -66,6 +66,11 @@ def _tile(tile: TileView) -> str:
 
 def _panel(panel: PanelView) -> str:
     notices = "".join(f"<p class='notice'>{escape(n)}</p>" for n in panel.notices)
+    if panel.allocation:
+        notices = (
+            f"<p class='cell' data-experiment='{escape(panel.experiment)}' "
+            f"data-cell='{escape(panel.cell)}'>{escape(panel.allocation)}</p>{notices}"
+        )
     rows = "".join(
         f"<div class='row' data-row-id='{escape(row_id)}'><h3>{escape(row_id)}</h3>"
         f"<div class='tiles'>{''.join(_tile(t) for t in tiles)}</div></div>"

@@ -40,6 +40,18 @@ class PanelView:
     heading: str
     notices: tuple[str, ...]
     rows: tuple[tuple[str, tuple[TileView, ...]], ...]
+    # The viewer's experiment cell as the gateway named it; "" outside experiments.
+    experiment: str = ""
+    cell: str = ""
+
+    @property
+    def allocation(self) -> str:
+        """What the panel says of the viewer's experiment cell (nothing for the defaults)."""
+        if self.mode != "personalized":
+            return ""
+        if not self.experiment:
+            return "no experiment: the production policy"
+        return f"experiment {self.experiment}, cell {self.cell}"
 
 
 def candidates_of(title: artwork_pb.Title) -> tuple[Artwork, ...]:
@@ -125,4 +137,6 @@ def personalized_panel(
         rows=tuple(
             (row.row_id, tuple(_tile(tile, titles) for tile in row.tiles)) for row in page.rows
         ),
+        experiment=page.experiment,
+        cell=page.cell,
     )

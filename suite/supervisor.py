@@ -215,6 +215,7 @@ class Suite:
 
     def __init__(self, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
         self._catalog_db = Path(config.env_for("artwork")["ARTWORK_DB"])
         self.services = {name: ServiceProcess(name, config, log) for name in START_ORDER}
         # How many demo titles start() wrote into an empty catalog (0: it held titles already).

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import addresses
-from common.config import env_choice, env_float, env_int, env_str
+from common.config import ConfigError, env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
 from common.tls import ClientTls, client_tls_from_env
 from services.ranker.model_watch import SWAP_RULES
@@ -37,6 +37,8 @@ class RankerConfig:
     model_swap: str = (
         "better"  # a SWAP_RULES entry: which valid model files may replace the serving one
     )
+    # Experiment cells' models (services/ranker/cell_models.py); None: production only.
+    cell_model_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> RankerConfig:
@@ -58,6 +60,7 @@ class RankerConfig:
             model_poll_s=env_float("RANKER_MODEL_POLL_S", 2.0, minimum=0.05, maximum=3600.0),
             min_offline_estimate=env_float("RANKER_MIN_OFFLINE_ESTIMATE", 0.0, minimum=0.0),
             model_swap=env_choice("RANKER_MODEL_SWAP", "better", SWAP_RULES),
+            cell_model_dir=_cell_model_dir(),
         )
 
     def policy(self) -> Policy:
@@ -68,3 +71,18 @@ class RankerConfig:
             seed=self.seed,
             sticky_s=self.sticky_s,
         )
+
+
+def _cell_model_dir() -> Path | None:
+    """RANKER_CELL_MODEL_DIR, which must not be the production models directory: its
+    newest file would become the production model."""
+    cell_dir = env_str("RANKER_CELL_MODEL_DIR", "")
+    if not cell_dir:
+        return None
+    model_dir = env_str("RANKER_MODEL_DIR", "")
+    if model_dir and Path(model_dir).resolve() == Path(cell_dir).resolve():
+        raise ConfigError(
+            "RANKER_CELL_MODEL_DIR: must not be RANKER_MODEL_DIR (its files would be "
+            "candidates for the production model)"
+        )
+    return Path(cell_dir)

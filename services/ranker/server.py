@@ -14,6 +14,7 @@ from common.logging import get_logger
 from common.metrics import MODEL_INFO
 from common.server import ServingServer, run_service, run_until_signalled
 from services.ranker.catalog_features import CatalogFeatures
+from services.ranker.cell_models import CellModels
 from services.ranker.config import RankerConfig
 from services.ranker.model import ModelError, RankingModel
 from services.ranker.model_watch import ModelWatcher, WatchSettings
@@ -25,11 +26,16 @@ log = get_logger(__name__)
 
 
 def build_server(
-    config: RankerConfig, catalog: CatalogFeatures | None = None
+    config: RankerConfig,
+    catalog: CatalogFeatures | None = None,
+    cell_models: CellModels | None = None,
 ) -> tuple[ServingServer, RankerServicer]:
     """The server with RankerService registered; it answers UNAVAILABLE until `load_model`."""
     servicer = RankerServicer(
-        config.policy(), max_candidates=config.max_candidates, catalog=catalog
+        config.policy(),
+        max_candidates=config.max_candidates,
+        catalog=catalog,
+        cell_models=cell_models,
     )
     server = ServingServer(config.server, [SERVICE_NAME])
     ranker_service_pb2_grpc.add_RankerServiceServicer_to_server(servicer, server.server)
@@ -76,11 +82,17 @@ async def serve(config: RankerConfig) -> None:
     catalog = CatalogFeatures(
         config.artwork_target, config.server.max_receive_bytes, tls=config.artwork_tls
     )
-    server, servicer = build_server(config, catalog)
+    cell_models = (
+        None
+        if config.cell_model_dir is None
+        else CellModels(config.cell_model_dir, config.intra_op_threads)
+    )
+    server, servicer = build_server(config, catalog, cell_models)
     log.info(
         "configured",
         model_path=str(config.model_path),
         model_dir=str(config.model_dir or ""),
+        cell_model_dir=str(config.cell_model_dir or ""),
         policy=config.policy().name,
         sticky_s=config.sticky_s,
     )
@@ -92,6 +104,11 @@ async def serve(config: RankerConfig) -> None:
     async def started() -> None:
         nonlocal refresher
         await load_model(config, servicer)
+        if cell_models is not None:  # loaded before SERVING: an experiment may name them at once
+            await cell_models.check_once()
+            watching.append(
+                asyncio.create_task(cell_models.run(config.model_poll_s, stop_watching))
+            )
         await catalog.first_load(config.catalog_wait_s)
         refresher = asyncio.create_task(catalog.keep_fresh(config.catalog_poll_s))
         if watcher is not None:

@@ -1,21 +1,27 @@
 """RankerService over gRPC: unpack and check the page, score and choose off the loop, pack.
 
 Titles the model scores NaN or infinity are answered as `unscored_titles`, with finite
-placeholders (services/ranker/policy.py); the rest of the page is ranked as usual."""
+placeholders (services/ranker/policy.py); the rest of the page is ranked as usual.
+
+An experiment's cell may name a held model (`model_version`: the production one or a
+cell model, services/ranker/cell_models.py) and its own exploration settings; the
+request's other fields mean what they always do."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import grpc
 import numpy as np
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
 from common import ranking_wire
-from common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM, unpack
 from common.metrics import RANKED_CHOICES
 from services.ranker.catalog_features import CandidateRows, CatalogFeatures
+from services.ranker.cell_models import CellModels
 from services.ranker.model import RankingModel
 from services.ranker.policy import Decisions, Policy
 from services.ranker.unscored_log import UnscoredLog
@@ -50,11 +56,17 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
     """Unavailable until `use_model` hands it a loaded model."""
 
     def __init__(
-        self, policy: Policy, *, max_candidates: int, catalog: CatalogFeatures | None = None
+        self,
+        policy: Policy,
+        *,
+        max_candidates: int,
+        catalog: CatalogFeatures | None = None,
+        cell_models: CellModels | None = None,
     ) -> None:
         self._policy = policy
         self._max_candidates = max_candidates
         self._catalog = catalog
+        self._cell_models = cell_models
         self._model: RankingModel | None = None
         self._unscored_log = UnscoredLog()
 
@@ -65,12 +77,50 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
     def model_version(self) -> str:
         return "" if self._model is None else self._model.version
 
-    async def RankPage(
-        self, request: ranker_service_pb2.RankPageRequest, context: grpc.aio.ServicerContext
-    ) -> ranker_service_pb2.RankPageResponse:
+    def _held(self) -> dict[str, RankingModel]:
+        """Every model a request may name, by version (the production one last: it wins)."""
+        held = dict(self._cell_models.models) if self._cell_models is not None else {}
+        if self._model is not None:
+            held[self._model.version] = self._model
+        return held
+
+    async def ListModels(
+        self, request: ranker_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_service_pb2.ListModelsResponse:
+        if self._model is None:
+            raise Unavailable("the ranking model is still loading")
+        return ranker_service_pb2.ListModelsResponse(
+            production_model_version=self._model.version, model_versions=sorted(self._held())
+        )
+
+    def _model_for(self, request: ranker_service_pb2.RankPageRequest) -> RankingModel:
         model = self._model
         if model is None:
             raise Unavailable("the ranking model is still loading")
+        if not request.model_version:
+            return model
+        named = self._held().get(request.model_version)
+        if named is None:
+            raise NotFound(f"model_version: {request.model_version!r} is not held by this ranker")
+        return named
+
+    def _policy_for(self, request: ranker_service_pb2.RankPageRequest) -> Policy:
+        if not request.HasField("exploration"):
+            return self._policy
+        try:
+            return replace(
+                self._policy,
+                epsilon=request.exploration.epsilon,
+                temperature=request.exploration.temperature,
+            )
+        except ValueError as error:
+            raise InvalidArgument("exploration", str(error)) from None
+
+    async def RankPage(
+        self, request: ranker_service_pb2.RankPageRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_service_pb2.RankPageResponse:
+        model = self._model_for(request)
+        policy = self._policy_for(request)
         viewer = _one_row(request.viewer_features, VIEWER_DIM, "viewer_features")
         situation = _one_row(request.context_features, CONTEXT_DIM, "context_features")
         counts = np.asarray(request.candidate_counts, dtype=np.int64)
@@ -88,7 +138,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
                 "title_ids", f"{len(request.title_ids)} ids for {counts.size} candidate groups"
             )
         decisions = await asyncio.to_thread(
-            self._rank, model, viewer, situation, candidates, counts, request
+            self._rank, model, policy, viewer, situation, candidates, counts, request
         )
         unscored = decisions.unscored.size
         if unscored:
@@ -99,7 +149,7 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
             **ranking_wire.pack(decisions.indices, decisions.scores, decisions.propensities),
             unscored_titles=ranking_wire.pack_unscored(decisions.unscored),
             model_version=model.version,
-            policy=self._policy.name,
+            policy=policy.name,
         )
 
     async def _candidates(
@@ -127,14 +177,15 @@ class RankerServicer(ranker_service_pb2_grpc.RankerServiceServicer):
     def _rank(
         self,
         model: RankingModel,
+        policy: Policy,
         viewer: np.ndarray,
         situation: np.ndarray,
         candidates: CandidateRows,
         counts: np.ndarray,
         request: ranker_service_pb2.RankPageRequest,
     ) -> Decisions:
-        sticky = self._policy.sticky_s > 0  # only sticky draws are keyed by title
-        return self._policy.choose(
+        sticky = policy.sticky_s > 0  # only sticky draws are keyed by title
+        return policy.choose(
             candidates.score(model, viewer, situation),
             counts,
             request.page_id,

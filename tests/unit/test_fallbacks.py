@@ -33,6 +33,7 @@ def test_every_fallback_reason_has_its_lower_case_label() -> None:
         pb.FALLBACK_REASON_CATALOG_UNAVAILABLE: "catalog_unavailable",
         pb.FALLBACK_REASON_UNKNOWN_TITLE: "unknown_title",
         pb.FALLBACK_REASON_MODEL_SCORE_INVALID: "model_score_invalid",
+        pb.FALLBACK_REASON_EXPERIMENT_CONTROL: "experiment_control",
     }
 
 

@@ -8,6 +8,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -374,3 +375,14 @@ def test_titles_keep_their_numbers_in_any_order_and_each_catalog_version_has_its
         ("cat-1", "gwh", 0),
         ("cat-2", "gwh", 0),
     ]
+
+
+def test_a_page_record_carries_experiment_and_cell_and_older_records_read_as_none() -> None:
+    logged = replace(impression(), experiment="new-model", cell="treatment")
+    record = json.loads(json.dumps(logged.to_record()))
+    assert (record["experiment"], record["cell"]) == ("new-model", "treatment")
+    read = PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
+    assert (read.experiment, read.cell) == ("new-model", "treatment")
+    del record["experiment"], record["cell"]  # written before experiments existed
+    old = PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM)
+    assert (old.experiment, old.cell) == ("", "")
