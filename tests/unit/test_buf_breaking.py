@@ -57,7 +57,7 @@ def check(repo: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-RENUMBERED = (FIELD, "bytes context_features = 22;")
+RENUMBERED = (FIELD, "bytes context_features = 98;")
 ADDED = (FIELD, FIELD + "\n  string note = 99;")
 
 
