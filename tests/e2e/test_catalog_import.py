@@ -527,3 +527,37 @@ def test_a_genre_map_wins_over_the_built_in_names(
         " animation, comedy, crime, documentary, drama, family, fantasy, horror, musical,"
         " mystery, romance, scifi, thriller, western)",
     )
+
+
+def test_artworks_moving_between_titles_of_the_file_go_in_one_call(
+    artwork: Artwork, run: Run, tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server refuses an artwork id another title holds unless both are in the call:
+    titles that swap artworks are never split across batches, however small."""
+    monkeypatch.setattr("cli.catalog_import.MAX_TITLES_PER_UPSERT", 1)
+    a, b, c = (f"{prefix}-{name}" for name in "abc")
+
+    def lines(first: str, second: str) -> list[Line]:
+        return [
+            title_line(a, artwork_line(first, f"{CDN}/1.jpg")),
+            title_line(b, artwork_line(second, f"{CDN}/2.jpg")),
+            title_line(c),
+        ]
+
+    assert (
+        run(
+            "import",
+            write_jsonl(tmp_path / "1.jsonl", lines(f"{prefix}/1", f"{prefix}/2")),
+            artwork,
+        )[0]
+        == 0
+    )
+    status, out, err = run(
+        "import", write_jsonl(tmp_path / "2.jsonl", lines(f"{prefix}/2", f"{prefix}/1")), artwork
+    )
+    assert (status, err) == (0, "2/3 titles sent\n3/3 titles sent")
+    assert out.startswith("imported: 3 titles")
+    assert [artwork.title(t).artworks[0].artwork_id for t in (a, b)] == [
+        f"{prefix}/2",
+        f"{prefix}/1",
+    ]
