@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -23,6 +24,7 @@ from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from cli.main import main
+from cli.preview_process import preview_process
 from services.artwork.ava.picture import picture_tags
 from suite.supervisor import ServiceProcess, local_suite_config
 
@@ -561,3 +563,25 @@ def test_artworks_moving_between_titles_of_the_file_go_in_one_call(
         f"{prefix}/2",
         f"{prefix}/1",
     ]
+
+
+def test_the_preview_serves_an_imported_picture(
+    artwork: Artwork, run: Run, tmp_path: Path, prefix: str
+) -> None:
+    """Imported into the store the preview serves from, a local picture is at its image_url."""
+    path = write_jsonl(tmp_path / "catalog.jsonl", hand_written(tmp_path, prefix))
+    store = artwork.config.image_dir
+    assert run("import", path, artwork, "--image-dir", str(store))[0] == 0  # the last one wins
+    image_url = artwork.title(f"{prefix}-lagoon").artworks[0].image_url
+    preview = preview_process(artwork.config)
+    preview.start()
+    try:
+        preview.wait_serving()
+        with urllib.request.urlopen(image_url, timeout=10) as response:
+            served = response.read()
+    finally:
+        preview.stop()
+    assert served == (store / f"{prefix}-lagoon" / "sea.png").read_bytes()
+    picture = cv2.imdecode(np.frombuffer(served, np.uint8), cv2.IMREAD_COLOR)
+    drawn = cv2.imread(str(tmp_path / "pictures" / "sea.png"))
+    assert picture is not None and drawn is not None and np.array_equal(picture, drawn)
