@@ -23,8 +23,10 @@ import pytest
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
+from cli.catalog_listing import list_catalog
 from cli.main import main
 from cli.preview_process import preview_process
+from common.errors import FailedPrecondition
 from services.artwork.ava.picture import picture_tags
 from suite.supervisor import ServiceProcess, local_suite_config
 
@@ -585,3 +587,41 @@ def test_the_preview_serves_an_imported_picture(
     picture = cv2.imdecode(np.frombuffer(served, np.uint8), cv2.IMREAD_COLOR)
     drawn = cv2.imread(str(tmp_path / "pictures" / "sea.png"))
     assert picture is not None and drawn is not None and np.array_equal(picture, drawn)
+
+
+def test_a_listing_that_sees_the_catalog_change_between_pages_fails(
+    fresh_artwork: Artwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What export reads from: pages of two catalog versions are never mixed into one file."""
+    fresh_artwork.stub.UpsertTitles(
+        pb.UpsertTitlesRequest(titles=[_new_title("a"), _new_title("b"), _new_title("c")])
+    )
+    before = fresh_artwork.version()
+    monkeypatch.setattr("cli.catalog_listing.PAGE_SIZE", 1)
+
+    class ChangedAfterFirstPage:
+        """The real stub; after the first page another writer upserts a title."""
+
+        def __init__(self) -> None:
+            self.pages = 0
+
+        def ListTitles(self, request: pb.ListTitlesRequest, **kwargs: Any) -> Any:
+            self.pages += 1
+            if self.pages == 2:
+                fresh_artwork.stub.UpsertTitles(pb.UpsertTitlesRequest(titles=[_new_title("d")]))
+            return fresh_artwork.stub.ListTitles(request, **kwargs)
+
+    with pytest.raises(FailedPrecondition) as raised:
+        list_catalog(ChangedAfterFirstPage())  # type: ignore[arg-type]  # the stub's one method used
+    assert str(raised.value) == (
+        f"the catalog changed while it was read (version {before} → {fresh_artwork.version()});"
+        " run the command again"
+    )
+
+
+def _new_title(title_id: str) -> pb.NewTitle:
+    return pb.NewTitle(
+        title_id=title_id,
+        name=title_id,
+        artworks=[pb.Artwork(artwork_id=f"{title_id}/1", tags=pb.AvaTags(visual_quality=0.5))],
+    )
