@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from cli.ava import add_commands as add_ava_commands
+from cli.catalog import add_commands as add_catalog_commands
 from cli.events import add_commands as add_event_commands
 from cli.render import format_page
 from cli.seed import seed_viewers
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="bearer token, when the gateway requires one (default: $KEYART_TOKEN)",
         )
     add_ava_commands(commands)
+    add_catalog_commands(commands)
     add_event_commands(commands)
     add_learning_commands(commands)
     return parser
