@@ -74,7 +74,8 @@ def _artwork(
 ) -> tuple[pb.Artwork, Path | None, bool]:
     """(the message, its local picture or None, whether AVA tagged it)."""
     where, field = line.where, f"artworks[{j}]"
-    picture_path = None if is_url(art.image) else local_path(art.image, folder)
+    # No image: the picture is in keyart's image store already (drawn there, or AVA's).
+    picture_path = None if not art.image or is_url(art.image) else local_path(art.image, folder)
     picture = read_picture(picture_path, where, f"{field}.image") if picture_path else None
     missing = art.missing_tags()
     found: Artwork | None = None
@@ -102,7 +103,7 @@ def _artwork(
     )
     message = pb.Artwork(
         artwork_id=art.artwork_id,
-        image_url="" if picture_path else art.image,
+        image_url=art.image if is_url(art.image) else "",
         tags=ava_tags(tagged),
     )
     return message, picture_path, found is not None

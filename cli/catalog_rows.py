@@ -111,7 +111,7 @@ def _artwork(where: str, value: object, field: str) -> ArtworkLine:
         artwork_id=_text(
             where, _required(where, row, "artwork_id", at + "artwork_id"), at + "artwork_id"
         ),
-        image=_text(where, _required(where, row, "image", at + "image"), at + "image"),
+        image=optional("image", _text) or "",
         cast=optional("cast", _texts),
         tones=optional("tones", _texts),
         visual_quality=optional("visual_quality", _number),

@@ -119,7 +119,7 @@ def draw(path: Path, seed: int, size: tuple[int, int] = (320, 180)) -> Path:
     return path
 
 
-def artwork_line(artwork_id: str, image: str, **changes: Any) -> Line:
+def artwork_line(artwork_id: str, image: str | None, **changes: Any) -> Line:
     line = {
         "artwork_id": artwork_id,
         "image": image,
@@ -625,3 +625,23 @@ def _new_title(title_id: str) -> pb.NewTitle:
         name=title_id,
         artworks=[pb.Artwork(artwork_id=f"{title_id}/1", tags=pb.AvaTags(visual_quality=0.5))],
     )
+
+
+@pytest.mark.parametrize("write", [write_jsonl, write_parquet], ids=["jsonl", "parquet"])
+def test_an_artwork_without_an_image_is_served_from_the_image_store(
+    run: Run, artwork: Artwork, tmp_path: Path, prefix: str, write: Callable[..., Path]
+) -> None:
+    lines = [
+        title_line(
+            f"{prefix}-stored",
+            artwork_line(f"{prefix}-stored/a", f"{CDN}/a.jpg"),
+            artwork_line(f"{prefix}-stored/b", None),  # drawn into the store by someone else
+        )
+    ]
+    path = write(tmp_path / f"c{'.jsonl' if write is write_jsonl else '.parquet'}", lines)
+    assert run("import", path, artwork)[0] == 0
+    served = artwork.title(f"{prefix}-stored").artworks
+    assert [a.image_url for a in served] == [
+        f"{CDN}/a.jpg",
+        f"{artwork.image_base_url}/{prefix}-stored/b.png",
+    ]
