@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,11 @@ def _image(artwork: pb.Artwork, image_dir: Path, folder: Path) -> str:
     return artwork.image_url
 
 
-def _row(title: pb.Title, image_dir: Path, folder: Path) -> dict[str, Any]:
+def catalog_row(
+    title: pb.Title | pb.NewTitle, image_of: Callable[[pb.Artwork], str | None]
+) -> dict[str, Any]:
+    """`title` as a line of the catalog file; `image_of` gives an artwork's `image`
+    (None: left out, the picture is in keyart's image store)."""
     return {
         "title_id": title.title_id,
         "name": title.name,
@@ -55,7 +60,7 @@ def _row(title: pb.Title, image_dir: Path, folder: Path) -> dict[str, Any]:
         "artworks": [
             {
                 "artwork_id": artwork.artwork_id,
-                "image": _image(artwork, image_dir, folder),
+                **({} if (image := image_of(artwork)) is None else {"image": image}),
                 "cast": list(artwork.tags.cast),
                 "tones": list(artwork.tags.tones),
                 "visual_quality": _score(artwork.tags.visual_quality),
@@ -75,7 +80,10 @@ def export_catalog(path: Path, target: str, image_dir: Path) -> ExportReport:
     changes during the read), to `path` (.jsonl or .parquet), atomically."""
     with grpc.insecure_channel(target) as channel:
         listing = list_catalog(artwork_service_pb2_grpc.ArtworkServiceStub(channel))
-    rows = [_row(title, image_dir, path.parent) for title in listing.titles]
+    rows = [
+        catalog_row(title, lambda artwork: _image(artwork, image_dir, path.parent))
+        for title in listing.titles
+    ]
     write_titles(path, rows)
     artworks = [a for row in rows for a in row["artworks"]]
     return ExportReport(

@@ -86,7 +86,7 @@ def run(token: str) -> int:
         gateway = config.addresses["gateway"]
         print(
             f"keyart is ready: gateway on {gateway} "
-            f"(demo catalog: {demo.suite.demo_titles_written or 'already'} titles written; "
+            f"(demo catalog: {demo.suite.demo_titles_imported or 'already'} titles imported; "
             f"demo viewers seeded: {demo.events_applied} new events, "
             f"{demo.events_already_there} already there; "
             f"demo pictures: {drawn} drawn, {present} already there).\n"

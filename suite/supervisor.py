@@ -6,7 +6,6 @@ so all of them start the suite the same way.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import random
@@ -23,7 +22,6 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from common.sqlite_files import CorruptDatabase
 from demo.catalog_seed import seed_catalog
 
 SERVICE_MODULES = {
@@ -216,19 +214,20 @@ class Suite:
     def __init__(self, config: SuiteConfig, log: IO[bytes] | None = None) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
-        self._catalog_db = Path(config.env_for("artwork")["ARTWORK_DB"])
         self.services = {name: ServiceProcess(name, config, log) for name in START_ORDER}
-        # How many demo titles start() wrote into an empty catalog (0: it held titles already).
-        self.demo_titles_written = 0
+        # How many demo titles start() imported into an empty catalog (0: it held titles already).
+        self.demo_titles_imported = 0
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """Seeds an empty catalog with the demo titles (the artwork server never seeds), then
-        starts every service and waits until each reports SERVING."""
+        """Starts every service and waits until each reports SERVING. An empty catalog is
+        seeded with the demo through the catalog import once the artwork service serves,
+        before the ranker and the gateway start (the artwork server never seeds)."""
         try:
-            with contextlib.suppress(CorruptDatabase):  # artwork refuses it, naming the file
-                self.demo_titles_written = seed_catalog(self._catalog_db)
             for name in START_ORDER:
                 self.services[name].start()
+                if name == "artwork":
+                    self.services[name].wait_serving(timeout_s)
+                    self.demo_titles_imported = seed_catalog(self.services[name].address)
             for name in START_ORDER:
                 self.services[name].wait_serving(timeout_s)
         except BaseException:

@@ -15,11 +15,10 @@ from keyart.artwork.v1.artwork_service_pb2_grpc import ArtworkServiceStub
 
 from common.errors import InvalidArgument
 from common.features import ARTWORK_DIM, artwork_vector, unpack
-from demo.catalog_seed import seed_catalog
 from services.artwork.model import Artwork
 from services.artwork.server import build_server
 from services.artwork.store import ArtworkStore
-from tests.unit.test_artwork_service import make_config
+from tests.unit.test_artwork_service import make_config, store_demo
 
 T = TypeVar("T")
 TITLE = "title-00001"
@@ -31,7 +30,7 @@ def on_server(
     """`scenario` against an in-process server on the store at `db_path` (`seed`: the demo's)."""
     config = make_config(db_path)
     if seed:
-        seed_catalog(db_path)
+        store_demo(db_path)
 
     async def run() -> T:
         server, servicer = build_server(config)
@@ -215,7 +214,7 @@ def test_bad_registrations_change_nothing(
 
 def test_an_artwork_id_of_another_title_is_refused_whole(tmp_path: Path) -> None:
     store = ArtworkStore(tmp_path / "catalog.db")
-    seed_catalog(tmp_path / "catalog.db")
+    store_demo(tmp_path / "catalog.db")
     other = store.load().titles[0].artworks[0].artwork_id  # a good-will-hunting artwork
     before = store.load().titles
     with pytest.raises(InvalidArgument, match=r"artworks\[1\].artwork_id: .* belongs to title"):

@@ -20,7 +20,6 @@ from common.config import ConfigError
 from common.features import ARTWORK_DIM, aesthetic_score, artwork_vector
 from common.server import ServerSettings
 from demo.catalog import demo_titles
-from demo.catalog_seed import seed_catalog
 from demo.layout import face_boxes
 from services.artwork.catalog import Catalog
 from services.artwork.config import ArtworkConfig
@@ -32,6 +31,11 @@ T = TypeVar("T")
 IMAGES = "http://img.test/images"
 LIMIT = 2000
 DEMO = {title.title_id: title for title in demo_titles()}
+
+
+def store_demo(db_path: Path) -> None:
+    """The demo titles written straight into the store (what the demo's import leaves)."""
+    ArtworkStore(db_path).upsert_titles(demo_titles())
 
 
 def make_config(db_path: Path) -> ArtworkConfig:
@@ -46,7 +50,7 @@ def make_config(db_path: Path) -> ArtworkConfig:
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     db_path = tmp_path_factory.mktemp("artwork") / "catalog.db"
-    seed_catalog(db_path)
+    store_demo(db_path)
     return load_catalog(make_config(db_path))
 
 
@@ -267,22 +271,6 @@ def test_a_failed_upsert_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         store.upsert_titles([dataclasses.replace(original, name="Renamed"), clash])
     assert store.load().titles == [original]
-
-
-def test_the_demo_seed_fills_an_empty_store_once(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "catalog.db")
-    assert seed_catalog(config.db_path) == 2402
-    seeded = load_catalog(config)
-    assert len(seeded) == 2402
-    assert seeded.artwork_count == sum(len(t.artworks) for t in demo_titles())
-
-    store = ArtworkStore(config.db_path)
-    store.upsert_titles([sample_title(Artwork("t1/a", (), ("drama",), 0.5, 0.6))])
-    assert seed_catalog(config.db_path) == 0
-    reloaded = load_catalog(config)
-    assert len(reloaded) == 2403
-    assert reloaded.version != seeded.version
-    assert load_catalog(config).version == reloaded.version
 
 
 def test_the_server_never_seeds_an_empty_store(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_every_service_has_its_workload_account_and_budget(objects: list[dict]) 
 
 
 def test_every_container_is_locked_down_and_sized(objects: list[dict]) -> None:
-    for workload in of_kind(objects, *WORKLOAD_KINDS):
+    for workload in of_kind(objects, *WORKLOAD_KINDS, "Job"):
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -245,7 +245,7 @@ def allowed_sources(objects: list[dict], target: str) -> set[str]:
 CALLERS = {
     "gateway": {"*"},
     "profile": {"gateway"},
-    "artwork": {"gateway", "ranker"},
+    "artwork": {"gateway", "ranker", "catalog-import"},
     "ranker": {"gateway"},
     "redis": {"profile"},
     "postgres": {"artwork"},
@@ -477,22 +477,31 @@ def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls(
     assert args[args.index("--appendfsync") + 1] == "always"
 
 
-def init_containers(objects: list[dict], service: str) -> list[str]:
-    pod = named(objects, "Deployment", service)["spec"]["template"]["spec"]
-    return [container["name"] for container in pod.get("initContainers", [])]
+def demo_seed_args(objects: list[dict]) -> list[list[str]]:
+    """The arguments of every Job importing the demo catalog."""
+    return [
+        container["args"]
+        for job in of_kind(objects, "Job")
+        for container in job["spec"]["template"]["spec"]["containers"]
+        if container["args"][0] == "demo.catalog_seed"
+    ]
 
 
-def test_dev_seeds_the_demo_into_sqlite_and_prod_shares_one_catalog_in_postgresql(
+def test_dev_imports_the_demo_into_sqlite_and_prod_shares_one_catalog_in_postgresql(
     dev: list[dict], prod: list[dict], managed: list[dict]
 ) -> None:
     assert env_source(dev, "artwork", "ARTWORK_STORE") == "sqlite"
-    assert most_replicas(dev, "artwork") == 1 and init_containers(dev, "artwork") == [
-        "demo-catalog"
-    ]
+    assert most_replicas(dev, "artwork") == 1
+    # The demo arrives through the catalog import, into the artwork service, not its database.
+    assert demo_seed_args(dev) == [["demo.catalog_seed", "--target", "artwork:50053"]]
+    (job,) = of_kind(dev, "Job")
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == (
+        "catalog-import"
+    )
     for objects in (prod, managed):
         assert most_replicas(objects, "artwork") >= 2
         assert env_source(objects, "artwork", "ARTWORK_STORE") == "secret artwork-postgres/url"
-        assert init_containers(objects, "artwork") == []  # the demo seed writes SQLite only
+        assert demo_seed_args(objects) == []  # production serves its own catalog
     postgres = named(prod, "StatefulSet", "postgres")
     assert postgres["spec"]["replicas"] == 1
     assert postgres["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
