@@ -48,6 +48,7 @@ import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from learning import bilinear
+from learning.clustered import Z95, ratio_and_error
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
 from learning.train import split, train
@@ -61,7 +62,6 @@ DAYS = tuple(pb.DayOfWeek.keys()[1:])  # Monday … Sunday, by name
 BUDGET_MS = 5_000
 WORKERS = 4
 HOLDOUT = 0.2  # share of the newest decisions each training run holds out for its estimates
-Z95 = 1.959963984540054
 
 
 @dataclass
@@ -194,7 +194,7 @@ class Simulation:
                 )
             )
             tiles.append(len(page.tiles))
-        return _ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
+        return ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
 
     def pages_between(self, first_ms: int, last_ms: int) -> set[str]:
         return {p.page_id for p in read_pages(self.logs) if first_ms <= p.time_ms <= last_ms}
@@ -241,16 +241,6 @@ def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
             "PROFILE_SYNCHRONOUS": "normal",
         },
     )
-
-
-def _ratio_and_error(totals: np.ndarray, sizes: np.ndarray) -> tuple[float, float]:
-    """Σ totals / Σ sizes over clusters (pages) and its standard error (delta method)."""
-    value = float(totals.sum() / max(sizes.sum(), 1.0))
-    if totals.size < 2:
-        return value, math.inf
-    residuals = totals - value * sizes
-    scale = math.sqrt(totals.size / (totals.size - 1)) / sizes.sum()
-    return value, float(np.sqrt((residuals**2).sum()) * scale)
 
 
 def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, bool]:
