@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -74,12 +75,22 @@ class RoundTotals:
     oracle: float = 0.0
     page_ids: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
+    # By the experiment cell the gateway named ("" outside experiments): impressions, and
+    # the click model's expected plays of what was served (the cell's true take rate).
+    cell_impressions: Counter[str] = field(default_factory=Counter)
+    cell_served: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, other: RoundTotals) -> None:
         for name in ("impressions", "plays", "random", "default", "served", "oracle"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.page_ids |= other.page_ids
         self.model_versions |= other.model_versions
+        self.cell_impressions.update(other.cell_impressions)
+        for cell, served in other.cell_served.items():
+            self.cell_served[cell] += served
+
+    def true_take_rate(self, cell: str) -> float:
+        return self.cell_served[cell] / max(self.cell_impressions[cell], 1)
 
     def ctr(self, name: str) -> float:
         return getattr(self, name) / max(self.impressions, 1)
@@ -136,6 +147,8 @@ class Simulation:
                     served = truth[tile.artwork_id]
                     totals.impressions += 1
                     totals.served += served
+                    totals.cell_impressions[page.cell] += 1
+                    totals.cell_served[page.cell] += served
                     totals.random += sum(truth.values()) / len(truth)
                     totals.default += truth[self.world.default_artwork(tile.title_id)]
                     totals.oracle += max(truth.values())
@@ -151,8 +164,11 @@ class Simulation:
                         )
         return totals
 
-    def run_round(self, round_index: int, pool: ThreadPoolExecutor) -> RoundTotals:
-        pages = self.args.impressions // self.args.titles_per_page
+    def run_round(
+        self, round_index: int, pool: ThreadPoolExecutor, impressions: int | None = None
+    ) -> RoundTotals:
+        """`impressions` (default --impressions) over pages drawn from the round's seed."""
+        pages = (impressions or self.args.impressions) // self.args.titles_per_page
         share = -(-pages // WORKERS)
         jobs = [
             pool.submit(self.serve_pages, round_index, first, min(share, pages - first))
@@ -214,7 +230,7 @@ class Simulation:
         raise TimeoutError(f"the ranker did not swap to {version} in time")
 
 
-def _build_bundled(path: Path) -> None:
+def build_bundled(path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "services.ranker.model_recipe", "--out", str(path)],
         check=True,
@@ -222,7 +238,7 @@ def _build_bundled(path: Path) -> None:
     )
 
 
-def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
+def suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
     models = workdir / "models"
     config = local_suite_config(workdir, models / "bundled.onnx")
     return replace(
@@ -261,8 +277,8 @@ def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, boo
 
 
 def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    config = _suite_config(args, workdir)
-    _build_bundled(config.model_path)
+    config = suite_config(args, workdir)
+    build_bundled(config.model_path)
     with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
         suite = Suite(config, service_log)
         suite.start()
@@ -330,13 +346,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary dir")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare(args: argparse.Namespace) -> Path:
+    """The run's directory (--workdir or a new temporary one), said where it is."""
     # SIGTERM unwinds like Ctrl-C, so the suite is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="keyart-simulate-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"simulating in {workdir} (service logs: {workdir / 'services.log'})", flush=True)
-    summary = simulate(args, workdir)
+    return workdir
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = simulate(args, prepare(args))
     print(
         "summary: "
         + " ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "ope_within_ci")
