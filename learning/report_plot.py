@@ -25,14 +25,18 @@ MARGIN = (80, 50, 200, 60)  # left, top, right, bottom: the legend goes on the r
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
 BAND_ALPHA = 60
 TICKS = 5
+MIN_VIEWERS = 10
 
 
 def cumulative(pages: CellPages, times_ms: np.ndarray) -> np.ndarray:
-    """(len(times_ms), 3): the take rate and its interval on the cell's pages up to each time."""
+    """(len(times_ms), 3): the take rate and its interval on the cell's pages up to each time;
+    NaN until the cell has MIN_VIEWERS viewers (a band from fewer says little), or all of its
+    viewers if it has fewer."""
+    least = min(MIN_VIEWERS, len(pages.viewer_ids))
     out = np.full((times_ms.size, 3), np.nan)
     for i, until in enumerate(times_ms):
         plays, impressions = pages.per_viewer(float(until))
-        if impressions.size:
+        if impressions.size >= max(least, 1):
             estimate = take_rate(plays, impressions)
             out[i] = estimate.value, estimate.low, estimate.high
     return out
@@ -70,13 +74,25 @@ def _frame(
         _, y = axes.point(axes.t0, rate)
         draw.line((axes.left - 5, y, axes.left, y), fill=(0, 0, 0))
         draw.text((axes.left - 8, y), f"{rate:.3f}", fill=(0, 0, 0), font=font, anchor="rm")
-        when = axes.t0 + (axes.t1 - axes.t0) * i / TICKS
-        x, _ = axes.point(when, axes.low)
+    unit, per = _time_unit(axes.t1 - axes.t0)
+    for i in range(TICKS + 1):
+        elapsed = (axes.t1 - axes.t0) * i / TICKS
+        x, _ = axes.point(axes.t0 + elapsed, axes.low)
         draw.line((x, axes.bottom, x, axes.bottom + 5), fill=(0, 0, 0))
-        stamp = datetime.fromtimestamp(when / 1000, UTC).strftime("%m-%d %H:%M:%S")
-        draw.text((x, axes.bottom + 8), stamp, fill=(0, 0, 0), font=font, anchor="mt")
+        draw.text(
+            (x, axes.bottom + 8), f"{elapsed / per:.3g}", fill=(0, 0, 0), font=font, anchor="mt"
+        )
+    start = datetime.fromtimestamp(axes.t0 / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    label = f"{unit} since the first page ({start})"
     middle = (axes.left + axes.right) / 2
-    draw.text((middle, SIZE[1] - 18), "time (UTC)", fill=(0, 0, 0), font=font, anchor="mm")
+    draw.text((middle, SIZE[1] - 18), label, fill=(0, 0, 0), font=font, anchor="mm")
+
+
+def _time_unit(span_ms: float) -> tuple[str, float]:
+    for unit, per in (("days", 86_400_000.0), ("hours", 3_600_000.0), ("minutes", 60_000.0)):
+        if span_ms >= 2 * per:
+            return unit, per
+    return "seconds", 1000.0
 
 
 def write_plot(report: Report, log: ExperimentLog, path: Path) -> None:

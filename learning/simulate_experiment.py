@@ -96,9 +96,17 @@ class Experimenter:
             time.sleep(0.2)
         raise TimeoutError(f"the gateway did not load experiment {name} in time")
 
-    def report(self, name: str, weights: dict[str, float], control: str) -> Report:
-        log = read_experiment(self.sim.logs, name)
-        return build_report(name, log, Design(weights=weights, control=control))
+    def report(self, name: str, cells: list[dict], control: str) -> Report:
+        """The report on `name`, its `cells` as written to the file, against `control`."""
+        weights = {cell["name"]: cell["weight"] for cell in cells}
+        policies = {cell["name"]: _policy(cell["policy"]) for cell in cells}
+        design = Design(weights=weights, policies=policies, control=control)
+        return build_report(name, read_experiment(self.sim.logs, name), design)
+
+
+def _policy(policy: str | dict) -> str:
+    """As common.experiments.Cell.policy names the file's policies."""
+    return policy if isinstance(policy, str) else f"model_version={policy['model_version']}"
 
 
 def _treatment(report: Report) -> CellResult:
@@ -141,16 +149,14 @@ def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, fl
             print(f"trained {version} on {args.train_rounds} round(s); experiment", flush=True)
 
             name = f"sim-{args.seed}-learned-vs-default"
-            experimenter.start(
-                name,
-                [
-                    {"name": CONTROL, "weight": 0.5, "policy": "default"},
-                    {"name": TREATMENT, "weight": 0.5, "policy": {"model_version": version}},
-                ],
-            )
+            cells = [
+                {"name": CONTROL, "weight": 0.5, "policy": "default"},
+                {"name": TREATMENT, "weight": 0.5, "policy": {"model_version": version}},
+            ]
+            experimenter.start(name, cells)
             totals = sim.run_round(args.train_rounds, pool, args.experiment_impressions)
             sim.wait_for_log(totals.page_ids)
-            report = experimenter.report(name, {CONTROL: 0.5, TREATMENT: 0.5}, CONTROL)
+            report = experimenter.report(name, cells, CONTROL)
             print(report_table(report), flush=True)
             write_plot(report, read_experiment(sim.logs, name), workdir / "experiment.png")
             true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
@@ -167,14 +173,11 @@ def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, fl
             covered = 0
             for seed in range(args.aa_seeds):
                 aa_name = f"aa-{args.seed}-{seed}"
-                experimenter.start(
-                    aa_name, [{"name": c, "weight": 0.5, "policy": "default"} for c in AA_CELLS]
-                )
+                aa_cells = [{"name": c, "weight": 0.5, "policy": "default"} for c in AA_CELLS]
+                experimenter.start(aa_name, aa_cells)
                 aa = sim.run_round(AA_ROUNDS + seed, pool, args.aa_impressions)
                 sim.wait_for_log(aa.page_ids)
-                aa_lift = _treatment(
-                    experimenter.report(aa_name, dict.fromkeys(AA_CELLS, 0.5), AA_CELLS[0])
-                ).lift
+                aa_lift = _treatment(experimenter.report(aa_name, aa_cells, AA_CELLS[0])).lift
                 assert aa_lift is not None
                 covered += aa_lift.contains(0.0)
                 print(
