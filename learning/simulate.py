@@ -32,6 +32,7 @@ where ctr_learned is the last serving model's greedy CTR on the last round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import random
 import signal
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -276,8 +278,11 @@ def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, boo
     return "  offline estimates of this model: " + "  ".join(parts), covered
 
 
-def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    config = suite_config(args, workdir)
+@contextlib.contextmanager
+def running(
+    args: argparse.Namespace, workdir: Path, config: SuiteConfig
+) -> Iterator[tuple[Simulation, ThreadPoolExecutor]]:
+    """The suite started with `config` and the viewers' histories seeded; stopped on the way out."""
     build_bundled(config.model_path)
     with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
         suite = Suite(config, service_log)
@@ -286,53 +291,59 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             addresses = config.addresses
             sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
             sim.seed_histories(pool)
-            serving, card, covered_all, checked = config.model_path, None, True, 0
-            held_ctr = math.nan
-            for round_index in range(args.rounds):
-                started = time.monotonic()
-                totals = sim.run_round(round_index, pool)
-                sim.wait_for_log(totals.page_ids)
-                greedy, greedy_se = sim.greedy_ctr(serving, totals.page_ids)
-                print(
-                    f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
-                    f"model={','.join(sorted(totals.model_versions))} "
-                    f"ctr_random={totals.ctr('random'):.4f} "
-                    f"ctr_default={totals.ctr('default'):.4f} "
-                    f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
-                    f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
-                    flush=True,
-                )
-                if card is not None:
-                    line, covered = _ope_line(card, greedy, greedy_se)
-                    covered_all &= covered
-                    checked += 1
-                    print(line, flush=True)
-                    print(
-                        f"  greedy CTR online {greedy:.4f} (standard error over pages "
-                        f"{greedy_se:.4f}); on the held-out pages {held_ctr:.4f}",
-                        flush=True,
-                    )
-                if round_index + 1 < args.rounds:
-                    serving = sim.models / f"learned-round{round_index + 1}.onnx"
-                    settings = bilinear.FitSettings(seed=args.seed)
-                    data = load(sim.logs, artwork_target=sim.artwork)
-                    card = train(data, serving, settings, HOLDOUT, str(sim.logs))
-                    sim.wait_for_swap(card["model_version"])
-                    held = split(data, HOLDOUT)[1]
-                    held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
-                    held_ctr, _ = sim.greedy_ctr(serving, held_pages)
-            random_ctr = totals.ctr("random")
-            lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
-            return {
-                "ctr_random": totals.ctr("random"),
-                "ctr_default": totals.ctr("default"),
-                "ctr_learned": greedy,
-                "ctr_oracle": totals.ctr("oracle"),
-                "oracle_lift": lift,
-                "ope_within_ci": float(covered_all and checked > 0),
-            }
+            yield sim, pool
         finally:
             suite.stop()
+
+
+def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    config = suite_config(args, workdir)
+    with running(args, workdir, config) as (sim, pool):
+        serving, card, covered_all, checked = config.model_path, None, True, 0
+        held_ctr = math.nan
+        for round_index in range(args.rounds):
+            started = time.monotonic()
+            totals = sim.run_round(round_index, pool)
+            sim.wait_for_log(totals.page_ids)
+            greedy, greedy_se = sim.greedy_ctr(serving, totals.page_ids)
+            print(
+                f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
+                f"model={','.join(sorted(totals.model_versions))} "
+                f"ctr_random={totals.ctr('random'):.4f} "
+                f"ctr_default={totals.ctr('default'):.4f} "
+                f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
+                f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+            if card is not None:
+                line, covered = _ope_line(card, greedy, greedy_se)
+                covered_all &= covered
+                checked += 1
+                print(line, flush=True)
+                print(
+                    f"  greedy CTR online {greedy:.4f} (standard error over pages "
+                    f"{greedy_se:.4f}); on the held-out pages {held_ctr:.4f}",
+                    flush=True,
+                )
+            if round_index + 1 < args.rounds:
+                serving = sim.models / f"learned-round{round_index + 1}.onnx"
+                settings = bilinear.FitSettings(seed=args.seed)
+                data = load(sim.logs, artwork_target=sim.artwork)
+                card = train(data, serving, settings, HOLDOUT, str(sim.logs))
+                sim.wait_for_swap(card["model_version"])
+                held = split(data, HOLDOUT)[1]
+                held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
+                held_ctr, _ = sim.greedy_ctr(serving, held_pages)
+        random_ctr = totals.ctr("random")
+        lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
+        return {
+            "ctr_random": totals.ctr("random"),
+            "ctr_default": totals.ctr("default"),
+            "ctr_learned": greedy,
+            "ctr_oracle": totals.ctr("oracle"),
+            "oracle_lift": lift,
+            "ope_within_ci": float(covered_all and checked > 0),
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -35,13 +35,13 @@ from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
 from keyart.ranker.v1.ranker_service_pb2_grpc import RankerServiceStub
 
 from learning import bilinear
+from learning.clustered import Estimate
 from learning.dataset import load
 from learning.experiment_log import read_experiment
-from learning.experiment_report import CellResult, Design, Report, build_report, report_table
+from learning.experiment_report import Design, Report, build_report, report_table
 from learning.report_plot import write_plot
-from learning.simulate import HOLDOUT, WORKERS, Simulation, build_bundled, prepare, suite_config
+from learning.simulate import HOLDOUT, RoundTotals, Simulation, prepare, running, suite_config
 from learning.train import train
-from suite.supervisor import Suite
 
 CONTROL, TREATMENT = "control", "treatment"
 AA_CELLS = ("a", "b")
@@ -65,10 +65,12 @@ def _experiments(name: str, cells: list[dict]) -> dict:
 
 
 class Experimenter:
-    """Puts experiments into effect in a running suite and reads them back from its logs."""
+    """Runs experiments in a running suite, one at a time, and reads them back from its logs."""
 
-    def __init__(self, sim: Simulation, workdir: Path, ranker: str) -> None:
-        self.sim, self.ranker = sim, ranker
+    def __init__(
+        self, sim: Simulation, pool: ThreadPoolExecutor, workdir: Path, ranker: str
+    ) -> None:
+        self.sim, self.pool, self.ranker = sim, pool, ranker
         self.file = workdir / "experiments.json"
         self.services_log = workdir / "services.log"
 
@@ -96,12 +98,18 @@ class Experimenter:
             time.sleep(0.2)
         raise TimeoutError(f"the gateway did not load experiment {name} in time")
 
-    def report(self, name: str, cells: list[dict], control: str) -> Report:
-        """The report on `name`, its `cells` as written to the file, against `control`."""
+    def run(
+        self, name: str, cells: list[dict], round_index: int, impressions: int
+    ) -> tuple[Report, RoundTotals]:
+        """Puts `name` into effect, serves `impressions` drawn as round `round_index`, and
+        reports on it against its first cell, as `keyart experiment report` does."""
+        self.start(name, cells)
+        totals = self.sim.run_round(round_index, self.pool, impressions)
+        self.sim.wait_for_log(totals.page_ids)
         weights = {cell["name"]: cell["weight"] for cell in cells}
         policies = {cell["name"]: _policy(cell["policy"]) for cell in cells}
-        design = Design(weights=weights, policies=policies, control=control)
-        return build_report(name, read_experiment(self.sim.logs, name), design)
+        design = Design(weights=weights, policies=policies, control=cells[0]["name"])
+        return build_report(name, read_experiment(self.sim.logs, name), design), totals
 
 
 def _policy(policy: str | dict) -> str:
@@ -109,8 +117,11 @@ def _policy(policy: str | dict) -> str:
     return policy if isinstance(policy, str) else f"model_version={policy['model_version']}"
 
 
-def _treatment(report: Report) -> CellResult:
-    return next(cell for cell in report.cells if cell.cell != report.control)
+def _lift(report: Report) -> Estimate:
+    """The lift of the report's one cell besides the control."""
+    lift = next(cell.lift for cell in report.cells if cell.cell != report.control)
+    assert lift is not None  # only the control's is None
+    return lift
 
 
 def _learned_model(sim: Simulation, args: argparse.Namespace, cells_dir: Path) -> str:
@@ -118,6 +129,47 @@ def _learned_model(sim: Simulation, args: argparse.Namespace, cells_dir: Path) -
     settings = bilinear.FitSettings(seed=args.seed)
     card = train(data, cells_dir / "learned.onnx", settings, HOLDOUT, str(sim.logs))
     return str(card["model_version"])
+
+
+def _treatment_experiment(
+    experimenter: Experimenter, args: argparse.Namespace, version: str, plot: Path
+) -> tuple[Estimate, float]:
+    """The learned model against `default`: the report's lift and the true lift."""
+    cells = [
+        {"name": CONTROL, "weight": 0.5, "policy": "default"},
+        {"name": TREATMENT, "weight": 0.5, "policy": {"model_version": version}},
+    ]
+    name = f"sim-{args.seed}-learned-vs-default"
+    report, totals = experimenter.run(name, cells, args.train_rounds, args.experiment_impressions)
+    print(report_table(report), flush=True)
+    write_plot(report, read_experiment(experimenter.sim.logs, name), plot)
+    true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
+    lift = _lift(report)
+    print(
+        f"true take rates: control={true_rates[CONTROL]:.4f} "
+        f"treatment={true_rates[TREATMENT]:.4f}; lift {lift.value:+.4f} "
+        f"[{lift.low:+.4f}, {lift.high:+.4f}] excludes 0: {int(not lift.contains(0))}; "
+        f"plot: {plot}",
+        flush=True,
+    )
+    return lift, true_rates[TREATMENT] / true_rates[CONTROL] - 1
+
+
+def _aa_coverage(experimenter: Experimenter, args: argparse.Namespace) -> float:
+    """The share of A/A experiments whose lift interval holds 0."""
+    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
+    covered = 0
+    for seed in range(args.aa_seeds):
+        name = f"aa-{args.seed}-{seed}"
+        report, _ = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
+        lift = _lift(report)
+        covered += lift.contains(0.0)
+        print(
+            f"A/A {seed}: lift {lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] "
+            f"contains 0: {int(lift.contains(0.0))}",
+            flush=True,
+        )
+    return covered / max(args.aa_seeds, 1)
 
 
 def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
@@ -133,68 +185,23 @@ def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, fl
             "GATEWAY_EXPERIMENTS_POLL_S": "0.2",
         },
     )
-    build_bundled(config.model_path)
-    with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
-        suite = Suite(config, service_log)
-        suite.start()
-        try:
-            addresses = config.addresses
-            sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
-            experimenter = Experimenter(sim, workdir, addresses["ranker"])
-            sim.seed_histories(pool)
-            for round_index in range(args.train_rounds):
-                sim.wait_for_log(sim.run_round(round_index, pool).page_ids)
-            version = _learned_model(sim, args, cells_dir)
-            experimenter.wait_for_model(version)
-            print(f"trained {version} on {args.train_rounds} round(s); experiment", flush=True)
-
-            name = f"sim-{args.seed}-learned-vs-default"
-            cells = [
-                {"name": CONTROL, "weight": 0.5, "policy": "default"},
-                {"name": TREATMENT, "weight": 0.5, "policy": {"model_version": version}},
-            ]
-            experimenter.start(name, cells)
-            totals = sim.run_round(args.train_rounds, pool, args.experiment_impressions)
-            sim.wait_for_log(totals.page_ids)
-            report = experimenter.report(name, cells, CONTROL)
-            print(report_table(report), flush=True)
-            write_plot(report, read_experiment(sim.logs, name), workdir / "experiment.png")
-            true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
-            true_lift = true_rates[TREATMENT] / true_rates[CONTROL] - 1
-            lift = _treatment(report).lift
-            assert lift is not None
-            print(
-                f"true take rates: control={true_rates[CONTROL]:.4f} "
-                f"treatment={true_rates[TREATMENT]:.4f}; lift {lift.value:+.4f} "
-                f"[{lift.low:+.4f}, {lift.high:+.4f}] excludes 0: {int(not lift.contains(0))}; "
-                f"plot: {workdir / 'experiment.png'}",
-                flush=True,
-            )
-            covered = 0
-            for seed in range(args.aa_seeds):
-                aa_name = f"aa-{args.seed}-{seed}"
-                aa_cells = [{"name": c, "weight": 0.5, "policy": "default"} for c in AA_CELLS]
-                experimenter.start(aa_name, aa_cells)
-                aa = sim.run_round(AA_ROUNDS + seed, pool, args.aa_impressions)
-                sim.wait_for_log(aa.page_ids)
-                aa_lift = _treatment(experimenter.report(aa_name, aa_cells, AA_CELLS[0])).lift
-                assert aa_lift is not None
-                covered += aa_lift.contains(0.0)
-                print(
-                    f"A/A {seed}: lift {aa_lift.value:+.4f} [{aa_lift.low:+.4f}, "
-                    f"{aa_lift.high:+.4f}] contains 0: {int(aa_lift.contains(0.0))}",
-                    flush=True,
-                )
-            return {
-                "lift": lift.value,
-                "lift_low": lift.low,
-                "lift_high": lift.high,
-                "true_lift": true_lift,
-                "lift_ci_contains_truth": float(lift.contains(true_lift)),
-                "aa_coverage": covered / max(args.aa_seeds, 1),
-            }
-        finally:
-            suite.stop()
+    with running(args, workdir, config) as (sim, pool):
+        experimenter = Experimenter(sim, pool, workdir, config.addresses["ranker"])
+        for round_index in range(args.train_rounds):
+            sim.wait_for_log(sim.run_round(round_index, pool).page_ids)
+        version = _learned_model(sim, args, cells_dir)
+        experimenter.wait_for_model(version)
+        print(f"trained {version} on {args.train_rounds} round(s); experiment", flush=True)
+        lift, true_lift = _treatment_experiment(
+            experimenter, args, version, workdir / "experiment.png"
+        )
+        coverage = _aa_coverage(experimenter, args)
+    return {
+        "lift": lift.value,
+        "true_lift": true_lift,
+        "lift_ci_contains_truth": float(lift.contains(true_lift)),
+        "aa_coverage": coverage,
+    }
 
 
 def summary_line(summary: dict[str, float]) -> str:
