@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-learning loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-learning bench-experiment loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +118,11 @@ image:
 # The learning loop against the real suite: 5 rounds of 20,000 impressions (see README).
 bench-learning: proto
 	$(VENV)/bin/keyart simulate --rounds 5 --impressions 20000
+
+# An online experiment against the real suite: default vs a learned model, then 20 A/A runs
+# (docs/experiments.md); last line: summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…
+bench-experiment: proto
+	$(VENV)/bin/keyart simulate --experiment
 
 clean:
 	rm -rf gen var .pytest_cache node_modules

@@ -1,4 +1,4 @@
-"""`keyart train`, `keyart evaluate`, `keyart simulate`: the learning loop's subcommands."""
+"""`keyart train`, `keyart evaluate`, `keyart simulate [--experiment]`: the learning loop's subcommands."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from common.log_schema import LogFormatError
-from learning import evaluate, simulate, train
+from learning import evaluate, simulate, simulate_experiment, train
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,12 +25,37 @@ def refusing(name: str, handler: Handler) -> Handler:
     return run
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    return (simulate_experiment.run if args.experiment else simulate.run)(args)
+
+
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    simulate.add_arguments(parser)
+    simulate_experiment.add_arguments(parser)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    for name, module, summary in (
-        ("train", train, "learn a ranking model from bandit logs; ONNX + model card"),
-        ("evaluate", evaluate, "estimate models and baselines offline (replay, IPS, SNIPS, DR)"),
-        ("simulate", simulate, "prove the loop learns: synthetic viewers against the real suite"),
+    for name, add_arguments, handler, summary in (
+        (
+            "train",
+            train.add_arguments,
+            train.run,
+            "learn a ranking model from bandit logs; ONNX + model card",
+        ),
+        (
+            "evaluate",
+            evaluate.add_arguments,
+            evaluate.run,
+            "estimate models and baselines offline (replay, IPS, SNIPS, DR)",
+        ),
+        (
+            "simulate",
+            _simulate_arguments,
+            _simulate,
+            "prove the loop learns (or, with --experiment, an online experiment reads right): "
+            "synthetic viewers against the real suite",
+        ),
     ):
         sub = commands.add_parser(name, help=summary)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=refusing(name, module.run))
+        add_arguments(sub)
+        sub.set_defaults(handler=refusing(name, handler))

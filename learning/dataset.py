@@ -164,20 +164,33 @@ def page_matrices(directory: Path, artwork_target: str | None) -> Matrices:
     return matrices
 
 
+def rewarded_pages(
+    directory: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S
+) -> Iterator[tuple[PageImpression, tuple[bool, ...]]]:
+    """Each logged page, with each of its tiles' rewards (the join in the module docstring)."""
+    plays = _play_times(directory)
+    window_ms = reward_window_s * 1000
+    for page in read_pages(directory):
+        yield (
+            page,
+            tuple(
+                any(
+                    -CLOCK_SKEW_MS <= at - page.time_ms <= window_ms
+                    for at in plays.get((page.page_id, tile.title_id), ())
+                )
+                for tile in page.tiles
+            ),
+        )
+
+
 def _keyart_rows(
     directory: Path, reward_window_s: float, artwork_target: str | None
 ) -> Iterator[Row]:
-    plays = _play_times(directory)
-    window_ms = reward_window_s * 1000
     matrices = page_matrices(directory, artwork_target)
-    for page in read_pages(directory):
-        for tile in page.tiles:
+    for page, rewards in rewarded_pages(directory, reward_window_s):
+        for tile, rewarded in zip(page.tiles, rewards, strict=True):
             if tile.catalog_version not in matrices:
                 continue
-            rewarded = any(
-                -CLOCK_SKEW_MS <= at - page.time_ms <= window_ms
-                for at in plays.get((page.page_id, tile.title_id), ())
-            )
             yield (
                 page.viewer_features,
                 page.context_features,

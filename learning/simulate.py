@@ -32,6 +32,7 @@ where ctr_learned is the last serving model's greedy CTR on the last round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import random
 import signal
@@ -39,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -48,6 +51,7 @@ import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from learning import bilinear
+from learning.clustered import Z95, ratio_and_error
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
 from learning.sim_world import World
 from learning.train import split, train
@@ -61,7 +65,6 @@ DAYS = tuple(pb.DayOfWeek.keys()[1:])  # Monday … Sunday, by name
 BUDGET_MS = 5_000
 WORKERS = 4
 HOLDOUT = 0.2  # share of the newest decisions each training run holds out for its estimates
-Z95 = 1.959963984540054
 
 
 @dataclass
@@ -74,12 +77,22 @@ class RoundTotals:
     oracle: float = 0.0
     page_ids: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
+    # By the experiment cell the gateway named ("" outside experiments): impressions, and
+    # the click model's expected plays of what was served (the cell's true take rate).
+    cell_impressions: Counter[str] = field(default_factory=Counter)
+    cell_served: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, other: RoundTotals) -> None:
         for name in ("impressions", "plays", "random", "default", "served", "oracle"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.page_ids |= other.page_ids
         self.model_versions |= other.model_versions
+        self.cell_impressions.update(other.cell_impressions)
+        for cell, served in other.cell_served.items():
+            self.cell_served[cell] += served
+
+    def true_take_rate(self, cell: str) -> float:
+        return self.cell_served[cell] / max(self.cell_impressions[cell], 1)
 
     def ctr(self, name: str) -> float:
         return getattr(self, name) / max(self.impressions, 1)
@@ -136,6 +149,8 @@ class Simulation:
                     served = truth[tile.artwork_id]
                     totals.impressions += 1
                     totals.served += served
+                    totals.cell_impressions[page.cell] += 1
+                    totals.cell_served[page.cell] += served
                     totals.random += sum(truth.values()) / len(truth)
                     totals.default += truth[self.world.default_artwork(tile.title_id)]
                     totals.oracle += max(truth.values())
@@ -151,8 +166,11 @@ class Simulation:
                         )
         return totals
 
-    def run_round(self, round_index: int, pool: ThreadPoolExecutor) -> RoundTotals:
-        pages = self.args.impressions // self.args.titles_per_page
+    def run_round(
+        self, round_index: int, pool: ThreadPoolExecutor, impressions: int | None = None
+    ) -> RoundTotals:
+        """`impressions` (default --impressions) over pages drawn from the round's seed."""
+        pages = (impressions or self.args.impressions) // self.args.titles_per_page
         share = -(-pages // WORKERS)
         jobs = [
             pool.submit(self.serve_pages, round_index, first, min(share, pages - first))
@@ -194,7 +212,7 @@ class Simulation:
                 )
             )
             tiles.append(len(page.tiles))
-        return _ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
+        return ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
 
     def pages_between(self, first_ms: int, last_ms: int) -> set[str]:
         return {p.page_id for p in read_pages(self.logs) if first_ms <= p.time_ms <= last_ms}
@@ -214,7 +232,7 @@ class Simulation:
         raise TimeoutError(f"the ranker did not swap to {version} in time")
 
 
-def _build_bundled(path: Path) -> None:
+def build_bundled(path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "services.ranker.model_recipe", "--out", str(path)],
         check=True,
@@ -222,7 +240,7 @@ def _build_bundled(path: Path) -> None:
     )
 
 
-def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
+def suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
     models = workdir / "models"
     config = local_suite_config(workdir, models / "bundled.onnx")
     return replace(
@@ -243,16 +261,6 @@ def _suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
     )
 
 
-def _ratio_and_error(totals: np.ndarray, sizes: np.ndarray) -> tuple[float, float]:
-    """Σ totals / Σ sizes over clusters (pages) and its standard error (delta method)."""
-    value = float(totals.sum() / max(sizes.sum(), 1.0))
-    if totals.size < 2:
-        return value, math.inf
-    residuals = totals - value * sizes
-    scale = math.sqrt(totals.size / (totals.size - 1)) / sizes.sum()
-    return value, float(np.sqrt((residuals**2).sum()) * scale)
-
-
 def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, bool]:
     """Each estimate against the CTR achieved online; each side of its interval widened in
     quadrature by the online CTR's own 95% half-width."""
@@ -270,9 +278,12 @@ def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, boo
     return "  offline estimates of this model: " + "  ".join(parts), covered
 
 
-def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    config = _suite_config(args, workdir)
-    _build_bundled(config.model_path)
+@contextlib.contextmanager
+def running(
+    args: argparse.Namespace, workdir: Path, config: SuiteConfig
+) -> Iterator[tuple[Simulation, ThreadPoolExecutor]]:
+    """The suite started with `config` and the viewers' histories seeded; stopped on the way out."""
+    build_bundled(config.model_path)
     with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
         suite = Suite(config, service_log)
         suite.start()
@@ -280,53 +291,59 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             addresses = config.addresses
             sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
             sim.seed_histories(pool)
-            serving, card, covered_all, checked = config.model_path, None, True, 0
-            held_ctr = math.nan
-            for round_index in range(args.rounds):
-                started = time.monotonic()
-                totals = sim.run_round(round_index, pool)
-                sim.wait_for_log(totals.page_ids)
-                greedy, greedy_se = sim.greedy_ctr(serving, totals.page_ids)
-                print(
-                    f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
-                    f"model={','.join(sorted(totals.model_versions))} "
-                    f"ctr_random={totals.ctr('random'):.4f} "
-                    f"ctr_default={totals.ctr('default'):.4f} "
-                    f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
-                    f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
-                    flush=True,
-                )
-                if card is not None:
-                    line, covered = _ope_line(card, greedy, greedy_se)
-                    covered_all &= covered
-                    checked += 1
-                    print(line, flush=True)
-                    print(
-                        f"  greedy CTR online {greedy:.4f} (standard error over pages "
-                        f"{greedy_se:.4f}); on the held-out pages {held_ctr:.4f}",
-                        flush=True,
-                    )
-                if round_index + 1 < args.rounds:
-                    serving = sim.models / f"learned-round{round_index + 1}.onnx"
-                    settings = bilinear.FitSettings(seed=args.seed)
-                    data = load(sim.logs, artwork_target=sim.artwork)
-                    card = train(data, serving, settings, HOLDOUT, str(sim.logs))
-                    sim.wait_for_swap(card["model_version"])
-                    held = split(data, HOLDOUT)[1]
-                    held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
-                    held_ctr, _ = sim.greedy_ctr(serving, held_pages)
-            random_ctr = totals.ctr("random")
-            lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
-            return {
-                "ctr_random": totals.ctr("random"),
-                "ctr_default": totals.ctr("default"),
-                "ctr_learned": greedy,
-                "ctr_oracle": totals.ctr("oracle"),
-                "oracle_lift": lift,
-                "ope_within_ci": float(covered_all and checked > 0),
-            }
+            yield sim, pool
         finally:
             suite.stop()
+
+
+def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    config = suite_config(args, workdir)
+    with running(args, workdir, config) as (sim, pool):
+        serving, card, covered_all, checked = config.model_path, None, True, 0
+        held_ctr = math.nan
+        for round_index in range(args.rounds):
+            started = time.monotonic()
+            totals = sim.run_round(round_index, pool)
+            sim.wait_for_log(totals.page_ids)
+            greedy, greedy_se = sim.greedy_ctr(serving, totals.page_ids)
+            print(
+                f"round {round_index}: impressions={totals.impressions} plays={totals.plays} "
+                f"model={','.join(sorted(totals.model_versions))} "
+                f"ctr_random={totals.ctr('random'):.4f} "
+                f"ctr_default={totals.ctr('default'):.4f} "
+                f"ctr_serving={totals.ctr('served'):.4f} ctr_greedy={greedy:.4f} "
+                f"ctr_oracle={totals.ctr('oracle'):.4f} ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+            if card is not None:
+                line, covered = _ope_line(card, greedy, greedy_se)
+                covered_all &= covered
+                checked += 1
+                print(line, flush=True)
+                print(
+                    f"  greedy CTR online {greedy:.4f} (standard error over pages "
+                    f"{greedy_se:.4f}); on the held-out pages {held_ctr:.4f}",
+                    flush=True,
+                )
+            if round_index + 1 < args.rounds:
+                serving = sim.models / f"learned-round{round_index + 1}.onnx"
+                settings = bilinear.FitSettings(seed=args.seed)
+                data = load(sim.logs, artwork_target=sim.artwork)
+                card = train(data, serving, settings, HOLDOUT, str(sim.logs))
+                sim.wait_for_swap(card["model_version"])
+                held = split(data, HOLDOUT)[1]
+                held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
+                held_ctr, _ = sim.greedy_ctr(serving, held_pages)
+        random_ctr = totals.ctr("random")
+        lift = (greedy - random_ctr) / max(totals.ctr("oracle") - random_ctr, 1e-9)
+        return {
+            "ctr_random": totals.ctr("random"),
+            "ctr_default": totals.ctr("default"),
+            "ctr_learned": greedy,
+            "ctr_oracle": totals.ctr("oracle"),
+            "oracle_lift": lift,
+            "ope_within_ci": float(covered_all and checked > 0),
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -340,13 +357,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary dir")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare(args: argparse.Namespace) -> Path:
+    """The run's directory (--workdir or a new temporary one), said where it is."""
     # SIGTERM unwinds like Ctrl-C, so the suite is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="keyart-simulate-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"simulating in {workdir} (service logs: {workdir / 'services.log'})", flush=True)
-    summary = simulate(args, workdir)
+    return workdir
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = simulate(args, prepare(args))
     print(
         "summary: "
         + " ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "ope_within_ci")

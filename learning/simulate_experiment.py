@@ -1,0 +1,240 @@
+"""`keyart simulate --experiment`: an online experiment through the real suite, against a known truth.
+
+1. Starts the suite as `keyart simulate` does (ε-greedy exploration), seeds the
+   synthetic viewers' histories, serves `--train-rounds` rounds of
+   `--impressions` with the bundled model and trains a model on that log, as
+   the simulator's loop does after its first round. The model goes into the
+   ranker's cell models directory, not the production one.
+2. Runs the experiment: every viewer in it, half on `default` (the control:
+   each title's catalog default), half on the learned model (with the
+   ranker's exploration, as a model cell serves). `--experiment-impressions`
+   are served and each tile played with the click model's probability, then
+   `keyart experiment report`'s computation reads the gateway's log.
+   The true take rate of each cell is the click model's expected plays per
+   impression on the impressions that cell served (no play sampling), and the
+   true lift is their ratio − 1.
+3. A/A: `--aa-seeds` experiments one after the other, each with its own name
+   (so its own allocation of viewers) and its own pages, two cells both on
+   `default`; the coverage is the share whose lift interval holds 0.
+
+The last line: `summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
+from keyart.ranker.v1.ranker_service_pb2_grpc import RankerServiceStub
+
+from learning import bilinear
+from learning.clustered import Estimate
+from learning.dataset import load
+from learning.experiment_log import read_experiment
+from learning.experiment_report import Design, Report, build_report, report_table
+from learning.report_plot import write_plot
+from learning.simulate import HOLDOUT, RoundTotals, Simulation, prepare, running, suite_config
+from learning.train import train
+
+CONTROL, TREATMENT = "control", "treatment"
+AA_CELLS = ("a", "b")
+AA_ROUNDS = 1000  # A/A seed s draws its pages as round AA_ROUNDS + s
+WAIT_S = 60.0
+
+
+def _experiments(name: str, cells: list[dict]) -> dict:
+    now = datetime.now(UTC)
+    return {
+        "experiments": [
+            {
+                "name": name,
+                "start": (now - timedelta(hours=1)).isoformat(),
+                "end": (now + timedelta(days=1)).isoformat(),
+                "traffic": [0.0, 1.0],
+                "cells": cells,
+            }
+        ]
+    }
+
+
+class Experimenter:
+    """Runs experiments in a running suite, one at a time, and reads them back from its logs."""
+
+    def __init__(
+        self, sim: Simulation, pool: ThreadPoolExecutor, workdir: Path, ranker: str
+    ) -> None:
+        self.sim, self.pool, self.ranker = sim, pool, ranker
+        self.file = workdir / "experiments.json"
+        self.services_log = workdir / "services.log"
+
+    def wait_for_model(self, version: str) -> None:
+        end = time.monotonic() + WAIT_S
+        with grpc.insecure_channel(self.ranker) as channel:
+            stub = RankerServiceStub(channel)
+            while version not in stub.ListModels(ranker_pb.ListModelsRequest()).model_versions:
+                if time.monotonic() > end:
+                    raise TimeoutError(f"the ranker did not load cell model {version} in time")
+                time.sleep(0.2)
+
+    def start(self, name: str, cells: list[dict]) -> None:
+        """Writes the file atomically and waits for the gateway's `experiments loaded` line."""
+        temporary = self.file.with_name(f".{self.file.name}.tmp")
+        temporary.write_text(json.dumps(_experiments(name, cells)))
+        temporary.replace(self.file)
+        end = time.monotonic() + WAIT_S
+        while time.monotonic() < end:
+            for line in self.services_log.read_text(errors="replace").splitlines():
+                if '"experiments file refused"' in line:
+                    raise RuntimeError(f"the gateway refused the experiments file: {line}")
+                if '"experiments loaded"' in line and name in json.loads(line)["experiments"]:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"the gateway did not load experiment {name} in time")
+
+    def run(
+        self, name: str, cells: list[dict], round_index: int, impressions: int
+    ) -> tuple[Report, RoundTotals]:
+        """Puts `name` into effect, serves `impressions` drawn as round `round_index`, and
+        reports on it against its first cell, as `keyart experiment report` does."""
+        self.start(name, cells)
+        totals = self.sim.run_round(round_index, self.pool, impressions)
+        self.sim.wait_for_log(totals.page_ids)
+        weights = {cell["name"]: cell["weight"] for cell in cells}
+        policies = {cell["name"]: _policy(cell["policy"]) for cell in cells}
+        design = Design(weights=weights, policies=policies, control=cells[0]["name"])
+        return build_report(name, read_experiment(self.sim.logs, name), design), totals
+
+
+def _policy(policy: str | dict) -> str:
+    """As common.experiments.Cell.policy names the file's policies."""
+    return policy if isinstance(policy, str) else f"model_version={policy['model_version']}"
+
+
+def _lift(report: Report) -> Estimate:
+    """The lift of the report's one cell besides the control."""
+    lift = next(cell.lift for cell in report.cells if cell.cell != report.control)
+    assert lift is not None  # only the control's is None
+    return lift
+
+
+def _learned_model(sim: Simulation, args: argparse.Namespace, cells_dir: Path) -> str:
+    data = load(sim.logs, artwork_target=sim.artwork)
+    settings = bilinear.FitSettings(seed=args.seed)
+    card = train(data, cells_dir / "learned.onnx", settings, HOLDOUT, str(sim.logs))
+    return str(card["model_version"])
+
+
+def _treatment_experiment(
+    experimenter: Experimenter, args: argparse.Namespace, version: str, plot: Path
+) -> tuple[Estimate, float]:
+    """The learned model against `default`: the report's lift and the true lift."""
+    cells = [
+        {"name": CONTROL, "weight": 0.5, "policy": "default"},
+        {"name": TREATMENT, "weight": 0.5, "policy": {"model_version": version}},
+    ]
+    name = f"sim-{args.seed}-learned-vs-default"
+    report, totals = experimenter.run(name, cells, args.train_rounds, args.experiment_impressions)
+    print(report_table(report), flush=True)
+    write_plot(report, read_experiment(experimenter.sim.logs, name), plot)
+    true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
+    lift = _lift(report)
+    print(
+        f"true take rates: control={true_rates[CONTROL]:.4f} "
+        f"treatment={true_rates[TREATMENT]:.4f}; lift {lift.value:+.4f} "
+        f"[{lift.low:+.4f}, {lift.high:+.4f}] excludes 0: {int(not lift.contains(0))}; "
+        f"plot: {plot}",
+        flush=True,
+    )
+    return lift, true_rates[TREATMENT] / true_rates[CONTROL] - 1
+
+
+def _aa_coverage(experimenter: Experimenter, args: argparse.Namespace) -> float:
+    """The share of A/A experiments whose lift interval holds 0."""
+    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
+    covered = 0
+    for seed in range(args.aa_seeds):
+        name = f"aa-{args.seed}-{seed}"
+        report, _ = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
+        lift = _lift(report)
+        covered += lift.contains(0.0)
+        print(
+            f"A/A {seed}: lift {lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] "
+            f"contains 0: {int(lift.contains(0.0))}",
+            flush=True,
+        )
+    return covered / max(args.aa_seeds, 1)
+
+
+def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    config = suite_config(args, workdir)
+    cells_dir = workdir / "cells"
+    cells_dir.mkdir(exist_ok=True)
+    config = replace(
+        config,
+        extra_env={
+            **config.extra_env,
+            "RANKER_CELL_MODEL_DIR": str(cells_dir),
+            "GATEWAY_EXPERIMENTS_FILE": str(workdir / "experiments.json"),
+            "GATEWAY_EXPERIMENTS_POLL_S": "0.2",
+        },
+    )
+    with running(args, workdir, config) as (sim, pool):
+        experimenter = Experimenter(sim, pool, workdir, config.addresses["ranker"])
+        for round_index in range(args.train_rounds):
+            sim.wait_for_log(sim.run_round(round_index, pool).page_ids)
+        version = _learned_model(sim, args, cells_dir)
+        experimenter.wait_for_model(version)
+        print(f"trained {version} on {args.train_rounds} round(s); experiment", flush=True)
+        lift, true_lift = _treatment_experiment(
+            experimenter, args, version, workdir / "experiment.png"
+        )
+        coverage = _aa_coverage(experimenter, args)
+    return {
+        "lift": lift.value,
+        "true_lift": true_lift,
+        "lift_ci_contains_truth": float(lift.contains(true_lift)),
+        "aa_coverage": coverage,
+    }
+
+
+def summary_line(summary: dict[str, float]) -> str:
+    return (
+        f"summary: lift={summary['lift']:.4f} true_lift={summary['true_lift']:.4f} "
+        f"lift_ci_contains_truth={int(summary['lift_ci_contains_truth'])} "
+        f"aa_coverage={summary['aa_coverage']:.2f}"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--experiment",
+        action="store_true",
+        help="an online experiment: default against a learned model, then A/A runs",
+    )
+    parser.add_argument(
+        "--train-rounds", type=int, default=1, help="with --experiment: rounds served to train on"
+    )
+    parser.add_argument(
+        "--experiment-impressions",
+        type=int,
+        default=60_000,
+        help="with --experiment: impressions served in the experiment",
+    )
+    parser.add_argument(
+        "--aa-seeds", type=int, default=20, help="with --experiment: A/A experiments run"
+    )
+    parser.add_argument(
+        "--aa-impressions", type=int, default=10_000, help="with --experiment: per A/A experiment"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    print(summary_line(simulate_experiment(args, prepare(args))))
+    return 0
