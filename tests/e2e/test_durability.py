@@ -51,14 +51,12 @@ def read_profile(path: Path, user_id: str) -> tuple[list[str], int, float]:
             row[0]
             for row in db.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
         ]
-        count = db.execute(
-            "SELECT event_count FROM viewers WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        weight = db.execute(
-            "SELECT weight FROM affinities WHERE user_id = ? AND feature = 'genre:drama'",
+        row = db.execute(
+            "SELECT event_count, json_extract(affinities, '$.\"genre:drama\"[0]') FROM viewers "
+            "WHERE user_id = ?",
             (user_id,),
         ).fetchone()
-    return ids, count[0] if count else 0, weight[0] if weight else 0.0
+    return ids, row[0] if row else 0, row[1] if row and row[1] is not None else 0.0
 
 
 def report(client: PageClient, user_id: str, event_id: str) -> bool:
