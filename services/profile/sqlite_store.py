@@ -2,9 +2,8 @@
 
 Each event (or batch of events) is applied in one transaction together with its
 idempotency record, so an acknowledged event survives a crash and a retried one
-counts once. A viewer is one row: the event count and every decayed affinity, as
-a JSON object of affinity name → [weight, updated_ms] (readable with SQLite's
-json functions), so a batch reads and writes each viewer it touches once,
+counts once. A viewer is one row: the event count and every decayed affinity,
+packed (services.profile.sqlite_layout), so a batch reads and writes each viewer it touches once,
 whatever the number of affinities its events feed. A file written with the
 earlier layout (an `affinities` table, one row per viewer × affinity) is
 converted on open (services.profile.sqlite_layout).
@@ -12,7 +11,6 @@ converted on open (services.profile.sqlite_layout).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -74,10 +72,11 @@ class SqliteProfileStore:
             for event in new:
                 self._fold(viewers[event.user_id][1], event)
             db.executemany(
-                "INSERT INTO viewers VALUES (?, ?, ?) ON CONFLICT(user_id) "
-                "DO UPDATE SET event_count = excluded.event_count, affinities = excluded.affinities",
+                "INSERT INTO viewers VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+                "event_count = excluded.event_count, affinity_names = excluded.affinity_names, "
+                "weights = excluded.weights, updated_ms = excluded.updated_ms",
                 [
-                    (user_id, count + counts[user_id], json.dumps(affinities))
+                    (user_id, count + counts[user_id], *affinities.pack())
                     for user_id, (count, affinities) in sorted(viewers.items())
                 ],
             )
@@ -109,11 +108,13 @@ class SqliteProfileStore:
 
     def _viewers(self, user_ids: Iterable[str]) -> dict[str, tuple[int, Affinities]]:
         """Each viewer's stored (event count, affinities); (0, {}) for one not stored yet."""
-        viewers: dict[str, tuple[int, Affinities]] = {user_id: (0, {}) for user_id in user_ids}
-        for user_id, count, affinities in self._select_in(
-            "SELECT user_id, event_count, affinities FROM viewers WHERE user_id IN ({})", viewers
+        viewers = {user_id: (0, Affinities.of(())) for user_id in user_ids}
+        for user_id, count, *packed in self._select_in(
+            "SELECT user_id, event_count, affinity_names, weights, updated_ms FROM viewers "
+            "WHERE user_id IN ({})",
+            viewers,
         ):
-            viewers[user_id] = (count, json.loads(affinities))
+            viewers[user_id] = (count, Affinities.unpack(*packed))
         return viewers
 
     def _fold(self, affinities: Affinities, event: FeedbackEvent) -> None:
@@ -124,7 +125,7 @@ class SqliteProfileStore:
         at_ms = event.occurred_at_ms
         for feature in taste_features(event):
             weight, updated = affinities.get(feature, (0.0, at_ms))
-            affinities[feature] = self._decay.accumulate(weight, updated, added, at_ms)
+            affinities.set(feature, *self._decay.accumulate(weight, updated, added, at_ms))
 
     def _select_in(self, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """`query`'s rows with its `IN ({})` filled with `values`, as many calls as the
@@ -137,15 +138,16 @@ class SqliteProfileStore:
     def taste(self, user_id: str, now_ms: int) -> Taste:
         """The viewer's affinities decayed to `now_ms`; empty for an unknown viewer."""
         row = self._db.execute(
-            "SELECT event_count, affinities FROM viewers WHERE user_id = ?", (user_id,)
+            "SELECT event_count, affinity_names, weights, updated_ms FROM viewers "
+            "WHERE user_id = ?",
+            (user_id,),
         ).fetchone()
         if row is None:
             return taste_from({}, 0)
-        affinities: Affinities = json.loads(row[1])
         return taste_from(
             {
                 feature: weight * self._decay.factor(now_ms - updated)
-                for feature, (weight, updated) in affinities.items()
+                for feature, weight, updated in Affinities.unpack(*row[1:]).items()
             },
             row[0],
         )

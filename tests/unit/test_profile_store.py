@@ -3,7 +3,6 @@ idempotency, recency, durability across reopening."""
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ import pytest
 from common.errors import AlreadyExists
 from common.events import FeedbackEvent
 from services.profile.redis_store import RedisProfileStore
+from services.profile.sqlite_layout import Affinities
 from services.profile.sqlite_store import SqliteProfileStore
 from services.profile.store import ProfileStore
 from services.profile.taste import MS_PER_DAY, Decay
@@ -280,12 +280,12 @@ def write_old_layout(source: Path, target: Path, affinities_suffix: str) -> None
         old.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", new.execute("SELECT * FROM events")
         )
-        for user_id, count, affinities in new.execute("SELECT * FROM viewers"):
+        for user_id, count, *packed in new.execute("SELECT * FROM viewers"):
             old.execute("INSERT INTO viewers VALUES (?, ?)", (user_id, count))
             old.executemany(
                 "INSERT INTO affinities VALUES (?, ?, ?, ?) ON CONFLICT(user_id, feature) "
                 "DO UPDATE SET weight = excluded.weight, updated_ms = excluded.updated_ms",
-                [(user_id, name, w, u) for name, (w, u) in json.loads(affinities).items()],
+                [(user_id, *affinity) for affinity in Affinities.unpack(*packed).items()],
             )
         old.commit()
 
