@@ -17,7 +17,7 @@ from common import features
 from common.errors import AlreadyExists, InvalidArgument
 from common.events import FeedbackEvent
 from common.validation import require_id, require_path_id
-from services.profile.store import BatchOutcome, ProfileStore, ReusedEventId
+from services.profile.store import ProfileStore, ReusedEventId
 from services.profile.taste import EVENT_WEIGHTS
 
 MAX_TAGS = 64
@@ -53,17 +53,6 @@ def event_from_request(request: pb.ApplyEventRequest, at: str = "") -> FeedbackE
         genres=tuple(request.genres),
         cast=tuple(request.cast),
     )
-
-
-def events_from_request(request: pb.ApplyEventsRequest, offset: int) -> list[FeedbackEvent]:
-    """A batch's events; errors name each by its place in the stream (`offset` + index)."""
-    if len(request.events) > MAX_EVENTS_PER_BATCH:
-        raise InvalidArgument(
-            "events", f"{len(request.events)} in one batch; the limit is {MAX_EVENTS_PER_BATCH}"
-        )
-    return [
-        event_from_request(item, f"events[{offset + i}].") for i, item in enumerate(request.events)
-    ]
 
 
 class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
@@ -105,32 +94,29 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         request_iterator: AsyncIterator[pb.ApplyEventsRequest],
         context: grpc.aio.ServicerContext,
     ) -> pb.ApplyEventsResponse:
-        """Each batch is checked while the one before it is being stored (the store releases
-        the GIL in SQLite's and Redis's calls), and stored only once that one is."""
-        outcomes: list[BatchOutcome] = []
-        storing: asyncio.Future[BatchOutcome] | None = None
-        offset = 0
+        applied = duplicates = offset = 0
+        user_ids: set[str] = set()
         async for request in request_iterator:
+            if len(request.events) > MAX_EVENTS_PER_BATCH:
+                raise InvalidArgument(
+                    "events",
+                    f"{len(request.events)} in one batch; the limit is {MAX_EVENTS_PER_BATCH}",
+                )
+            events = [
+                event_from_request(item, f"events[{offset + i}].")
+                for i, item in enumerate(request.events)
+            ]
             try:
-                events = events_from_request(request, offset)
-            finally:
-                if storing is not None:  # a refusal of the earlier batch is told first
-                    outcomes.append(await storing)
-            storing = asyncio.ensure_future(self._apply_batch(events, offset))
+                outcome = await self._blocking(partial(self._store.apply_batch, events))
+            except ReusedEventId as error:
+                raise AlreadyExists(f"events[{offset + error.index}].{error}") from None
+            applied += outcome.applied
+            duplicates += outcome.duplicates
+            user_ids |= outcome.user_ids
             offset += len(events)
-        if storing is not None:
-            outcomes.append(await storing)
         return pb.ApplyEventsResponse(
-            applied_count=sum(outcome.applied for outcome in outcomes),
-            duplicate_count=sum(outcome.duplicates for outcome in outcomes),
-            viewer_count=len(frozenset().union(*(outcome.user_ids for outcome in outcomes))),
+            applied_count=applied, duplicate_count=duplicates, viewer_count=len(user_ids)
         )
-
-    async def _apply_batch(self, events: list[FeedbackEvent], offset: int) -> BatchOutcome:
-        try:
-            return await self._blocking(partial(self._store.apply_batch, events))
-        except ReusedEventId as error:
-            raise AlreadyExists(f"events[{offset + error.index}].{error}") from None
 
     async def close(self) -> None:
         await self._blocking(self._store.close)
