@@ -2,21 +2,24 @@
 
 Each event (or batch of events) is applied in one transaction together with its
 idempotency record, so an acknowledged event survives a crash and a retried one
-counts once. `affinities` is a WITHOUT ROWID table (one B-tree, not a table and
-its key index: a batch's upserts touch half the pages); a file made before keeps
-its rowid table, which works the same, only slower.
+counts once. A viewer is one row: the event count and every decayed affinity,
+packed (services.profile.sqlite_layout), so a batch reads and writes each viewer it touches once,
+whatever the number of affinities its events feed. A file written with the
+earlier layout (an `affinities` table, one row per viewer × affinity) is
+converted on open (services.profile.sqlite_layout).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from common.events import FeedbackEvent
 from common.sqlite_files import check_database
+from services.profile.sqlite_layout import SCHEMA, Affinities, migrate
 from services.profile.store import (
     BatchOutcome,
     ReusedEventId,
@@ -25,31 +28,6 @@ from services.profile.store import (
     taste_from,
 )
 from services.profile.taste import EVENT_WEIGHTS, Decay, Taste
-
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    title_id TEXT NOT NULL,
-    kind INTEGER NOT NULL,
-    occurred_at_ms INTEGER NOT NULL,
-    page_id TEXT NOT NULL,
-    artwork_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS affinities (
-    user_id TEXT NOT NULL,
-    feature TEXT NOT NULL,
-    weight REAL NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (user_id, feature)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS viewers (
-    user_id TEXT PRIMARY KEY,
-    event_count INTEGER NOT NULL
-);
-"""
 
 
 class SqliteProfileStore:
@@ -66,7 +44,8 @@ class SqliteProfileStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
+        migrate(self._db)
         self._max_parameters = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     def close(self) -> None:
@@ -79,7 +58,7 @@ class SqliteProfileStore:
 
     def apply_batch(self, events: Sequence[FeedbackEvent]) -> BatchOutcome:
         """The events as `apply` would apply them one by one, in one transaction: each touched
-        viewer's affinities are read once and written once."""
+        viewer's row is read once and written once."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -89,12 +68,18 @@ class SqliteProfileStore:
                 [(event.event_id, *event_record(event)) for event in new],
             )
             counts = Counter(event.user_id for event in new)
+            viewers = self._viewers(counts)
+            for event in new:
+                self._fold(viewers[event.user_id][1], event)
             db.executemany(
-                "INSERT INTO viewers VALUES (?, ?) ON CONFLICT(user_id) "
-                "DO UPDATE SET event_count = event_count + excluded.event_count",
-                counts.items(),
+                "INSERT INTO viewers VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+                "event_count = excluded.event_count, affinity_names = excluded.affinity_names, "
+                "weights = excluded.weights, updated_ms = excluded.updated_ms",
+                [
+                    (user_id, count + counts[user_id], *affinities.pack())
+                    for user_id, (count, affinities) in sorted(viewers.items())
+                ],
             )
-            self._add_affinities(new)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -105,11 +90,10 @@ class SqliteProfileStore:
         """The events not recorded yet (the first of a repeated id), and how many were retries."""
         recorded = {
             event_id: tuple(content)
-            for chunk in _chunks(list({event.event_id for event in events}), self._max_parameters)
-            for event_id, *content in self._db.execute(
+            for event_id, *content in self._select_in(
                 "SELECT event_id, user_id, page_id, title_id, artwork_id, kind FROM events "
-                f"WHERE event_id IN ({','.join('?' * len(chunk))})",
-                chunk,
+                "WHERE event_id IN ({})",
+                {event.event_id for event in events},
             )
         }
         new = []
@@ -122,52 +106,48 @@ class SqliteProfileStore:
                 raise ReusedEventId(event.event_id, index)
         return new, len(events) - len(new)
 
-    def _add_affinities(self, events: list[FeedbackEvent]) -> None:
-        """Folds the events into their viewers' stored affinities, in order (Decay.accumulate)."""
-        gains = [
-            (event.user_id, feature, EVENT_WEIGHTS[event.kind], event.occurred_at_ms)
-            for event in events
-            if EVENT_WEIGHTS[event.kind] > 0
-            for feature in taste_features(event)
-        ]
-        # Only the (viewer, affinity) pairs the batch feeds: a viewer with a long history
-        # holds many more.
-        pairs = sorted({(user_id, feature) for user_id, feature, *_ in gains})
-        current: dict[tuple[str, str], tuple[float, int]] = {
-            (user_id, feature): (weight, updated)
-            for chunk in _chunks(pairs, self._max_parameters // 2)
-            for user_id, feature, weight, updated in self._db.execute(
-                # A join, not `(user_id, feature) IN (VALUES …)`: SQLite scans the table for that.
-                f"WITH wanted(user_id, feature) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "
-                "SELECT a.user_id, a.feature, a.weight, a.updated_ms FROM wanted "
-                "CROSS JOIN affinities AS a USING (user_id, feature)",
-                [value for pair in chunk for value in pair],
-            )
-        }
-        changed: dict[tuple[str, str], tuple[float, int]] = {}
-        for user_id, feature, added, at_ms in gains:
-            key = (user_id, feature)
-            weight, updated = changed.get(key, current.get(key, (0.0, at_ms)))
-            changed[key] = self._decay.accumulate(weight, updated, added, at_ms)
-        self._db.executemany(
-            "INSERT INTO affinities VALUES (?, ?, ?, ?) ON CONFLICT(user_id, feature) "
-            "DO UPDATE SET weight = excluded.weight, updated_ms = excluded.updated_ms",
-            [(*key, weight, updated) for key, (weight, updated) in sorted(changed.items())],
-        )
+    def _viewers(self, user_ids: Iterable[str]) -> dict[str, tuple[int, Affinities]]:
+        """Each viewer's stored (event count, affinities); (0, {}) for one not stored yet."""
+        viewers = {user_id: (0, Affinities.of(())) for user_id in user_ids}
+        for user_id, count, *packed in self._select_in(
+            "SELECT user_id, event_count, affinity_names, weights, updated_ms FROM viewers "
+            "WHERE user_id IN ({})",
+            viewers,
+        ):
+            viewers[user_id] = (count, Affinities.unpack(*packed))
+        return viewers
+
+    def _fold(self, affinities: Affinities, event: FeedbackEvent) -> None:
+        """Adds `event` to a viewer's affinities in place (Decay.accumulate)."""
+        added = EVENT_WEIGHTS[event.kind]
+        if added <= 0:
+            return
+        at_ms = event.occurred_at_ms
+        for feature in taste_features(event):
+            weight, updated = affinities.get(feature, (0.0, at_ms))
+            affinities.set(feature, *self._decay.accumulate(weight, updated, added, at_ms))
+
+    def _select_in(self, query: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """`query`'s rows with its `IN ({})` filled with `values`, as many calls as the
+        parameter limit needs."""
+        listed = list(values)
+        for start in range(0, len(listed), self._max_parameters):
+            chunk = listed[start : start + self._max_parameters]
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
     def taste(self, user_id: str, now_ms: int) -> Taste:
         """The viewer's affinities decayed to `now_ms`; empty for an unknown viewer."""
-        affinities = {
-            feature: weight * self._decay.factor(now_ms - updated)
-            for feature, weight, updated in self._db.execute(
-                "SELECT feature, weight, updated_ms FROM affinities WHERE user_id = ?", (user_id,)
-            )
-        }
         row = self._db.execute(
-            "SELECT event_count FROM viewers WHERE user_id = ?", (user_id,)
+            "SELECT event_count, affinity_names, weights, updated_ms FROM viewers "
+            "WHERE user_id = ?",
+            (user_id,),
         ).fetchone()
-        return taste_from(affinities, row[0] if row else 0)
-
-
-def _chunks(values: list[T], size: int) -> list[list[T]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
+        if row is None:
+            return taste_from({}, 0)
+        return taste_from(
+            {
+                feature: weight * self._decay.factor(now_ms - updated)
+                for feature, weight, updated in Affinities.unpack(*row[1:]).items()
+            },
+            row[0],
+        )

@@ -38,7 +38,8 @@ def real_profiles(path: Path) -> None:
     SqliteProfileStore(str(path), Decay(90.0)).close()
     with sqlite3.connect(path) as db:
         db.executemany(
-            "INSERT INTO viewers VALUES (?, ?)", [(f"viewer-{i:05}", i) for i in range(2000)]
+            "INSERT INTO viewers (user_id, event_count) VALUES (?, ?)",
+            [(f"viewer-{i:05}", i) for i in range(2000)],
         )
     sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
 

@@ -22,6 +22,7 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import read_records
+from services.profile.sqlite_layout import Affinities
 from services.profile.taste import EVENT_WEIGHTS
 from suite.client import PageClient
 from tests.chaos import VIEWER, ProxiedSuite, background_load, proxied_suite, render_plan, scaled
@@ -51,14 +52,14 @@ def read_profile(path: Path, user_id: str) -> tuple[list[str], int, float]:
             row[0]
             for row in db.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
         ]
-        count = db.execute(
-            "SELECT event_count FROM viewers WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        weight = db.execute(
-            "SELECT weight FROM affinities WHERE user_id = ? AND feature = 'genre:drama'",
+        row = db.execute(
+            "SELECT event_count, affinity_names, weights, updated_ms FROM viewers "
+            "WHERE user_id = ?",
             (user_id,),
         ).fetchone()
-    return ids, count[0] if count else 0, weight[0] if weight else 0.0
+    if row is None:
+        return ids, 0, 0.0
+    return ids, row[0], Affinities.unpack(*row[1:]).get("genre:drama", (0.0, 0))[0]
 
 
 def report(client: PageClient, user_id: str, event_id: str) -> bool:

@@ -320,3 +320,30 @@ def test_imported_histories_personalize_good_will_hunting(
         )
         assert (tile.artwork_id, tile.personalized) == (artwork_id, True)
         assert tile.fallback_reason == gateway_pb.FALLBACK_REASON_UNSPECIFIED
+
+
+def test_a_refused_batch_is_told_before_a_bad_event_in_the_next(profile: Any, viewer: str) -> None:
+    """The profile checks a batch while storing the one before: a reused id in batch 1 is
+    still the answer when batch 2 holds a bad event, and nothing after it is applied."""
+
+    def request(event_id: str, kind: int = 4, user_id: str = viewer) -> pb.ApplyEventRequest:
+        return pb.ApplyEventRequest(
+            event_id=event_id,
+            user_id=user_id,
+            title_id="good-will-hunting",
+            kind=kind,
+            occurred_at_unix_ms=1_780_000_000_000,
+            genres=["drama"],
+        )
+
+    profile.ApplyEvents(iter([pb.ApplyEventsRequest(events=[request(f"{viewer}-0")])]))
+    stream = [
+        pb.ApplyEventsRequest(events=[request(f"{viewer}-1"), request(f"{viewer}-0", kind=2)]),
+        pb.ApplyEventsRequest(events=[request(f"{viewer}-2", kind=99)]),
+        pb.ApplyEventsRequest(events=[request(f"{viewer}-3")]),
+    ]
+    with pytest.raises(grpc.RpcError) as refused:
+        profile.ApplyEvents(iter(stream))
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert (refused.value.details() or "").startswith(f"events[1].event_id: '{viewer}-0'")
+    assert event_count(profile, viewer) == 1

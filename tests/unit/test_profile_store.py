@@ -4,7 +4,9 @@ idempotency, recency, durability across reopening."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from common.errors import AlreadyExists
 from common.events import FeedbackEvent
 from services.profile.redis_store import RedisProfileStore
+from services.profile.sqlite_layout import Affinities
 from services.profile.sqlite_store import SqliteProfileStore
 from services.profile.store import ProfileStore
 from services.profile.taste import MS_PER_DAY, Decay
@@ -243,3 +246,79 @@ def test_a_batch_refuses_an_id_it_repeats_with_other_content(store: ProfileStore
     assert store.taste("viewer", DAY0).event_count == 0
     result = store.apply_batch([event("e1"), event("e1"), event("e2")])
     assert (result.applied, result.duplicates, result.user_ids) == (2, 1, frozenset({"viewer"}))
+
+
+# The earlier layout's SQL: one `affinities` row per viewer × affinity, first as a rowid
+# table, then WITHOUT ROWID; `viewers` without its `affinities` column.
+OLD_TABLES = """
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    title_id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    occurred_at_ms INTEGER NOT NULL,
+    page_id TEXT NOT NULL,
+    artwork_id TEXT NOT NULL
+);
+CREATE TABLE viewers (
+    user_id TEXT PRIMARY KEY,
+    event_count INTEGER NOT NULL
+);
+CREATE TABLE affinities (
+    user_id TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    weight REAL NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, feature)
+)"""
+
+
+def write_old_layout(source: Path, target: Path, affinities_suffix: str) -> None:
+    """`source`'s events and profiles written to `target` in the earlier layout, with its SQL."""
+    with closing(sqlite3.connect(source)) as new, closing(sqlite3.connect(target)) as old:
+        old.executescript(OLD_TABLES + affinities_suffix + ";")
+        old.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", new.execute("SELECT * FROM events")
+        )
+        for user_id, count, *packed in new.execute("SELECT * FROM viewers"):
+            old.execute("INSERT INTO viewers VALUES (?, ?)", (user_id, count))
+            old.executemany(
+                "INSERT INTO affinities VALUES (?, ?, ?, ?) ON CONFLICT(user_id, feature) "
+                "DO UPDATE SET weight = excluded.weight, updated_ms = excluded.updated_ms",
+                [(user_id, *affinity) for affinity in Affinities.unpack(*packed).items()],
+            )
+        old.commit()
+
+
+@pytest.mark.parametrize(
+    "affinities_suffix", ["", " WITHOUT ROWID"], ids=["rowid", "without-rowid"]
+)
+def test_a_file_in_the_earlier_layout_keeps_its_tastes(
+    tmp_path: Path, affinities_suffix: str
+) -> None:
+    """Opened, a file with one affinities row per viewer × affinity is converted in place:
+    the same tastes bit for bit, its event ids still retries, later events fold on top."""
+    history = mixed_history()
+    reference = SqliteProfileStore(str(tmp_path / "reference.db"), HALF_LIFE)
+    reference.apply_batch(history[:400])
+    reference.close()
+    write_old_layout(tmp_path / "reference.db", tmp_path / "old.db", affinities_suffix)
+    converted = SqliteProfileStore(str(tmp_path / "old.db"), HALF_LIFE)
+    reference = SqliteProfileStore(str(tmp_path / "reference.db"), HALF_LIFE)
+    users = sorted({item.user_id for item in history})
+    later = DAY0 + 20 * MS_PER_DAY
+    assert [converted.taste(user, later) for user in users] == [
+        reference.taste(user, later) for user in users
+    ]
+    assert converted.apply_batch(history[:400]).applied == 0
+    assert converted.apply_batch(history[400:]) == reference.apply_batch(history[400:])
+    assert [converted.taste(user, later) for user in users] == [
+        reference.taste(user, later) for user in users
+    ]
+    converted.close()
+    reference.close()
+    with closing(sqlite3.connect(tmp_path / "old.db")) as db:
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
+    assert tables == {"events", "viewers"}
