@@ -29,7 +29,7 @@ from services.artwork.ava.faces import FaceMatcher, load_gallery
 from services.artwork.titles import MAX_TITLES_PER_UPSERT
 
 # Well under the artwork server's 64 MiB message limit, so a batch never meets it.
-MAX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_BATCH_BYTES = 16 * 1024 * 1024
 UPSERT_TIMEOUT_S = 120.0
 # "titles[3].artworks[1].artwork_id: ..." — how UpsertTitles names the field it refused.
 _REFUSED = re.compile(r"titles\[(\d+)\]\.(\S+): (.*)", re.DOTALL)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from common.features import aesthetic_score
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FaceBox:
     """A face in the artwork's (cropped) image; every field a fraction 0..1 of its size."""
 
@@ -17,7 +17,7 @@ class FaceBox:
     height: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Artwork:
     artwork_id: str
     cast: tuple[str, ...]
@@ -34,7 +34,7 @@ class Artwork:
         return aesthetic_score(self.visual_quality, self.composition)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Title:
     title_id: str
     name: str

@@ -16,7 +16,7 @@ from services.artwork.messages import artwork_of
 from services.artwork.model import Title
 from services.artwork.tag_checks import check_tags, require_known_genres
 
-MAX_TITLES_PER_UPSERT = 500
+MAX_TITLES_PER_UPSERT = 2000
 MAX_ARTWORKS_PER_TITLE = 64
 MAX_CAST_PER_TITLE = 64
 MAX_GENRES_PER_TITLE = 16
