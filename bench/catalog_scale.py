@@ -30,6 +30,7 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from cli.catalog_import import ImportOptions, import_catalog
 from cli.run import ensure_model
 from cli.seed import seed_viewers
+from common.channels import Dial
 from common.features import GENRES
 from loadgen.reference import reference_request
 from loadgen.runner import percentile
@@ -168,7 +169,7 @@ def main() -> None:
         ):
             artwork = large.services["artwork"].address
             started = time.monotonic()
-            import_catalog(catalog_file, ImportOptions(target=artwork))
+            import_catalog(catalog_file, ImportOptions(artwork=Dial(artwork)))
             figures["import_s"] = time.monotonic() - started
             figures["import_titles_per_s"] = args.titles / figures["import_s"]
             print(

@@ -10,7 +10,10 @@ from cli.catalog_export import export_catalog
 from cli.catalog_import import ImportOptions, import_catalog
 from cli.genre_names import load_genre_map
 from cli.table_file import BadLine
+from cli.tls_arguments import add_tls_arguments, client_tls
 from common import addresses
+from common.channels import Dial
+from common.config import ConfigError
 from common.errors import InvalidArgument
 from services.artwork.ava.config import AvaConfig
 
@@ -18,7 +21,7 @@ from services.artwork.ava.config import AvaConfig
 def _import(args: argparse.Namespace) -> int:
     try:
         options = ImportOptions(
-            target=args.target,
+            artwork=Dial.of(args.target, client_tls(args)),
             image_dir=args.image_dir or AvaConfig.from_env().image_dir,
             dry_run=args.dry_run,
             analyse=args.analyse,
@@ -27,7 +30,7 @@ def _import(args: argparse.Namespace) -> int:
             cast_gallery=args.cast_gallery,
         )
         report = import_catalog(args.file, options)
-    except (BadLine, InvalidArgument) as error:
+    except (BadLine, InvalidArgument, ConfigError) as error:
         print(f"keyart: {error}", file=sys.stderr)
         return 2
     print("\n".join(report.lines()))
@@ -37,8 +40,9 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     image_dir = args.image_dir or AvaConfig.from_env().image_dir
     try:
-        print(export_catalog(args.file, args.target, image_dir).line())
-    except BadLine as error:
+        artwork = Dial.of(args.target, client_tls(args))
+        print(export_catalog(args.file, artwork, image_dir).line())
+    except (BadLine, ConfigError) as error:
         print(f"keyart: {error}", file=sys.stderr)
         return 2
     return 0
@@ -70,6 +74,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     exports.set_defaults(handler=_export)
     for verb in (imports, exports):
         verb.add_argument("--target", default=addresses.ARTWORK, help="artwork service address")
+        add_tls_arguments(verb)
         verb.add_argument(
             "--image-dir",
             type=Path,

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 from keyart.artwork.v1 import artwork_service_pb2 as pb
 from keyart.artwork.v1 import artwork_service_pb2_grpc
 
 from cli.catalog_file import write_titles
 from cli.catalog_listing import list_catalog
+from common.channels import Dial
 from demo.images import image_path
 
 
@@ -75,10 +75,10 @@ def catalog_row(
     }
 
 
-def export_catalog(path: Path, target: str, image_dir: Path) -> ExportReport:
+def export_catalog(path: Path, artwork: Dial, image_dir: Path) -> ExportReport:
     """Writes the whole catalog, read from one catalog version (FailedPrecondition if it
     changes during the read), to `path` (.jsonl or .parquet), atomically."""
-    with grpc.insecure_channel(target) as channel:
+    with artwork.channel() as channel:
         listing = list_catalog(artwork_service_pb2_grpc.ArtworkServiceStub(channel))
     rows = [
         catalog_row(title, lambda artwork: _image(artwork, image_dir, path.parent))

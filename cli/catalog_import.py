@@ -24,7 +24,7 @@ from cli.catalog_listing import list_catalog
 from cli.genre_names import GenreMap, NameMapper, NameReport
 from cli.progress import progress
 from cli.table_file import BadLine
-from common import addresses
+from common.channels import Dial
 from services.artwork.ava.faces import FaceMatcher, load_gallery
 from services.artwork.titles import MAX_TITLES_PER_UPSERT
 
@@ -37,7 +37,7 @@ _REFUSED = re.compile(r"titles\[(\d+)\]\.(\S+): (.*)", re.DOTALL)
 
 @dataclass(frozen=True)
 class ImportOptions:
-    target: str = addresses.ARTWORK
+    artwork: Dial
     image_dir: Path = Path("var/images")
     dry_run: bool = False
     analyse: bool = False
@@ -182,7 +182,7 @@ def _send(
 def import_catalog(path: Path, options: ImportOptions) -> ImportReport:
     """Checks the whole file, then (unless a dry run) sends it; BadLine names a bad line."""
     titles, names = checked_file(path, options)
-    with grpc.insecure_channel(options.target) as channel:
+    with options.artwork.channel() as channel:
         artwork = artwork_service_pb2_grpc.ArtworkServiceStub(channel)
         listing = list_catalog(artwork)
         batches = list(_batches(titles, _owners_checked(titles, listing.titles)))

@@ -8,6 +8,7 @@ that is every ready pod, not the one pod a connection happened to land on.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import grpc
 
@@ -64,6 +65,28 @@ def backend_channel(target: str, max_message_bytes: int, tls: ClientTls | None) 
     if tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
     return grpc.aio.secure_channel(target, tls.credentials(), options=options)
+
+
+@dataclass(frozen=True)
+class Dial:
+    """How a command-line tool reaches a service: plaintext, or TLS with these credentials."""
+
+    target: str
+    credentials: grpc.ChannelCredentials | None = None
+    server_name: str = ""  # the name the service's certificate carries, if not the host's
+
+    @classmethod
+    def of(cls, target: str, tls: ClientTls | None) -> Dial:
+        """Reads the TLS files now (ConfigError naming an unreadable one)."""
+        if tls is None:
+            return cls(target)
+        return cls(target, tls.credentials(), tls.server_name)
+
+    def channel(self) -> grpc.Channel:
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target)
+        options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+        return grpc.secure_channel(self.target, self.credentials, options=options)
 
 
 def insecure_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:

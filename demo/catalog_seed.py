@@ -23,6 +23,7 @@ from cli.catalog_export import catalog_row
 from cli.catalog_file import write_titles
 from cli.catalog_import import ImportOptions, import_catalog
 from common import addresses
+from common.channels import Dial
 from demo.catalog import demo_titles
 from services.artwork.messages import new_title
 
@@ -34,10 +35,10 @@ def write_demo_catalog(path: Path) -> None:
     write_titles(path, [catalog_row(new_title(title), lambda _: None) for title in demo_titles()])
 
 
-def seed_catalog(target: str) -> int:
-    """Imports the demo into the artwork service at `target` when its catalog is empty;
-    returns how many titles it imported (0: the catalog held titles already)."""
-    with grpc.insecure_channel(target) as channel:
+def seed_catalog(artwork: Dial) -> int:
+    """Imports the demo into the artwork service when its catalog is empty; returns how
+    many titles it imported (0: the catalog held titles already)."""
+    with artwork.channel() as channel:
         info = artwork_service_pb2_grpc.ArtworkServiceStub(channel).GetCatalogInfo(
             pb.GetCatalogInfoRequest(), timeout=INFO_TIMEOUT_S
         )
@@ -46,7 +47,7 @@ def seed_catalog(target: str) -> int:
     with tempfile.TemporaryDirectory(prefix="keyart-demo-catalog-") as folder:
         path = Path(folder) / "demo-catalog.jsonl"
         write_demo_catalog(path)
-        return import_catalog(path, ImportOptions(target=target)).titles
+        return import_catalog(path, ImportOptions(artwork=artwork)).titles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo catalog file: {args.write}")
         return 0
     try:
-        imported = seed_catalog(args.target)
+        imported = seed_catalog(Dial(args.target))
     except grpc.RpcError as error:
         print(f"demo.catalog_seed: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.channels import Dial
 from demo.catalog_seed import seed_catalog
 
 SERVICE_MODULES = {
@@ -227,7 +228,9 @@ class Suite:
                 self.services[name].start()
                 if name == "artwork":
                     self.services[name].wait_serving(timeout_s)
-                    self.demo_titles_imported = seed_catalog(self.services[name].address)
+                    self.demo_titles_imported = seed_catalog(
+                        Dial(self.services[name].address, self.config.credentials)
+                    )
             for name in START_ORDER:
                 self.services[name].wait_serving(timeout_s)
         except BaseException:
