@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomically(path: Path, data: bytes) -> Path:
-    """Writes `data` to `path` through a temporary file beside it, then renames it in.
+    """Writes `data` to `path` atomically and durably (see `write_file_atomically`)."""
+    return write_file_atomically(path, lambda temp: temp.write(data))
+
+
+def write_file_atomically(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Has `write` fill a temporary file beside `path`, then renames it in (so a large
+    file is written as it is made, never held whole in memory).
 
     A reader sees no file, the old one or the whole new one. The file and its
     directory entry are fsynced, so the new file survives a crash once this
@@ -20,7 +28,7 @@ def write_atomically(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as temp:
             os.fchmod(temp.fileno(), 0o644)  # mkstemp's 0600 would hide it from a serving user
-            temp.write(data)
+            write(temp)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)

@@ -10,12 +10,11 @@ gateway writes one for each version its impression log names
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from common.atomic_files import write_atomically
+from common.atomic_files import write_file_atomically
 from common.features import ARTWORK_DIM
 
 
@@ -26,9 +25,8 @@ def snapshot_path(directory: Path, version: str) -> Path:
 def save_snapshot(directory: Path, version: str, matrix: np.ndarray) -> Path:
     """Atomically and durably: a reader sees no file or the whole matrix, and it survives
     a crash once this returns."""
-    data = io.BytesIO()
-    np.save(data, np.ascontiguousarray(matrix, dtype=np.float32))
-    return write_atomically(snapshot_path(directory, version), data.getvalue())
+    rows = np.ascontiguousarray(matrix, dtype=np.float32)
+    return write_file_atomically(snapshot_path(directory, version), lambda out: np.save(out, rows))
 
 
 def load_snapshot(directory: Path, version: str) -> np.ndarray | None:
