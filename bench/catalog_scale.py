@@ -19,8 +19,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
@@ -29,13 +28,12 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.catalog_import import ImportOptions, import_catalog
 from cli.run import ensure_model
-from cli.seed import seed_viewers
+from cli.seed import seeded_suite
 from common.channels import Dial
 from common.features import GENRES
 from loadgen.reference import reference_request
 from loadgen.runner import percentile
-from suite.client import PageClient
-from suite.supervisor import Suite, local_suite_config
+from suite.supervisor import Suite
 
 RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
 SERVICES = ("artwork", "ranker", "gateway")
@@ -68,21 +66,6 @@ def write_catalog_file(path: Path, titles: int, candidates: int, seed: int = 16)
                 "artworks": artworks,
             }
             out.write(json.dumps(line) + "\n")
-
-
-@contextmanager
-def running_suite(data_dir: Path, model: Path) -> Iterator[Suite]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    config = local_suite_config(data_dir, model)
-    with open(data_dir / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        suite.start()
-        try:
-            with PageClient(config.addresses["gateway"]) as client:
-                seed_viewers(client)
-            yield suite
-        finally:
-            suite.stop()
 
 
 def page_bytes(title_ids: list[list[str]] | None = None) -> bytes:
@@ -164,8 +147,8 @@ def main() -> None:
             flush=True,
         )
         with (
-            running_suite(root / "demo", model) as demo,
-            running_suite(root / "large", model) as large,
+            seeded_suite(root / "demo", model) as demo,
+            seeded_suite(root / "large", model) as large,
         ):
             artwork = large.services["artwork"].address
             started = time.monotonic()

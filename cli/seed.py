@@ -36,6 +36,7 @@ def seeded_suite(
 ) -> Iterator[Suite]:
     """The four processes on fresh loopback ports, data and log in `data_dir`, viewers seeded;
     `extra_env` added to every process's environment."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = local_suite_config(data_dir, model)
     config = replace(config, extra_env={**config.extra_env, **(extra_env or {})})
     with open(data_dir / "services.log", "wb") as log:
