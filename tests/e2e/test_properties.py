@@ -26,7 +26,12 @@ RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
 REPORT_EVENT = "/keyart.gateway.v1.PageService/ReportEvent"
 EXAMPLES = int(os.environ.get("KEYART_PROPERTY_EXAMPLES", "1000"))
 KNOWN_TITLES = ["good-will-hunting", "pulp-fiction", "title-00042", "title-00007"]
-FIELD_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+# ALREADY_EXISTS: an event id drawn twice with other content (it names event_id, as it should).
+FIELD_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+}
 RUN = settings(
     max_examples=EXAMPLES,
     deadline=None,
