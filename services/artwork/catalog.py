@@ -21,10 +21,18 @@ class CatalogEntry:
     title: Title
     default_artwork_id: str
     artwork_ids: tuple[str, ...]
-    image_urls: tuple[str, ...]
+    image_base_url: str
     rows: range
     features: memoryview = field(repr=False, compare=False)
     digest: bytes = field(repr=False, compare=False)
+
+    @property
+    def image_urls(self) -> tuple[str, ...]:
+        """Made when asked, not held: 600,000 of them are ~100 MB of strings."""
+        return tuple(
+            artwork.image_url or f"{self.image_base_url}/{artwork.artwork_id}.png"
+            for artwork in self.title.artworks
+        )
 
 
 def title_digest(title: Title) -> bytes:
@@ -101,10 +109,7 @@ class Catalog:
                 title=title,
                 default_artwork_id=best.artwork_id if best is not None else "",
                 artwork_ids=tuple(artwork.artwork_id for artwork in title.artworks),
-                image_urls=tuple(
-                    artwork.image_url or f"{image_base_url}/{artwork.artwork_id}.png"
-                    for artwork in title.artworks
-                ),
+                image_base_url=image_base_url,
                 rows=range(start, stop),
                 features=self.matrix[start:stop].data,
                 digest=kept.digest if kept is not None else title_digest(title),
