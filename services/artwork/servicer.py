@@ -208,15 +208,13 @@ class ArtworkServicer(artwork_service_pb2_grpc.ArtworkServiceServicer):
         titles = titles_to_upsert(request)
         before, after = await self._write(lambda: self._keeper.upsert(titles))
         catalog = after.catalog
+        changed = catalog.version != before.catalog.version
         log.info(
-            "titles upserted",
-            titles=len(titles),
-            catalog_version=catalog.version,
-            changed=catalog.version != before.catalog.version,
+            "titles upserted", titles=len(titles), catalog_version=catalog.version, changed=changed
         )
         return pb.UpsertTitlesResponse(
             catalog_version=catalog.version,
-            changed=catalog.version != before.catalog.version,
+            changed=changed,
             title_count=len(catalog),
             artwork_count=catalog.artwork_count,
         )
