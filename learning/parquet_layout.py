@@ -1,0 +1,170 @@
+"""The learning dataset on disk: Parquet tables any tool reads, layout `keyart-dataset/1`.
+
+    DATASET/
+      dataset.json                         what the data is (DatasetInfo)
+      decisions/date=YYYY-MM-DD/*.parquet  one row per decision (DECISIONS)
+      action_sets/*.parquet                each action set once (ACTION_SETS)
+      feedback/date=YYYY-MM-DD/*.parquet   one row per viewer event (FEEDBACK)
+
+A decision is one choice among an action set's candidates: for keyart's own
+logs a title on a page (its action set is the title's candidates in one
+catalog version, `<catalog version>/<title id>`); for an imported log one
+logged line (its action set named by a digest of its candidates' features, so
+a log that offers the same candidates on every line stores them once).
+Candidate features live only in the action sets, never once per decision.
+
+A decision's `reward` is given (imported logs) or null (keyart's logs): then
+it is 1 when a qualified play of that title on that page is in the feedback
+table within the reward window (learning/dataset.py), else 0.
+
+Part files are written whole under a dot-name and renamed in, so a reader
+never sees half a file; the tables are hive-partitioned by date, so DuckDB's
+`read_parquet('DATASET/decisions/*/*.parquet', hive_partitioning = true)`
+and pyarrow.dataset read them as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+from common.atomic_files import write_atomically, write_file_atomically
+
+FORMAT = "keyart-dataset/1"
+INFO_FILE = "dataset.json"
+DECISIONS, ACTION_SETS, FEEDBACK = "decisions", "action_sets", "feedback"
+
+
+class DatasetError(ValueError):
+    """A dataset that is missing, of another format, or whose parts disagree with it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The widths every row has; `feature_schema` is keyart's feature schema version when the
+    features are keyart's own (only then can a trained model serve), else None."""
+
+    viewer_dim: int
+    context_dim: int
+    action_dim: int
+    feature_schema: str | None
+    reward_min: float = 0.0
+    reward_max: float = 1.0
+    format: str = FORMAT
+
+
+def decisions_schema(info: DatasetInfo) -> pa.Schema:
+    return pa.schema(
+        [
+            ("decision_id", pa.string()),  # unique in the dataset
+            ("page_id", pa.string()),  # "" when the source has no pages
+            ("time_ms", pa.int64()),  # Unix ms, 0 when unknown
+            ("viewer_id", pa.string()),
+            ("title_id", pa.string()),  # "" for imported logs
+            ("viewer", pa.list_(pa.float32(), info.viewer_dim)),
+            ("context", pa.list_(pa.float32(), info.context_dim)),
+            ("action_set", pa.string()),  # ACTION_SETS.action_set
+            ("chosen", pa.int32()),  # index into the action set's candidates
+            ("propensity", pa.float64()),  # the logging policy's probability of `chosen`
+            ("score", pa.float32()),  # the model's score of `chosen`; null when unknown
+            ("reward", pa.float64()),  # null: from the feedback table (module docstring)
+            ("model_version", pa.string()),
+            ("policy", pa.string()),
+            ("experiment", pa.string()),
+            ("cell", pa.string()),
+        ]
+    )
+
+
+def action_sets_schema(info: DatasetInfo) -> pa.Schema:
+    return pa.schema(
+        [
+            ("action_set", pa.string()),
+            ("candidate_ids", pa.list_(pa.string())),
+            ("features", pa.list_(pa.list_(pa.float32(), info.action_dim))),
+        ]
+    )
+
+
+FEEDBACK_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),  # readers keep the first row of each
+        ("viewer_id", pa.string()),
+        ("page_id", pa.string()),
+        ("title_id", pa.string()),
+        ("artwork_id", pa.string()),
+        ("kind", pa.string()),  # EventKind name without its prefix, e.g. QUALIFIED_PLAY
+        ("time_ms", pa.int64()),
+    ]
+)
+
+
+def date_of(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def create(root: Path, info: DatasetInfo) -> None:
+    """Makes `root` a dataset of `info`; an existing one must have the same info."""
+    if (root / INFO_FILE).exists():
+        found = read_info(root)
+        if found != info:
+            raise DatasetError(f"{root}: holds a dataset of {asdict(found)}, not {asdict(info)}")
+        return
+    write_atomically(root / INFO_FILE, (json.dumps(asdict(info), indent=2) + "\n").encode())
+
+
+def read_info(root: Path) -> DatasetInfo:
+    path = root / INFO_FILE
+    try:
+        fields = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{root}: not a dataset (no {INFO_FILE})") from None
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: unreadable ({error})") from None
+    if not isinstance(fields, dict) or fields.get("format") != FORMAT:
+        raise DatasetError(f"{path}: format {fields.get('format')!r}, this reader knows {FORMAT!r}")
+    try:
+        return DatasetInfo(**fields)
+    except TypeError as error:
+        raise DatasetError(f"{path}: {error}") from None
+
+
+def _write_part(directory: Path, table: pa.Table) -> Path:
+    path = directory / f"part-{uuid.uuid4().hex}.parquet"
+    return write_file_atomically(path, lambda out: pq.write_table(table, out))
+
+
+def write_decisions(root: Path, table: pa.Table) -> list[Path]:
+    """One part file per date the rows' `time_ms` fall on."""
+    return _by_date(root / DECISIONS, table)
+
+
+def write_feedback(root: Path, table: pa.Table) -> list[Path]:
+    return _by_date(root / FEEDBACK, table)
+
+
+def write_action_sets(root: Path, table: pa.Table) -> Path:
+    return _write_part(root / ACTION_SETS, table)
+
+
+def _by_date(directory: Path, table: pa.Table) -> list[Path]:
+    if table.num_rows == 0:
+        return []
+    dates = np.array([date_of(t) for t in table.column("time_ms").to_numpy()])
+    written = []
+    for date in sorted(set(dates.tolist())):
+        part = table.filter(pa.array(dates == date))
+        written.append(_write_part(directory / f"date={date}", part))
+    return written
+
+
+def parts(root: Path, table: str) -> list[Path]:
+    """The table's part files in a stable order (dot-named ones are being written)."""
+    return sorted(p for p in (root / table).rglob("*.parquet") if not p.name.startswith("."))
