@@ -14,12 +14,19 @@ resolves the futures of that batch. So:
   middle of a file (a reader drops a last line without its newline).
 
 A segment is closed and a new one started when it passes `max_bytes` or is
-older than `max_age_s`. Files are named `<kind>-<UTC start>-<seq>.jsonl` so
-their names sort in write order; a segment is never rewritten.
+older than `max_age_s`. Files are named `<kind>-<UTC start>-<pid>-<seq>.jsonl`
+so their names sort in write order; a segment is never rewritten.
+
+The segment being written is told from the closed ones by a lock: the writer
+holds an exclusive flock(2) on it from before its name appears (it is created
+under a dot-name, locked, then renamed in) until it is closed, and the kernel
+drops the lock when the writer dies. So `closed_segments` (what offline
+compaction takes) never returns a segment that may still grow.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import threading
@@ -146,7 +153,10 @@ class SegmentLog:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         name = f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
         path = settings.directory / name
-        self._file = open(path, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
+        hidden = settings.directory / f".{name}"
+        self._file = open(hidden, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)  # held until closed: see the docstring
+        os.rename(hidden, path)
         self._opened_at = time.monotonic()
         header = {**self._header, "created_at_ms": int(time.time() * 1000)}
         self._file.write(orjson.dumps(header) + b"\n")
@@ -163,27 +173,51 @@ class CorruptSegment(KeyartError):
     """A segment holds a complete line that is not a JSON record: damaged, not merely torn."""
 
 
+def segments(directory: Path, kind: str) -> list[Path]:
+    """The `kind` segments in `directory`, in write order."""
+    return sorted(directory.glob(f"{kind}-*.jsonl"))
+
+
+def is_closed(path: Path) -> bool:
+    """No writer holds the segment open (it will not grow again)."""
+    with path.open("rb") as segment:
+        try:
+            fcntl.flock(segment.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(segment.fileno(), fcntl.LOCK_UN)
+        return True
+
+
+def closed_segments(directory: Path, kind: str) -> list[Path]:
+    """The `kind` segments no writer holds open, in write order."""
+    return [path for path in segments(directory, kind) if is_closed(path)]
+
+
 def read_records(directory: Path, kind: str) -> Iterator[dict]:
-    """Every complete record of `kind` segments in `directory`, in write order.
+    """Every complete record of `kind` segments in `directory`, in write order."""
+    for path in segments(directory, kind):
+        yield from read_segment(path)
+
+
+def read_segment(path: Path) -> Iterator[dict]:
+    """Every complete record of one segment file.
 
     A torn last line (a crash mid-write; never acknowledged) is skipped with a
     warning naming the file; any other line that does not parse raises
     CorruptSegment naming the file and line, so damaged data is never trained on.
     """
-    for path in sorted(directory.glob(f"{kind}-*.jsonl")):
-        with path.open("rb") as segment:
-            for number, line in enumerate(segment, start=1):
-                if not line.endswith(b"\n"):
-                    log.warning("torn last line skipped", path=str(path), line=number)
-                    continue
-                try:
-                    record = orjson.loads(line)
-                except ValueError:
-                    raise CorruptSegment(
-                        f"log segment {path} line {number} is not a JSON record"
-                    ) from None
-                if not isinstance(record, dict) or (number == 1) != (
-                    record.get("type") == "header"
-                ):
-                    raise CorruptSegment(f"log segment {path} line {number} is out of place")
-                yield record
+    with path.open("rb") as segment:
+        for number, line in enumerate(segment, start=1):
+            if not line.endswith(b"\n"):
+                log.warning("torn last line skipped", path=str(path), line=number)
+                continue
+            try:
+                record = orjson.loads(line)
+            except ValueError:
+                raise CorruptSegment(
+                    f"log segment {path} line {number} is not a JSON record"
+                ) from None
+            if not isinstance(record, dict) or (number == 1) != (record.get("type") == "header"):
+                raise CorruptSegment(f"log segment {path} line {number} is out of place")
+            yield record
