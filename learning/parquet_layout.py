@@ -79,6 +79,7 @@ def decisions_schema(info: DatasetInfo) -> pa.Schema:
             ("policy", pa.string()),
             ("experiment", pa.string()),
             ("cell", pa.string()),
+            ("device_type", pa.string()),  # the page's DeviceType name; null when unknown
         ]
     )
 
@@ -136,32 +137,37 @@ def read_info(root: Path) -> DatasetInfo:
         raise DatasetError(f"{path}: {error}") from None
 
 
-def _write_part(directory: Path, table: pa.Table) -> Path:
-    path = directory / f"part-{uuid.uuid4().hex}.parquet"
+# The writers' `name`: the part's file name (without .parquet). A part written under a
+# name replaces the one written under it before, so writing the same input again under
+# the same name (a rerun after a crash) adds nothing; None: a new unique name.
+
+
+def _write_part(directory: Path, table: pa.Table, name: str | None) -> Path:
+    path = directory / f"{name or 'part-' + uuid.uuid4().hex}.parquet"
     return write_file_atomically(path, lambda out: pq.write_table(table, out))
 
 
-def write_decisions(root: Path, table: pa.Table) -> list[Path]:
+def write_decisions(root: Path, table: pa.Table, name: str | None = None) -> list[Path]:
     """One part file per date the rows' `time_ms` fall on."""
-    return _by_date(root / DECISIONS, table)
+    return _by_date(root / DECISIONS, table, name)
 
 
-def write_feedback(root: Path, table: pa.Table) -> list[Path]:
-    return _by_date(root / FEEDBACK, table)
+def write_feedback(root: Path, table: pa.Table, name: str | None = None) -> list[Path]:
+    return _by_date(root / FEEDBACK, table, name)
 
 
-def write_action_sets(root: Path, table: pa.Table) -> Path:
-    return _write_part(root / ACTION_SETS, table)
+def write_action_sets(root: Path, table: pa.Table, name: str | None = None) -> Path:
+    return _write_part(root / ACTION_SETS, table, name)
 
 
-def _by_date(directory: Path, table: pa.Table) -> list[Path]:
+def _by_date(directory: Path, table: pa.Table, name: str | None) -> list[Path]:
     if table.num_rows == 0:
         return []
     dates = np.array([date_of(t) for t in table.column("time_ms").to_numpy()])
     written = []
     for date in sorted(set(dates.tolist())):
         part = table.filter(pa.array(dates == date))
-        written.append(_write_part(directory / f"date={date}", part))
+        written.append(_write_part(directory / f"date={date}", part, name))
     return written
 
 

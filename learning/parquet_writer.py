@@ -86,6 +86,7 @@ def write_bandit_data(
                 "policy": empty,
                 "experiment": empty,
                 "cell": empty,
+                "device_type": pa.nulls(n, pa.string()),
             },
             schema=decisions_schema(info),
         ),
