@@ -149,14 +149,10 @@ class SegmentLog:
         ):
             return self._file
         self._close_segment()
-        self._segment += 1
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        name = f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
-        path = settings.directory / name
-        hidden = settings.directory / f".{name}"
-        self._file = open(hidden, "ab")  # noqa: SIM115 - lives across batches, closed on roll/close
+        hidden = settings.directory / f".{settings.kind}-opening-{os.getpid()}-{id(self)}.jsonl"
+        self._file = open(hidden, "wb")  # noqa: SIM115 - lives across batches, closed on roll/close
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)  # held until closed: see the docstring
-        os.rename(hidden, path)
+        path = self._link_new_name(hidden)
         self._opened_at = time.monotonic()
         header = {**self._header, "created_at_ms": int(time.time() * 1000)}
         self._file.write(orjson.dumps(header) + b"\n")
@@ -167,6 +163,22 @@ class SegmentLog:
             os.close(fd)
         log.info("log segment opened", kind=settings.kind, path=str(path))
         return self._file
+
+    def _link_new_name(self, hidden: Path) -> Path:
+        """Gives the locked file its segment name, never one that exists: a log started
+        again in the same second by the same process numbers its segments from 1 again."""
+        settings = self._settings
+        while True:
+            self._segment += 1
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            name = f"{settings.kind}-{stamp}-{os.getpid()}-{self._segment:06d}.jsonl"
+            path = settings.directory / name
+            try:
+                os.link(hidden, path)
+            except FileExistsError:
+                continue
+            os.unlink(hidden)
+            return path
 
 
 class CorruptSegment(KeyartError):

@@ -10,7 +10,13 @@ from functools import partial
 from pathlib import Path
 
 from common.log_schema import FEEDBACK, header
-from common.segment_log import SegmentLog, SegmentSettings, closed_segments, segments
+from common.segment_log import (
+    SegmentLog,
+    SegmentSettings,
+    closed_segments,
+    read_records,
+    segments,
+)
 
 
 def feedback_log(directory: Path, max_bytes: int = 1 << 20) -> SegmentLog:
@@ -61,3 +67,15 @@ def test_a_segment_whose_writer_was_killed_is_closed(tmp_path: Path) -> None:
     while closed_segments(tmp_path, FEEDBACK) != [segment]:
         assert time.monotonic() < deadline, "the dead writer's lock was not released"
         time.sleep(0.05)
+
+
+def test_a_log_started_again_in_the_same_second_keeps_the_first_ones_segment(
+    tmp_path: Path,
+) -> None:
+    for n in range(2):  # the same process, the same second: both would be ...-000001
+        segment_log = feedback_log(tmp_path)
+        segment_log.start()
+        segment_log.append(partial(one_record, n)).result(timeout=10)
+        segment_log.close()
+    assert len(segments(tmp_path, FEEDBACK)) == 2
+    assert [r["n"] for r in read_records(tmp_path, FEEDBACK) if r["type"] == "feedback"] == [0, 1]
