@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable
 
 from common.log_schema import LogFormatError
+from common.segment_log import CorruptSegment
 from learning import evaluate, simulate, simulate_experiment, train
+from learning.parquet_layout import DatasetError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,7 +20,13 @@ def refusing(name: str, handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (train.TrainingRefused, LogFormatError) as error:
+        except (
+            train.TrainingRefused,
+            LogFormatError,
+            DatasetError,
+            CorruptSegment,
+            FileNotFoundError,
+        ) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2
 

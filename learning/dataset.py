@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
+from common.events import FeedbackEvent
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import (
     FEEDBACK,
@@ -37,7 +38,7 @@ from common.log_schema import (
     feedback_from_record,
 )
 from common.logging import get_logger
-from common.segment_log import read_records
+from common.segment_log import read_segment, segments
 from learning.catalog_snapshot import catalog_matrices
 
 log = get_logger(__name__)
@@ -115,19 +116,25 @@ def _assemble(rows: Iterable[Row]) -> BanditData:
     )
 
 
+def segment_events(path: Path) -> Iterator[FeedbackEvent]:
+    """The events of one feedback segment, as logged (a retried event may repeat)."""
+    for record in read_segment(path):
+        if record["type"] == "header":
+            check_header(record)
+        else:
+            yield feedback_from_record(record)
+
+
 def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
     """Qualified plays by (page id, title id), each event id counted once."""
     seen: set[str] = set()
     plays: dict[tuple[str, str], list[int]] = {}
-    for record in read_records(directory, FEEDBACK):
-        if record["type"] == "header":
-            check_header(record)
-            continue
-        event = feedback_from_record(record)
-        if event.event_id in seen or event.kind != REWARD_KIND or not event.page_id:
-            continue
-        seen.add(event.event_id)
-        plays.setdefault((event.page_id, event.title_id), []).append(event.occurred_at_ms)
+    for path in segments(directory, FEEDBACK):
+        for event in segment_events(path):
+            if event.event_id in seen or event.kind != REWARD_KIND or not event.page_id:
+                continue
+            seen.add(event.event_id)
+            plays.setdefault((event.page_id, event.title_id), []).append(event.occurred_at_ms)
     return plays
 
 
@@ -135,11 +142,16 @@ Matrices = dict[str, np.ndarray]  # catalog version → its artwork feature rows
 
 
 def read_pages(directory: Path) -> Iterator[PageImpression]:
-    known: KnownTitles = {}  # titles named earlier in the segment being read
-    for record in read_records(directory, IMPRESSIONS):
+    for path in segments(directory, IMPRESSIONS):
+        yield from segment_pages(path)
+
+
+def segment_pages(path: Path) -> Iterator[PageImpression]:
+    """The pages of one impression segment."""
+    known: KnownTitles = {}  # titles named earlier in the segment
+    for record in read_segment(path):
         if record["type"] == "header":
             check_header(record)
-            known = {}
         elif record["type"] == "page":
             yield PageImpression.from_record(record, VIEWER_DIM, CONTEXT_DIM, known)
 

@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from common import addresses
-from common.features import SCHEMA_VERSION
+from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.model_contract import build_model, model_version, save_model, write_card
 from learning import bilinear, targets
 from learning.dataset import BanditData, load
 from learning.estimators import estimate_all
+from learning.parquet_layout import DatasetInfo, read_info
+from learning.parquet_reader import load_dataset
 
 MIN_DECISIONS = 10
 MIN_EXPLORED_HOLDOUT = 10
@@ -121,8 +123,36 @@ def train(
     return card
 
 
+def servable_info(root: Path) -> DatasetInfo:
+    """The dataset's info, if a model trained on it can serve (keyart's own features)."""
+    info = read_info(root)
+    keyart = (SCHEMA_VERSION, VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)
+    found = (info.feature_schema, info.viewer_dim, info.context_dim, info.action_dim)
+    if found != keyart:
+        raise TrainingRefused(
+            f"{root}: a servable keyart model needs keyart's feature schema {SCHEMA_VERSION} "
+            f"(viewer {VIEWER_DIM}, context {CONTEXT_DIM}, artwork {ARTWORK_DIM} wide); "
+            f"this dataset has feature schema {info.feature_schema} (viewer {info.viewer_dim}, "
+            f"context {info.context_dim}, action {info.action_dim} wide)"
+        )
+    return info
+
+
+def training_data(args: argparse.Namespace) -> tuple[BanditData, str]:
+    """The decisions `--log` or `--dataset` names, and that name (the card's data.source)."""
+    window_s = args.reward_window_min * 60
+    if args.dataset is not None:
+        servable_info(args.dataset)
+        return load_dataset(args.dataset, window_s), str(args.dataset)
+    return load(args.log, window_s, args.artwork_target), str(args.log)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", type=Path, required=True, help="log directory or bandit-log file")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", type=Path, help="log directory or bandit-log file")
+    source.add_argument(
+        "--dataset", type=Path, help="a Parquet dataset (docs/dataset.md) of keyart's features"
+    )
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
@@ -148,11 +178,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = load(args.log, args.reward_window_min * 60, args.artwork_target)
+    data, source = training_data(args)
     settings = bilinear.FitSettings(
         max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
     )
-    card = train(data, args.out, settings, args.holdout, str(args.log), args.allow_unexplored)
+    card = train(data, args.out, settings, args.holdout, source, args.allow_unexplored)
     estimate = card["offline_estimate"]
     print(
         f"model {card['model_version']} written to {args.out} "
