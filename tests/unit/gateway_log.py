@@ -1,6 +1,7 @@
 """A gateway learning log written by the gateway's own writer (gateway/impressions.py).
 
-Seeded pages with explored choices under two catalog versions (only `cat-1`
+Seeded pages with explored choices (every tenth the ranker did not answer) under two
+catalog versions (only `cat-1`
 has a snapshot beside the segments), and qualified plays: some within the
 reward window, some after it, some for other pages, a retried event, a click.
 Small segments, and a gateway restarted every 30 pages, so the log has several
@@ -52,7 +53,10 @@ def catalog(version: str) -> list[TitleCandidates]:
     ]
 
 
-def _rendered(rng: np.random.Generator, page_id: str) -> tuple[PageRequest, RenderedPage]:
+def _rendered(
+    rng: np.random.Generator, page_id: str, ranked: bool
+) -> tuple[PageRequest, RenderedPage]:
+    """A page; not `ranked`: the ranker did not answer (each title's default, p = 1)."""
     groups: list[tuple[TitleGroup, Ranking | None]] = []
     for version, shown in ((SNAPSHOT_VERSION, 5), (UNSNAPSHOTTED_VERSION, 1)):
         titles = [catalog(version)[t] for t in rng.choice(TITLES, shown, replace=False)]
@@ -69,7 +73,7 @@ def _rendered(rng: np.random.Generator, page_id: str) -> tuple[PageRequest, Rend
             "model-1",
             "epsilon_greedy(epsilon=0.3)",
         )
-        groups.append((TitleGroup.of(version, titles), ranking))
+        groups.append((TitleGroup.of(version, titles), ranking if ranked else None))
     viewer = ViewerFeatures(True, SCHEMA_VERSION, pack(rng.random(VIEWER_DIM)))
     rendered = RenderedPage(page_id, [], Counter(), [], "model-1", RankedInputs(viewer, groups))
     device = int(rng.choice(DEVICES))
@@ -102,7 +106,7 @@ async def _write(directory: Path, pages: int, seed: int, logs: LearningLogs | No
     for first in range(0, pages, SESSION_PAGES):
         async with _session(directory, logs) as session:
             for n in range(first, min(pages, first + SESSION_PAGES)):
-                page, rendered = _rendered(rng, f"page-{seed}-{n:04d}")
+                page, rendered = _rendered(rng, f"page-{seed}-{n:04d}", ranked=n % 10 != 0)
                 session.log_page(page, rendered)
                 page_ids.append(rendered.page_id)
     async with _session(directory, logs) as session:

@@ -70,7 +70,9 @@ def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
         DeviceType.Name(device) for device in DEVICES
     }
     assert decisions.column("reward").null_count == 750  # joined from feedback when read
-    assert set(decisions.column("policy").to_pylist()) == {"epsilon_greedy(epsilon=0.3)"}
+    policies = decisions.column("policy").to_pylist()
+    assert policies.count("default_fallback") == 15 * 5  # every tenth page: ranker down
+    assert set(policies) == {"epsilon_greedy(epsilon=0.3)", "default_fallback"}
 
     files = {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
     again = compact(logs, root)
