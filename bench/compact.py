@@ -28,10 +28,11 @@ import numpy as np
 
 from common.catalog_snapshot import save_snapshot
 from common.features import ARTWORK_DIM, SCHEMA_VERSION, VIEWER_DIM, pack
-from gateway.backends import Ranking, TitleCandidates, ViewerFeatures
+from gateway.backends import Ranking, ViewerFeatures
 from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
+from tests.unit.gateway_log import catalog
 
 ROWS, TITLES_A_ROW, CANDIDATES = 40, 40, 8
 VERSION = "bench-1"
@@ -39,17 +40,7 @@ VARIANTS = 16  # distinct rankings the pages cycle through
 
 
 def reference_pages(rng: np.random.Generator) -> tuple[PageRequest, list[RenderedPage]]:
-    titles = [
-        TitleCandidates(
-            f"t{t:04d}",
-            f"t{t:04d}/0",
-            tuple(f"t{t:04d}/{c}" for c in range(CANDIDATES)),
-            tuple(f"u/{t}/{c}" for c in range(CANDIDATES)),
-            VERSION,
-            t * CANDIDATES,
-        )
-        for t in range(ROWS * TITLES_A_ROW)
-    ]
+    titles = catalog(VERSION, ROWS * TITLES_A_ROW, CANDIDATES)
     group = TitleGroup.of(VERSION, titles)
     n = len(titles)
     rendered = []

@@ -39,17 +39,20 @@ def config(directory: Path, segment_bytes: int = 4_096) -> LearningLogConfig:
     return LearningLogConfig(directory, segment_bytes, 3600.0, 1_000, 1_000, 0.0)
 
 
-def catalog(version: str) -> list[TitleCandidates]:
+def catalog(
+    version: str, titles: int = TITLES, candidates: int = CANDIDATES
+) -> list[TitleCandidates]:
+    """`titles` titles of `candidates` candidates each, title t's rows from t × candidates."""
     return [
         TitleCandidates(
-            f"title-{t:02d}",
-            f"title-{t:02d}/a0",
-            tuple(f"title-{t:02d}/a{c}" for c in range(CANDIDATES)),
-            tuple(f"u/{t}/{c}" for c in range(CANDIDATES)),
+            f"title-{t:04d}",
+            f"title-{t:04d}/a0",
+            tuple(f"title-{t:04d}/a{c}" for c in range(candidates)),
+            tuple(f"u/{t}/{c}" for c in range(candidates)),
             version,
-            t * CANDIDATES,
+            t * candidates,
         )
-        for t in range(TITLES)
+        for t in range(titles)
     ]
 
 
@@ -90,7 +93,7 @@ def _rendered(
 def _plays(rng: np.random.Generator, page_ids: list[str], now_ms: int) -> list[FeedbackEvent]:
     events = []
     for n, page_id in enumerate(page_ids):
-        title = f"title-{rng.integers(0, TITLES):02d}"  # played or not shown on that page
+        title = f"title-{rng.integers(0, TITLES):04d}"  # played or not shown on that page
         late = rng.random() < 0.2  # after the 30-minute reward window
         at = now_ms + (2 * 3600_000 if late else int(rng.integers(0, 600_000)))
         kind = CLICK if n % 7 == 0 else QUALIFIED_PLAY
