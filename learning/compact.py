@@ -5,7 +5,8 @@ whole, once: its parts are written under names made from the segment's name,
 then the segment is recorded in the dataset's manifest (`compacted.json`,
 written atomically). A crash between the two leaves parts the manifest does
 not name; the next run compacts that segment again and rewrites the same
-parts under the same names, so no row is added twice. A segment is in the
+decision and feedback parts under the same names (its action sets are already
+known then, so their part stays as it is), so no row is added twice. A segment is in the
 dataset when the manifest names it.
 
 An impression segment gives one decision row per title on each page (reward

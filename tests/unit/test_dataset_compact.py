@@ -14,6 +14,7 @@ import pytest
 from keyart.gateway.v1.gateway_service_pb2 import DeviceType
 
 from cli.main import main
+from common.features import SCHEMA_VERSION
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import segments
 from gateway.impressions import LearningLogs
@@ -183,3 +184,27 @@ def test_compacting_into_a_dataset_of_other_features_is_refused(
     first, second = capsys.readouterr().err.splitlines()
     assert first.startswith(f"keyart dataset compact: {tmp_path / 'foreign'}: holds a dataset of")
     assert second == f"keyart dataset compact: --logs {tmp_path / 'none'}: no such directory"
+
+
+def test_a_segment_of_other_features_or_damaged_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    write_gateway_log(logs, pages=30)
+    impressions, feedback = segments(logs, IMPRESSIONS)[0], segments(logs, FEEDBACK)[0]
+    header, rest = impressions.read_bytes().split(b"\n", 1)
+    other = json.loads(header) | {"feature_schema": "features-v0"}
+    impressions.write_bytes(json.dumps(other).encode() + b"\n" + rest)
+    argv = ["dataset", "compact", "--logs", str(logs), "--dataset"]
+
+    assert main([*argv, str(tmp_path / "a")]) == 2
+    impressions.write_bytes(header + b"\n" + rest)
+    feedback.write_bytes(feedback.read_bytes().replace(b"\n", b"\n{torn\n", 1))
+    assert main([*argv, str(tmp_path / "b")]) == 2
+
+    refusals = [line for line in capsys.readouterr().err.splitlines() if "keyart" in line]
+    assert refusals == [
+        f"keyart dataset compact: {impressions}: feature schema 'features-v0', "
+        f"but this keyart's is {SCHEMA_VERSION!r}",
+        f"keyart dataset compact: log segment {feedback} line 2 is not a JSON record",
+    ]
