@@ -10,6 +10,7 @@ import grpc
 
 from cli.ava import add_commands as add_ava_commands
 from cli.catalog import add_commands as add_catalog_commands
+from cli.dataset import add_commands as add_dataset_commands
 from cli.events import add_commands as add_event_commands
 from cli.experiment import add_commands as add_experiment_commands
 from cli.render import format_page
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_commands(commands)
     add_event_commands(commands)
     add_learning_commands(commands)
+    add_dataset_commands(commands)
     add_experiment_commands(commands)
     return parser
 

@@ -1,0 +1,55 @@
+"""`keyart dataset import|export`: the Parquet learning dataset in and out of DSJSON and OBP."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from learning.commands import refusing
+from learning.input_checks import InputError, reward_range
+from learning.interchange import formats
+from learning.interchange.dsjson_import import Options
+
+
+def _import(args: argparse.Namespace) -> int:
+    importer = formats.pick(formats.IMPORTERS, args.format)
+    try:
+        bounds = reward_range(args.reward_range)
+    except ValueError as error:
+        raise InputError(f"--reward-range: {error}") from None
+    options = Options(reward_range=bounds, viewer_namespace=args.viewer_namespace)
+    count = importer(args.file, args.dataset, options)
+    print(f"imported {count} decisions from {args.file} into {args.dataset}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    count = formats.pick(formats.EXPORTERS, args.format)(args.dataset, args.file)
+    print(f"exported {count} decisions from {args.dataset} to {args.file}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    dataset = commands.add_parser(
+        "dataset", help="the Parquet learning dataset (docs/interchange.md)"
+    )
+    verbs = dataset.add_subparsers(dest="dataset_command", required=True)
+    imports = verbs.add_parser("import", help="a DSJSON or OBP log into a new dataset")
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--format", required=True, help="dsjson or obp")
+    imports.add_argument("--dataset", type=Path, required=True, help="a new dataset directory")
+    imports.add_argument(
+        "--reward-range",
+        default="0,1",
+        help="LO,HI: the rewards the log may hold (DSJSON's reward is −_label_cost); default 0,1",
+    )
+    imports.add_argument(
+        "--viewer-namespace",
+        help="DSJSON: the shared namespace whose features are the viewer's (default: none)",
+    )
+    imports.set_defaults(handler=refusing("dataset import", _import))
+    exports = verbs.add_parser("export", help="a dataset as DSJSON or OBP")
+    exports.add_argument("file", type=Path)
+    exports.add_argument("--format", required=True, help="dsjson or obp")
+    exports.add_argument("--dataset", type=Path, required=True)
+    exports.set_defaults(handler=refusing("dataset export", _export))
