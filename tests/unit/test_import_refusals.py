@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from cli.main import main
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from learning.parquet_layout import DECISIONS, parts
+from tests.unit.obp_data import obp_feedback
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,20 +166,6 @@ def test_text_file_refusals(
 # OBP ---------------------------------------------------------------------------------------
 
 
-def _feedback(n: int = 6, actions: int = 3) -> dict[str, Any]:  # Any: see obp_export.py
-    rng = np.random.default_rng(0)
-    return {
-        "n_rounds": np.array(n),
-        "n_actions": np.array(actions),
-        "action": rng.integers(0, actions, n),
-        "reward": rng.integers(0, 2, n).astype(np.float64),
-        "pscore": np.full(n, 1 / actions),
-        "context": rng.random((n, 2)),
-        "action_context": rng.random((actions, 2)),
-        "position": rng.integers(0, 3, n),
-    }
-
-
 def _set(key: str, row: int | tuple[int, int], value: object) -> Callable[[dict], None]:
     def damage(arrays: dict[str, np.ndarray]) -> None:
         arrays[key] = arrays[key].astype(np.float64) if isinstance(value, float) else arrays[key]
@@ -222,7 +208,7 @@ def test_obp_import_refusals(
     damage: Callable[[dict], None],
     problem: str,
 ) -> None:
-    arrays = _feedback()
+    arrays = obp_feedback(6, 3, seed=0)
     damage(arrays)
     path = tmp_path / "feedback.npz"
     np.savez(path, **arrays)
@@ -236,7 +222,7 @@ def test_obp_refuses_an_empty_log_and_a_file_that_is_not_an_archive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     empty = tmp_path / "empty.npz"
-    np.savez(empty, **_feedback(n=0))
+    np.savez(empty, **obp_feedback(0, 3, seed=0))
     argv = ["dataset", "import", "--format", "obp", str(empty), "--dataset", str(tmp_path / "d")]
     assert _refusal(argv, capsys) == f"keyart dataset import: {empty}: n_rounds: 0: no decisions"
     text = tmp_path / "feedback.npz"
