@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from learning.interchange.target import new_dataset
 from learning.parquet_layout import DatasetInfo
 from learning.parquet_writer import write_bandit_data
 
-BATCH = 8192
+BATCH = 4096  # decisions a part file holds at most
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,35 @@ def _survey(path: Path, options: Options) -> DatasetInfo:
     )
 
 
+class Vectors(NamedTuple):
+    """A decision with its features in their slots (what a batch holds: no dicts of names)."""
+
+    decision_id: str
+    time_ms: int
+    viewer: np.ndarray
+    context: np.ndarray
+    actions: np.ndarray
+    chosen: int
+    propensity: float
+    reward: float
+
+
+Positions = dict[str, dict[slots.Slot, int]]
+
+
+def _vectors(decision: Decision, positions: Positions) -> Vectors:
+    return Vectors(
+        decision.decision_id,
+        decision.time_ms,
+        slots.to_vector(decision.viewer, positions["viewer"]),
+        slots.to_vector(decision.context, positions["context"]),
+        np.stack([slots.to_vector(a, positions["action"]) for a in decision.actions]),
+        decision.chosen,
+        decision.propensity,
+        decision.reward,
+    )
+
+
 def import_dsjson(path: Path, root: Path, options: Options) -> int:
     """Writes the file's decisions into a new dataset at `root`; returns how many."""
     info = _survey(path, options)
@@ -176,29 +206,23 @@ def import_dsjson(path: Path, root: Path, options: Options) -> int:
         for vector, names in info.feature_names.items()
     }
     known: set[str] = set()
-    batch: list[Decision] = []
+    batch: list[Vectors] = []
     written = 0
     for _, decision in _decisions(path, options):
-        batch.append(decision)
+        batch.append(_vectors(decision, positions))
         if len(batch) == BATCH:
-            known = _write(root, info, batch, positions, known)
+            known = _write(root, info, batch, known)
             written, batch = written + len(batch), []
     if batch:
-        _write(root, info, batch, positions, known)
+        _write(root, info, batch, known)
     return written + len(batch)
 
 
-def _write(
-    root: Path,
-    info: DatasetInfo,
-    batch: list[Decision],
-    positions: dict[str, dict[slots.Slot, int]],
-    known: set[str],
-) -> set[str]:
+def _write(root: Path, info: DatasetInfo, batch: list[Vectors], known: set[str]) -> set[str]:
     data = BanditData(
-        np.stack([slots.to_vector(d.viewer, positions["viewer"]) for d in batch]),
-        np.stack([slots.to_vector(d.context, positions["context"]) for d in batch]),
-        np.stack([slots.to_vector(a, positions["action"]) for d in batch for a in d.actions]),
+        np.stack([d.viewer for d in batch]),
+        np.stack([d.context for d in batch]),
+        np.concatenate([d.actions for d in batch]),
         np.array([len(d.actions) for d in batch], dtype=np.int64),
         np.array([d.chosen for d in batch], dtype=np.int64),
         np.array([d.propensity for d in batch], dtype=np.float64),
