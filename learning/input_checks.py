@@ -20,7 +20,6 @@ import numpy as np
 
 from common.log_schema import LogFormatError
 
-
 # What json.loads may read as NaN or infinity: its constants, and numbers of 100 digits or an
 # exponent of 100 or more (below both, a float is finite; hex strings do not match). Only a line that matches is walked
 # value by value: the walk was half the cost of reading a clean line.
@@ -67,9 +66,9 @@ def _json_object(place: Place, text: str) -> tuple[Place, dict]:
     if not text.strip():
         raise place.error("line", "blank line")
     try:
-        record = json.loads(text, parse_constant=float)
+        record = json.loads(text.rstrip("\r\n"), parse_constant=float)
     except json.JSONDecodeError as error:
-        raise place.error("line", f"not JSON ({error.msg} at column {error.colno})") from None
+        raise place.error("line", f"not JSON ({error.msg}: column {error.colno})") from None
     if not isinstance(record, dict):
         raise place.error("line", f"a JSON {type(record).__name__}, expected an object")
     bad = non_finite(record) if _MAYBE_NON_FINITE.search(text) else None
