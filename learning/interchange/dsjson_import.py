@@ -156,6 +156,13 @@ def _survey(path: Path, options: Options) -> DatasetInfo:
     if not seen:
         raise checks.Place(path).error("file", "no decisions")
     names = {vector: slots.ordered(found[vector]) for vector in found}
+    for vector, ordered in names.items():
+        name = slots.clash(ordered)
+        if name is not None:
+            where = "c._multi[…]." if vector == "action" else "c."
+            raise checks.Place(path).error(
+                where + name, "a number on some lines, a string or an object on others"
+            )
     return DatasetInfo(
         viewer_dim=len(names["viewer"]),
         context_dim=len(names["context"]),

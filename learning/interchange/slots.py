@@ -20,6 +20,7 @@ are at least 1).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import numpy as np
@@ -54,6 +55,16 @@ def flatten(place: Place, field: str, value: object, path: tuple[str, ...] = ())
 def ordered(slots: Iterable[Slot]) -> list[Slot]:
     """The slots in their vector order; a padding slot when there are none."""
     return sorted(set(slots), key=lambda slot: (slot[0], slot[1] or "")) or [PADDING]
+
+
+def clash(ordered_slots: list[Slot]) -> str | None:
+    """A name that is a number on some lines and a string or a namespace on others (an export
+    could not write both back), or None. A path sorts just before its extensions."""
+    for (path, category), (next_path, next_category) in itertools.pairwise(ordered_slots):
+        mixed = path == next_path and (category is None) != (next_category is None)
+        if mixed or (len(next_path) > len(path) and next_path[: len(path)] == path):
+            return ".".join(path)
+    return None
 
 
 def to_vector(features: Features, positions: dict[Slot, int]) -> np.ndarray:

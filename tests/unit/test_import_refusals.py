@@ -139,6 +139,14 @@ DSJSON_CASES = [
     ([_dsjson(), "   ", _dsjson()], ":2: line: blank line"),
     (["[1, 2]"], ":1: line: a JSON list, expected an object"),
     ([], ": file: no decisions"),
+    (
+        [_dsjson(EventId="1"), _dsjson(c={"User": {"age": {"years": 3}}, "_multi": [{}, {}]})],
+        ": c.User.age: a number on some lines, a string or an object on others",
+    ),
+    (
+        [_dsjson(c={"_multi": [{"A": {"t": 1}}, {"A": {"t": "y"}}]})],
+        ": c._multi[…].A.t: a number on some lines, a string or an object on others",
+    ),
 ]
 
 
