@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-learning bench-experiment loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-interchange bench-catalog bench-learning bench-experiment loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,10 @@ bench-ava: proto
 # Viewer history import: events/s into each profile store over gRPC and in process (~3 minutes).
 bench-events: proto
 	$(PY) -m bench.events_import
+
+# DSJSON import and export: wall time and peak RSS at 2,000 and 8,000 decisions × 80 candidates.
+bench-interchange: proto
+	$(PY) -m bench.interchange
 
 # Catalog scale: 20,000 imported titles × 30 candidates beside the demo (~10 minutes).
 bench-catalog: proto model

@@ -119,12 +119,14 @@ def probability(place: Place, field: str, value: object) -> float:
     return p
 
 
-def in_range(place: Place, field: str, value: float, bounds: tuple[float, float]) -> float:
+def in_range(
+    place: Place, field: str, value: float, bounds: tuple[float, float], shown: str = ""
+) -> float:
+    """A reward inside the declared range; `shown` says what the value is when not the field's."""
     low, high = bounds
     if not low <= value <= high:
-        raise place.error(
-            field, f"{value:g} is outside the declared reward range [{low:g}, {high:g}]"
-        )
+        where = f"the declared reward range [{low:g}, {high:g}]"
+        raise place.error(field, f"{shown or f'{value:g}'} is outside {where}")
     return value
 
 

@@ -68,7 +68,8 @@ def read_decision(place: checks.Place, record: dict, options: Options) -> Decisi
     chosen = _chosen(place, record, len(multi))
     _check_ranking(place, record, len(multi))
     cost = checks.number(place, "_label_cost", checks.require(place, record, "_label_cost"))
-    checks.in_range(place, "_label_cost", -cost, options.reward_range)
+    shown = f"cost {cost:g} (reward {-cost:g})"
+    checks.in_range(place, "_label_cost", -cost, options.reward_range, shown)
     features = slots.flatten(place, "c", {k: v for k, v in shared.items() if k != "_multi"})
     viewer = options.viewer_namespace
     return Decision(

@@ -111,8 +111,14 @@ DSJSON_GOOD = _dsjson(EventId="first")
 DSJSON_CASES = [
     ([DSJSON_GOOD, _dsjson(_label_probability=0)], ":2: _label_probability: 0 is outside (0, 1]"),
     ([_dsjson(_label_probability=1.5)], ":1: _label_probability: 1.5 is outside (0, 1]"),
-    ([_dsjson(_label_cost=-2)], ":1: _label_cost: 2 is outside the declared reward range [0, 1]"),
-    ([_dsjson(_label_cost=0.5)], ":1: _label_cost: -0.5 is outside the declared reward range"),
+    (
+        [_dsjson(_label_cost=-2)],
+        ":1: _label_cost: cost -2 (reward 2) is outside the declared reward range [0, 1]",
+    ),
+    (
+        [_dsjson(_label_cost=0.5)],
+        ":1: _label_cost: cost 0.5 (reward -0.5) is outside the declared reward range",
+    ),
     ([_dsjson().replace('"age": 31', '"age": NaN')], ":1: c.User.age: NaN or infinity"),
     (
         [_dsjson().replace('"_label_probability": 0.5', '"_label_probability": 1e999')],
@@ -267,8 +273,8 @@ def test_an_unknown_format_and_a_bad_reward_range_are_refused(
         (
             IMPORT_DSJSON,
             f"{_dsjson()}\n{_dsjson(EventId='x')}\n{_dsjson(EventId='y', _label_cost=-2)}\n",
-            "keyart dataset import: {path}:3: _label_cost: 2 is outside the declared reward "
-            "range [0, 1]",
+            "keyart dataset import: {path}:3: _label_cost: cost -2 (reward 2) is outside the "
+            "declared reward range [0, 1]",
         ),
         (
             IMPORT_DSJSON,
