@@ -15,6 +15,7 @@ written in batches.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -42,9 +43,8 @@ def export_dsjson(root: Path, path: Path) -> int:
     return written
 
 
-def _lines(batch: DecisionBatch, names: dict[str, list[slots.Slot]]) -> list[str]:
+def _lines(batch: DecisionBatch, names: dict[str, list[slots.Slot]]) -> Iterator[str]:
     data = batch.data
-    lines = []
     for i, (start, count) in enumerate(zip(data.starts, data.counts, strict=True)):
         shared = slots.nest(names["viewer"], data.viewer[i])
         slots.nest(names["context"], data.context[i], shared)
@@ -64,5 +64,4 @@ def _lines(batch: DecisionBatch, names: dict[str, list[slots.Slot]]) -> list[str
             record["Timestamp"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         record["a"] = [chosen + 1] + [j + 1 for j in range(int(count)) if j != chosen]
         record["c"] = shared
-        lines.append(json.dumps(record, allow_nan=False))
-    return lines
+        yield json.dumps(record, allow_nan=False)
