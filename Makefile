@@ -106,7 +106,7 @@ bench-ava: proto
 bench-events: proto
 	$(PY) -m bench.events_import
 
-# DSJSON import and export: wall time and peak RSS at 2,000 and 8,000 decisions × 80 candidates.
+# DSJSON import and export: wall time, CPU time and peak RSS at 2,000 and 8,000 decisions × 80 candidates.
 bench-interchange: proto
 	$(PY) -m bench.interchange
 
