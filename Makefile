@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-compact bench-learning bench-experiment loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-compact bench-interchange bench-learning bench-experiment loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,10 @@ bench-events: proto
 # Log compaction into the Parquet dataset: 400 reference pages, speed and peak RSS (~30 s).
 bench-compact: proto
 	$(PY) -m bench.compact
+
+# DSJSON import and export: wall time, CPU time and peak RSS at 2,000 and 8,000 decisions × 80 candidates.
+bench-interchange: proto
+	$(PY) -m bench.interchange
 
 # Catalog scale: 20,000 imported titles × 30 candidates beside the demo (~10 minutes).
 bench-catalog: proto model

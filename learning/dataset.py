@@ -12,7 +12,9 @@ The import format, `keyart-bandit/1`, is JSON lines: a header
 `{"viewer": [VIEWER_DIM floats], "context": [CONTEXT_DIM floats],
 "candidates": [[ARTWORK_DIM floats], ...], "chosen": i, "propensity": p,
 "reward": r}` (optional `"time_ms"`). Widths are those of the feature schema
-(common/features.py), because the trained model serves on those inputs.
+(common/features.py), because the trained model serves on those inputs. The
+reward is in [0, 1]; a bad value is refused in one line naming the line and
+the field (learning/input_checks.py).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from common.log_schema import (
 )
 from common.logging import get_logger
 from common.segment_log import read_segment, segments
+from learning import input_checks as checks
 from learning.catalog_snapshot import catalog_matrices
 
 log = get_logger(__name__)
 
 BANDIT_SCHEMA = "keyart-bandit/1"
+BANDIT_REWARD_RANGE = (0.0, 1.0)  # keyart's reward: a qualified play or not
 REWARD_KIND = EventKind.EVENT_KIND_QUALIFIED_PLAY
 DEFAULT_REWARD_WINDOW_S = 30 * 60
 # A play stamped by the client may read a little before the gateway's impression time.
@@ -215,32 +219,43 @@ def _keyart_rows(
 
 
 def _bandit_rows(path: Path) -> Iterator[Row]:
-    with path.open() as lines:
-        for number, line in enumerate(lines, start=1):
-            record = json.loads(line)
-            if number == 1:
-                if record.get("schema") != BANDIT_SCHEMA:
-                    raise LogFormatError(f"{path}: first line must be the {BANDIT_SCHEMA} header")
-                continue
-            try:
-                candidates = np.array(record["candidates"], dtype=np.float32)
-                row = (
-                    np.array(record["viewer"], dtype=np.float32),
-                    np.array(record["context"], dtype=np.float32),
-                    candidates,
-                    int(record["chosen"]),
-                    float(record["propensity"]),
-                    float(record["reward"]),
-                    int(record.get("time_ms", 0)),
-                )
-            except (KeyError, TypeError, ValueError) as error:
-                raise LogFormatError(f"{path}:{number}: {error}") from error
-            shapes = (row[0].shape, row[1].shape, candidates.ndim and candidates.shape[1:])
-            if shapes != ((VIEWER_DIM,), (CONTEXT_DIM,), (ARTWORK_DIM,)):
-                raise LogFormatError(f"{path}:{number}: feature widths {shapes} do not fit")
-            if not 0 <= row[3] < len(candidates) or not 0 < row[4] <= 1:
-                raise LogFormatError(f"{path}:{number}: chosen or propensity out of range")
-            yield row
+    """The decisions of a keyart-bandit/1 file, each bad value refused (learning/input_checks.py)."""
+    records = checks.json_objects(path)
+    first = next(records, None)
+    if first is None:
+        raise checks.Place(path).error("file", "empty: no header, no decisions")
+    place, header = first
+    if header.get("schema") != BANDIT_SCHEMA:
+        found = json.dumps(header.get("schema"))
+        raise place.error("schema", f"{found}, expected the {BANDIT_SCHEMA!r} header")
+    decisions = 0
+    for place, record in records:
+        decisions += 1
+        yield _bandit_row(place, record)
+    if decisions == 0:
+        raise checks.Place(path).error("file", "no decisions after the header")
+
+
+def _bandit_row(place: checks.Place, record: dict) -> Row:
+    listed = checks.require(place, record, "candidates")
+    if not isinstance(listed, list) or not listed:
+        raise place.error("candidates", "expected a non-empty list of feature lists")
+    candidates = np.stack(
+        [
+            checks.vector(place, f"candidates[{i}]", features, ARTWORK_DIM)
+            for i, features in enumerate(listed)
+        ]
+    )
+    reward = checks.number(place, "reward", checks.require(place, record, "reward"))
+    return (
+        checks.vector(place, "viewer", checks.require(place, record, "viewer"), VIEWER_DIM),
+        checks.vector(place, "context", checks.require(place, record, "context"), CONTEXT_DIM),
+        candidates,
+        checks.index(place, "chosen", checks.require(place, record, "chosen"), len(candidates)),
+        checks.probability(place, "propensity", checks.require(place, record, "propensity")),
+        checks.in_range(place, "reward", reward, BANDIT_REWARD_RANGE),
+        checks.index(place, "time_ms", record.get("time_ms", 0), 2**63),
+    )
 
 
 def write_bandit_file(data: BanditData, path: Path) -> None:

@@ -58,6 +58,18 @@ class DatasetInfo:
     reward_min: float = 0.0
     reward_max: float = 1.0
     format: str = FORMAT
+    # Imported features' names by vector ("viewer", "context", "action"), one per slot, so an
+    # export can write them back (learning/interchange/slots.py); None for keyart's own.
+    feature_names: dict[str, list[dict]] | None = None
+
+    def __post_init__(self) -> None:
+        # Parquet cannot round-trip a fixed-size list of width 0: importers pad such a vector.
+        if min(self.viewer_dim, self.context_dim, self.action_dim) < 1:
+            raise DatasetError(f"feature widths must be at least 1, not {self.widths}")
+
+    @property
+    def widths(self) -> tuple[int, int, int]:
+        return self.viewer_dim, self.context_dim, self.action_dim
 
 
 def decisions_schema(info: DatasetInfo) -> pa.Schema:
@@ -80,6 +92,7 @@ def decisions_schema(info: DatasetInfo) -> pa.Schema:
             ("experiment", pa.string()),
             ("cell", pa.string()),
             ("device_type", pa.string()),  # the page's DeviceType name; null when unknown
+            ("position", pa.int32()),  # the slot the choice was shown in (OBP); null when none
         ]
     )
 

@@ -36,9 +36,10 @@ def write_bandit_data(
     data: BanditData,
     decision_ids: list[str],
     known: set[str] | None = None,
+    position: np.ndarray | None = None,
 ) -> set[str]:
-    """Appends `data`'s decisions (rewards given) and the action sets not in `known` (the
-    names already in the dataset); returns the names now known."""
+    """Appends `data`'s decisions (rewards given; `position` null when None) and the action
+    sets not in `known` (the names already in the dataset); returns the names now known."""
     known = set() if known is None else set(known)
     starts = data.starts
     names: list[str] = []
@@ -87,6 +88,9 @@ def write_bandit_data(
                 "experiment": empty,
                 "cell": empty,
                 "device_type": pa.nulls(n, pa.string()),
+                "position": pa.nulls(n, pa.int32())
+                if position is None
+                else pa.array(position, pa.int32()),
             },
             schema=decisions_schema(info),
         ),
