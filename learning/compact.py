@@ -168,6 +168,7 @@ class DecisionChunk:
                 "experiment": page.experiment,
                 "cell": page.cell,
                 "device_type": page.context.get("device_type"),
+                "position": None,
             }
             for name, value in row.items():
                 self.columns[name].append(value)
