@@ -10,6 +10,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 
 from learning.dataset import BanditData
 from learning.parquet_layout import (
+    TARGET_PROBABILITIES,
     DatasetInfo,
     action_sets_schema,
     create,
@@ -36,9 +37,11 @@ def write_bandit_data(
     data: BanditData,
     decision_ids: list[str],
     known: set[str] | None = None,
+    target_probabilities: list[list[float] | None] | None = None,
 ) -> set[str]:
     """Appends `data`'s decisions (rewards given) and the action sets not in `known` (the
-    names already in the dataset); returns the names now known."""
+    names already in the dataset); returns the names now known. `target_probabilities`, one
+    list (or None) per decision, fills the optional column of that name."""
     known = set() if known is None else set(known)
     starts = data.starts
     names: list[str] = []
@@ -66,6 +69,9 @@ def write_bandit_data(
         )
     n = len(data)
     empty = [""] * n
+    optional = (
+        {} if target_probabilities is None else {TARGET_PROBABILITIES.name: target_probabilities}
+    )
     write_decisions(
         root,
         pa.table(
@@ -86,8 +92,9 @@ def write_bandit_data(
                 "policy": empty,
                 "experiment": empty,
                 "cell": empty,
+                **optional,
             },
-            schema=decisions_schema(info),
+            schema=decisions_schema(info, target_probabilities=bool(optional)),
         ),
     )
     return known
