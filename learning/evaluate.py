@@ -14,7 +14,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no
 from common import addresses
 from common.features import COMPOSITION_SLOT, SCHEMA_VERSION, VISUAL_QUALITY_SLOT
 from learning import targets
-from learning.dataset import BanditData, load
+from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData, load
 from learning.estimators import LOW_ESS, Estimate
 from learning.evaluation import EvaluationRefused, LeftOut, Report, Target, evaluate_batches
 from learning.parquet_layout import DECISIONS, parts, read_info
@@ -58,7 +58,7 @@ def evaluate_dataset(
     models: list[Path],
     policy_file: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
-    reward_window_s: float = 30 * 60,
+    reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
     seed: int = 0,
 ) -> Report:
     """The dataset at `root`, `batch_size` decisions at a time."""
