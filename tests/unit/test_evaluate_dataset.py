@@ -18,7 +18,7 @@ from learning import targets
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS, Estimate, doubly_robust, ips, snips
 from learning.evaluate import evaluate, evaluate_dataset, format_report, report_json
-from learning.evaluation import Report
+from learning.evaluation import EvaluationRefused, Report
 from learning.parquet_writer import create_for, write_bandit_data
 from tests.unit.learning_data import epsilon_greedy_log, synthetic
 
@@ -234,3 +234,14 @@ def test_a_bad_probabilities_file_is_refused_in_one_line(case: str, tmp_path: Pa
     assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"keyart evaluate: {path}"), done.stderr
     assert expected in done.stderr, done.stderr
+
+
+def test_a_model_is_refused_on_foreign_features(logged: BanditData, tmp_path: Path) -> None:
+    root = written(tmp_path, logged, schema=None)
+    with pytest.raises(EvaluationRefused, match="--model needs keyart's feature schema"):
+        evaluate_dataset(root, [tmp_path / "any.onnx"])
+
+
+def test_an_empty_log_is_refused_not_printed_as_nan(logged: BanditData) -> None:
+    with pytest.raises(EvaluationRefused, match="holds no decisions"):
+        evaluate(logged.subset(np.zeros(len(logged), dtype=bool)), [])
