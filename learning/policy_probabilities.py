@@ -4,8 +4,8 @@ Two sources, both keyed to the dataset's decisions:
 - a file (`keyart evaluate --policy-probabilities FILE`): JSON lines
   `{"decision_id": "…", "probabilities": [p_0, …, p_{k-1}]}`, or Parquet with
   those two columns (a list of floats); any other suffix than `.parquet` is
-  read as JSON lines. It is held in memory, about 8 bytes a probability
-  plus 150 a decision.
+  read as JSON lines. It is held in memory, 8 bytes a probability
+  plus a few hundred bytes a decision.
 - the decisions table's optional `target_probabilities` column, given for
   every decision or for none.
 
