@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-compact bench-interchange bench-learning bench-experiment loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-compact bench-interchange bench-learning bench-evaluate bench-experiment loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -117,6 +117,11 @@ bench-interchange: proto
 # Catalog scale: 20,000 imported titles × 30 candidates beside the demo (~10 minutes).
 bench-catalog: proto model
 	$(PY) -m bench.catalog_scale
+
+# `keyart evaluate --dataset` on 1,000,000 synthetic decisions × 80 shared candidates: wall time
+# and peak RSS (about 15 minutes on the shared 2-core machine); last line summary: decisions=… peak_rss_mib=…
+bench-evaluate: proto
+	$(PY) -m bench.evaluate_scale
 
 # The one image of the four services (needs a Docker engine; see Dockerfile, k8s/).
 IMAGE ?= keyart:0.1.0

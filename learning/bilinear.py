@@ -52,9 +52,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def candidate_scores(weights: RecipeWeights, data: BanditData) -> np.ndarray:
     """(N,) the model's score for every logged candidate."""
-    eff = data.viewer @ weights.wv + data.context @ weights.wc + weights.q  # (n, A)
-    logits = np.einsum("na,na->n", data.artwork, np.repeat(eff, data.counts, axis=0))
-    return _sigmoid(logits + weights.bias)
+    return scores_from_effects(decision_effects(weights, data), np.float32(weights.bias), data)
+
+
+def decision_effects(weights: RecipeWeights, data: BanditData) -> np.ndarray:
+    """(n, A) what each decision's candidates are scored against: viewer Wv + context Wc + q."""
+    return data.viewer @ weights.wv + data.context @ weights.wc + weights.q
+
+
+def scores_from_effects(
+    effects: np.ndarray, bias: np.float32 | np.ndarray, data: BanditData
+) -> np.ndarray:
+    """(N,) sigmoid(artwork · effect + bias); `bias` one float32, or one per decision (n,)."""
+    logits = np.einsum("na,na->n", data.artwork, np.repeat(effects, data.counts, axis=0))
+    return _sigmoid(logits + (bias if np.ndim(bias) == 0 else np.repeat(bias, data.counts)))
 
 
 def log_loss(weights: RecipeWeights, data: BanditData, clip: float) -> float:

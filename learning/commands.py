@@ -9,7 +9,9 @@ from collections.abc import Callable
 from common.log_schema import LogFormatError
 from common.segment_log import CorruptSegment
 from learning import evaluate, simulate, simulate_experiment, train
+from learning.evaluation import EvaluationRefused
 from learning.parquet_layout import DatasetError
+from learning.policy_probabilities import ProbabilitiesRefused
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,6 +28,8 @@ def refusing(name: str, handler: Handler) -> Handler:
             DatasetError,
             CorruptSegment,
             FileNotFoundError,
+            EvaluationRefused,
+            ProbabilitiesRefused,
         ) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2

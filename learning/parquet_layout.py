@@ -17,6 +17,11 @@ A decision's `reward` is given (imported logs) or null (keyart's logs): then
 it is 1 when a qualified play of that title on that page is in the feedback
 table within the reward window (learning/dataset.py), else 0.
 
+A decisions part may also carry the optional column `target_probabilities`
+(TARGET_PROBABILITIES): an outside policy's probability of each of the
+decision's candidates, in the action set's order, for `keyart evaluate`.
+Parts without it read as all null, so writers that do not know it stay valid.
+
 Part files are written whole under a dot-name and renamed in, so a reader
 never sees half a file; the tables are hive-partitioned by date, so DuckDB's
 `read_parquet('DATASET/decisions/*/*.parquet', hive_partitioning = true)`
@@ -72,8 +77,12 @@ class DatasetInfo:
         return self.viewer_dim, self.context_dim, self.action_dim
 
 
-def decisions_schema(info: DatasetInfo) -> pa.Schema:
-    return pa.schema(
+TARGET_PROBABILITIES = pa.field("target_probabilities", pa.list_(pa.float64()), nullable=True)
+
+
+def decisions_schema(info: DatasetInfo, target_probabilities: bool = False) -> pa.Schema:
+    """The decisions table's columns; with `target_probabilities`, the optional column too."""
+    schema = pa.schema(
         [
             ("decision_id", pa.string()),  # unique in the dataset
             ("page_id", pa.string()),  # "" when the source has no pages
@@ -95,6 +104,7 @@ def decisions_schema(info: DatasetInfo) -> pa.Schema:
             ("position", pa.int32()),  # the slot the choice was shown in (OBP); null when none
         ]
     )
+    return schema.append(TARGET_PROBABILITIES) if target_probabilities else schema
 
 
 def action_sets_schema(info: DatasetInfo) -> pa.Schema:

@@ -22,6 +22,7 @@ from learning.parquet_layout import (
     ACTION_SETS,
     DECISIONS,
     FEEDBACK,
+    TARGET_PROBABILITIES,
     DatasetError,
     DatasetInfo,
     parts,
@@ -71,6 +72,9 @@ def _matrix(values: pa.Array, width: int) -> np.ndarray:
 class DecisionBatch:
     data: BanditData
     decision_ids: list[str]
+    path: Path | None = None  # the part file the batch was read from
+    first_row: int = 0  # the batch's first row within that part (0-based)
+    target_probabilities: pa.Array | None = None  # the optional column; None when absent
 
 
 class Plays:
@@ -117,12 +121,15 @@ def read_batches(
     sets = ActionSets.read(root, info)
     plays = Plays(root)
     for path in parts(root, DECISIONS):
+        first_row = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            yield _decision_batch(path, batch, info, sets, plays, reward_window_s)
+            yield _decision_batch(path, first_row, batch, info, sets, plays, reward_window_s)
+            first_row += batch.num_rows
 
 
 def _decision_batch(
     path: Path,
+    first_row: int,
     batch: pa.RecordBatch,
     info: DatasetInfo,
     sets: ActionSets,
@@ -158,7 +165,14 @@ def _decision_batch(
         reward,
         times,
     )
-    return DecisionBatch(data, batch.column("decision_id").to_pylist())
+    named = TARGET_PROBABILITIES.name
+    return DecisionBatch(
+        data,
+        batch.column("decision_id").to_pylist(),
+        path,
+        first_row,
+        batch.column(named) if named in batch.schema.names else None,
+    )
 
 
 def concatenate(batches: list[BanditData]) -> BanditData:

@@ -10,6 +10,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 
 from learning.dataset import BanditData
 from learning.parquet_layout import (
+    TARGET_PROBABILITIES,
     DatasetInfo,
     action_sets_schema,
     create,
@@ -37,9 +38,12 @@ def write_bandit_data(
     decision_ids: list[str],
     known: set[str] | None = None,
     position: np.ndarray | None = None,
+    target_probabilities: list[list[float] | None] | None = None,
 ) -> set[str]:
     """Appends `data`'s decisions (rewards given; `position` null when None) and the action
-    sets not in `known` (the names already in the dataset); returns the names now known."""
+    sets not in `known` (the names already in the dataset); returns the names now known.
+    `target_probabilities`, one list (or None) per decision, fills the optional column of
+    that name."""
     known = set() if known is None else set(known)
     starts = data.starts
     names: list[str] = []
@@ -67,6 +71,9 @@ def write_bandit_data(
         )
     n = len(data)
     empty = [""] * n
+    optional = (
+        {} if target_probabilities is None else {TARGET_PROBABILITIES.name: target_probabilities}
+    )
     write_decisions(
         root,
         pa.table(
@@ -91,8 +98,9 @@ def write_bandit_data(
                 "position": pa.nulls(n, pa.int32())
                 if position is None
                 else pa.array(position, pa.int32()),
+                **optional,
             },
-            schema=decisions_schema(info),
+            schema=decisions_schema(info, target_probabilities=bool(optional)),
         ),
     )
     return known

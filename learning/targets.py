@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from common.features import COMPOSITION_SLOT, VISUAL_QUALITY_SLOT, aesthetic_score
-from learning import bilinear
+from learning import bilinear, reward_model
 from learning.dataset import BanditData
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
@@ -35,19 +35,24 @@ def catalog_default(data: BanditData) -> np.ndarray:
 def model_scores(path: Path, data: BanditData) -> tuple[str, np.ndarray]:
     """A model file's version and its scores (N,) for every logged candidate, via onnxruntime."""
     model = RankingModel(path)
+    return model.version, scores_of(model, data)
+
+
+def scores_of(model: RankingModel, data: BanditData) -> np.ndarray:
+    """A loaded model's scores (N,) for every logged candidate."""
     scores = np.empty(data.artwork.shape[0], dtype=np.float32)
     for i, start in enumerate(data.starts):
         end = start + data.counts[i]
         scores[start:end] = model.score(
             data.viewer[i : i + 1], data.context[i : i + 1], data.artwork[start:end]
         )
-    return model.version, scores
+    return scores
 
 
 def reward_predictions(data: BanditData, seed: int = 0) -> np.ndarray:
     """r̂ (N,) for DR: an unweighted bilinear fit, cross-fitted on two halves so no decision
     is predicted by a model that saw its own reward."""
-    fold = np.random.default_rng(seed).random(len(data)) < 0.5
+    fold = reward_model.folds(len(data), seed)
     predicted = np.empty(data.artwork.shape[0])
     settings = bilinear.FitSettings(weighted=False, seed=seed)
     for held_out in (fold, ~fold):

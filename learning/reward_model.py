@@ -1,0 +1,98 @@
+"""DR's reward model r̂ for a log read in batches: fitted on a bounded sample, cross-fitted.
+
+Every decision gets a fold (seeded, by its position in reading order, the
+same draw as learning/targets.reward_predictions). Two bilinear fits (plain,
+unweighted regression, as there) are made on at most SAMPLE_LIMIT decisions
+drawn without replacement: one on the sample's fold-A decisions, which then
+predicts every fold-B decision of the whole log, and one the other way round.
+So no decision is predicted by a model that saw its own reward, and r̂ stays
+independent of the reward it corrects, which is what keeps DR unbiased when
+r̂ is wrong. A fit needs only each decision's chosen candidate, so the sample
+holds one feature row per decision, not its whole action set: memory is
+bounded by SAMPLE_LIMIT, whatever the log's size. At or under the limit the
+sample is the whole log and r̂ equals reward_predictions' exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.model_contract import RecipeWeights
+from learning import bilinear
+from learning.dataset import BanditData
+from learning.parquet_reader import concatenate
+
+SAMPLE_LIMIT = 50_000
+
+
+def folds(decisions: int, seed: int) -> np.ndarray:
+    """(n,) bool: each decision's cross-fitting fold."""
+    return np.random.default_rng(seed).random(decisions) < 0.5
+
+
+def chosen_only(data: BanditData) -> BanditData:
+    """`data` with each decision's candidates cut to the chosen one (all a fit reads)."""
+    n = len(data)
+    return BanditData(
+        data.viewer,
+        data.context,
+        data.chosen_rows(),
+        np.ones(n, np.int64),
+        np.zeros(n, np.int64),
+        data.propensity,
+        data.reward,
+        data.time_ms,
+    )
+
+
+@dataclass(frozen=True)
+class CrossFitted:
+    fold: np.ndarray  # (n,) bool over the log's decisions in reading order
+    for_fold: RecipeWeights  # fitted on the other fold: predicts decisions where fold is true
+    for_other: RecipeWeights
+
+    def predict(self, data: BanditData, first: int) -> np.ndarray:
+        """r̂ (N,) for every candidate of `data`, the log's decisions first … first + len - 1."""
+        held = self.fold[first : first + len(data)]
+        effects = np.where(
+            held[:, None],
+            bilinear.decision_effects(self.for_fold, data),
+            bilinear.decision_effects(self.for_other, data),
+        )
+        bias = np.where(held, np.float32(self.for_fold.bias), np.float32(self.for_other.bias))
+        return bilinear.scores_from_effects(effects, bias.astype(np.float32), data)
+
+
+def sample_mask(decisions: int, seed: int, limit: int) -> np.ndarray:
+    if decisions <= limit:
+        return np.ones(decisions, dtype=bool)
+    keep = np.zeros(decisions, dtype=bool)
+    keep[np.random.default_rng(seed + 1).choice(decisions, limit, replace=False)] = True
+    return keep
+
+
+def fit(
+    batches: Iterable[BanditData], decisions: int, seed: int = 0, limit: int = SAMPLE_LIMIT
+) -> CrossFitted:
+    """Reads `batches` (the log's `decisions` decisions, in order) once to draw the sample."""
+    fold = folds(decisions, seed)
+    sampled = sample_mask(decisions, seed, limit)
+    pieces, first = [], 0
+    for data in batches:
+        keep = sampled[first : first + len(data)]
+        pieces.append(chosen_only(data).subset(keep))
+        first += len(data)
+    sample = concatenate(pieces)
+    in_fold = fold[sampled]
+    settings = bilinear.FitSettings(weighted=False, seed=seed)
+    if not in_fold.any() or in_fold.all():
+        both = bilinear.fit(sample, settings)
+        return CrossFitted(fold, both, both)
+    return CrossFitted(
+        fold,
+        bilinear.fit(sample.subset(~in_fold), settings),
+        bilinear.fit(sample.subset(in_fold), settings),
+    )
