@@ -12,6 +12,7 @@ from cli.ava import add_commands as add_ava_commands
 from cli.catalog import add_commands as add_catalog_commands
 from cli.events import add_commands as add_event_commands
 from cli.experiment import add_commands as add_experiment_commands
+from cli.models import add_commands as add_model_commands
 from cli.render import format_page
 from cli.seed import seed_viewers
 from common.config import env_str
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_event_commands(commands)
     add_learning_commands(commands)
     add_experiment_commands(commands)
+    add_model_commands(commands)
     return parser
 
 
