@@ -36,7 +36,7 @@ from common.models_pointer import (
     write_pointer,
 )
 from services.ranker.model import ModelError
-from services.ranker.model_watch import SWAP_RULES, Candidate, validate_model
+from services.ranker.model_watch import SWAP_RULES, Candidate, rule_refuses, validate_model
 
 RANKER_TIMEOUT_S = 5.0
 
@@ -77,9 +77,7 @@ def _estimate_or_none(path: Path) -> float | None:
 def _swap_refusal(candidate: Candidate, serving: Path, rule: str) -> str | None:
     """The ranker's swap rule (RANKER_MODEL_SWAP), applied once here for every replica."""
     serving_estimate = _estimate_or_none(serving)
-    if rule == "newest" or serving_estimate is None:
-        return None
-    if candidate.estimate is not None and candidate.estimate >= serving_estimate:
+    if serving_estimate is None or not rule_refuses(rule, candidate.estimate, serving_estimate):
         return None
     shown = "none" if candidate.estimate is None else f"{candidate.estimate:.5f}"
     return (

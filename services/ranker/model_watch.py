@@ -99,6 +99,14 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def rule_refuses(rule: str, estimate: float | None, serving_estimate: float | None) -> bool:
+    """Whether swap rule `rule` keeps a model estimated `estimate` from replacing one
+    estimated `serving_estimate` (None: the card has no estimate)."""
+    if rule == "newest" or serving_estimate is None:
+        return False
+    return estimate is None or estimate < serving_estimate
+
+
 def _fmt(estimate: float | None) -> str:
     return "none" if estimate is None else f"{estimate:.5f}"
 
@@ -158,9 +166,7 @@ class ModelWatcher:
 
     def refusal(self, candidate: Candidate) -> str | None:
         """Why the swap rule keeps `candidate` out, or None if it may replace the serving model."""
-        if self._settings.swap_rule == "newest" or self._serving_estimate is None:
-            return None
-        if candidate.estimate is not None and candidate.estimate >= self._serving_estimate:
+        if not rule_refuses(self._settings.swap_rule, candidate.estimate, self._serving_estimate):
             return None
         return (
             f"offline estimate {_fmt(candidate.estimate)} is below the serving model's "
