@@ -33,6 +33,7 @@ from common.models_pointer import (
     PointerError,
     model_file,
     read_pointer,
+    valid_version,
     write_pointer,
 )
 from services.ranker.model import ModelError
@@ -101,6 +102,11 @@ def publish(args: argparse.Namespace) -> int:
         raise ModelsRefused(f"{args.file}: no such model file")
     candidate = _validated(args.file, args)
     version = candidate.model.version
+    if not valid_version(version):
+        raise ModelsRefused(
+            f"{args.file}: version {version!r} cannot name a file "
+            "(letters, digits, '.', '-', '_'; at most 128)"
+        )
     directory = _directory(args.models, create=True)
     with _locked(directory):
         pointer = read_pointer(directory)

@@ -65,15 +65,16 @@ def test_every_ranker_serves_what_is_published_and_rolled_back(tmp_path: Path) -
         "RANKER_CATALOG_WAIT_S": "0",  # no artwork service here: pages carry their features
         "RANKER_CATALOG_POLL_S": "60",
     }
-    models.mkdir()
+    published = keyart_model("publish", str(built / "first.onnx"), "--models", str(models))
+    assert published.returncode == 0, published.stderr
     with running_replicas("ranker", env, tmp_path) as rankers:
-        bundled_version = served(rankers[0])[0]
-        wait_until_served(rankers, bundled_version)
+        # Replicas starting on a published location serve its current model once SERVING.
+        assert [served(address) for address in rankers] == [(first, first)] * 2
 
-        for path, version in ((built / "first.onnx", first), (built / "second.onnx", second)):
-            published = keyart_model("publish", str(path), "--models", str(models))
-            assert published.returncode == 0, published.stderr
-            wait_until_served(rankers, version)
+        published = keyart_model("publish", str(built / "second.onnx"), "--models", str(models))
+        assert published.returncode == 0, published.stderr
+        assert published.stdout == f"published {second} to {models} (was {first})\n"
+        wait_until_served(rankers, second)
 
         rolled = keyart_model("rollback", "--models", str(models))
         assert rolled.returncode == 0, rolled.stderr

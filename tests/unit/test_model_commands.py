@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
 import pytest
 
 from cli.main import main
-from common.model_contract import card_path
+from common.model_contract import build_model, card_path, save_model
 from common.models_pointer import Pointer, model_file, pointer_path, read_pointer
+from services.ranker.model_recipe import bundled_weights
 from tests.unit.test_model_watch import other_model
+
+
+def named_model(name: str) -> onnx.ModelProto:
+    return build_model(bundled_weights(), name=name)
 
 
 def keyart(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -91,6 +97,7 @@ def test_a_model_the_rule_refuses_is_not_published_unless_the_rule_is_newest(
             "model card",
         ),
         (lambda path: None, "no such model file"),
+        (lambda path: save_model(named_model("no/such"), path), "version 'no/such-"),
     ],
 )
 def test_a_bad_model_is_refused_in_one_line_and_changes_nothing(
