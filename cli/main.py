@@ -13,6 +13,7 @@ from cli.catalog import add_commands as add_catalog_commands
 from cli.dataset import add_commands as add_dataset_commands
 from cli.events import add_commands as add_event_commands
 from cli.experiment import add_commands as add_experiment_commands
+from cli.models import add_commands as add_model_commands
 from cli.render import format_page
 from cli.seed import seed_viewers
 from common.config import env_str
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_learning_commands(commands)
     add_dataset_commands(commands)
     add_experiment_commands(commands)
+    add_model_commands(commands)
     return parser
 
 

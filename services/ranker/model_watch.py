@@ -22,6 +22,14 @@ When the serving model's file is deleted, the watcher goes back to the newest
 remaining valid model in the directory (swap rule aside: the model it replaced
 is gone); with none left it keeps serving the deleted model from memory and
 says so.
+
+A published directory (one with `current.json`, common/models_pointer.py) is
+followed instead: the candidate is the model the pointer names, `<version>.onnx`,
+validated as above and required to carry that version; the swap rule is not
+applied, since `keyart model publish` applied it once for every replica and a
+rollback is an explicit choice. A pointer that cannot be read, or names a missing
+or invalid model, is logged once with the reason and the serving model keeps
+serving.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from pathlib import Path
 
 from common.logging import get_logger
 from common.model_contract import CardError, offline_estimate
+from common.models_pointer import PointerError, model_file, pointer_path, read_pointer
 from services.ranker.model import ModelError, RankingModel
 
 log = get_logger(__name__)
@@ -65,6 +74,39 @@ def _estimate(path: Path) -> float | None:
         raise ModelError(str(error)) from error
 
 
+def validate_model(path: Path, intra_op_threads: int, min_offline_estimate: float) -> Candidate:
+    """The loaded model and its estimate, or ModelError saying why it may not serve
+    (`min_offline_estimate` 0: no minimum). `keyart model publish` checks the same."""
+    model = RankingModel(path, intra_op_threads=intra_op_threads)
+    estimate = _estimate(path)
+    if min_offline_estimate > 0:
+        if estimate is None:
+            raise ModelError(f"model card of {path} has no offline estimate")
+        if estimate < min_offline_estimate:
+            raise ModelError(
+                f"model {path} has offline estimate {estimate:.5f} "
+                f"< minimum {min_offline_estimate:.5f}"
+            )
+    return Candidate(model, estimate)
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of `path`, None when it does not exist."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def rule_refuses(rule: str, estimate: float | None, serving_estimate: float | None) -> bool:
+    """Whether swap rule `rule` keeps a model estimated `estimate` from replacing one
+    estimated `serving_estimate` (None: the card has no estimate)."""
+    if rule == "newest" or serving_estimate is None:
+        return False
+    return estimate is None or estimate < serving_estimate
+
+
 def _fmt(estimate: float | None) -> str:
     return "none" if estimate is None else f"{estimate:.5f}"
 
@@ -90,6 +132,8 @@ class ModelWatcher:
             self._serving_estimate = None
         self._tried: dict[Path, tuple[int, int]] = {}
         self._orphaned = False  # serving a deleted file, with nothing to go back to
+        # (pointer file, named model file) as last tried, so each form is tried once.
+        self._pointer_tried: tuple[object, ...] | None = None
 
     def _models(self) -> list[tuple[int, str, Path, int]]:
         """(mtime, name, path, size) of each model file, newest first."""
@@ -116,24 +160,13 @@ class ModelWatcher:
         return path
 
     def validate(self, path: Path) -> Candidate:
-        """The loaded model and its estimate, or ModelError saying why it may not serve."""
-        model = RankingModel(path, intra_op_threads=self._settings.intra_op_threads)
-        estimate = _estimate(path)
-        minimum = self._settings.min_offline_estimate
-        if minimum > 0:
-            if estimate is None:
-                raise ModelError(f"model card of {path} has no offline estimate")
-            if estimate < minimum:
-                raise ModelError(
-                    f"model {path} has offline estimate {estimate:.5f} < minimum {minimum:.5f}"
-                )
-        return Candidate(model, estimate)
+        return validate_model(
+            path, self._settings.intra_op_threads, self._settings.min_offline_estimate
+        )
 
     def refusal(self, candidate: Candidate) -> str | None:
         """Why the swap rule keeps `candidate` out, or None if it may replace the serving model."""
-        if self._settings.swap_rule == "newest" or self._serving_estimate is None:
-            return None
-        if candidate.estimate is not None and candidate.estimate >= self._serving_estimate:
+        if not rule_refuses(self._settings.swap_rule, candidate.estimate, self._serving_estimate):
             return None
         return (
             f"offline estimate {_fmt(candidate.estimate)} is below the serving model's "
@@ -180,8 +213,61 @@ class ModelWatcher:
             )
         return False
 
+    def _pointed(self) -> Path | None:
+        """The model `current.json` names, if the pointer or that file changed since last
+        tried; raises PointerError when the pointer cannot be read."""
+        directory = self._settings.directory
+        pointer_state = _stat(pointer_path(directory))
+        try:
+            pointer = read_pointer(directory)
+        except PointerError:
+            self._pointer_tried = (pointer_state,)
+            raise
+        if pointer is None:
+            return None
+        path = model_file(directory, pointer.current)
+        key = (pointer_state, pointer.current, _stat(path))
+        if key == self._pointer_tried:
+            return None
+        self._pointer_tried = key
+        return path
+
+    def _validate_pointed(self, path: Path) -> Candidate:
+        candidate = self.validate(path)
+        if candidate.model.version != path.stem:
+            raise ModelError(
+                f"model file {path} carries version {candidate.model.version!r}, "
+                f"not the {path.stem!r} its name and current.json give"
+            )
+        return candidate
+
+    async def _follow_pointer(self) -> bool:
+        """Serves what current.json names; True when a model was swapped in."""
+        previous_try = self._pointer_tried
+        try:
+            path = self._pointed()
+        except PointerError as error:
+            if self._pointer_tried != previous_try:
+                log.warning("models pointer rejected; still serving", reason=str(error))
+            return False
+        if path is None:
+            return False
+        try:
+            candidate = await asyncio.to_thread(self._validate_pointed, path)
+        except ModelError as error:
+            log.warning(
+                "model rejected; still serving",
+                path=str(path),
+                reason=str(error),
+                serving=self._current_version(),
+            )
+            return False
+        return self._swap(path, candidate)
+
     async def check_once(self) -> bool:
-        """Tries the newest new file; True when a model was swapped in."""
+        """Follows the pointer, or tries the newest new file; True when a model was swapped in."""
+        if pointer_path(self._settings.directory).exists():
+            return await self._follow_pointer()
         if not self._serving_path.exists():
             return await self._go_back()
         path = self.newest()

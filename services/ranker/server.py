@@ -104,6 +104,8 @@ async def serve(config: RankerConfig) -> None:
     async def started() -> None:
         nonlocal refresher
         await load_model(config, servicer)
+        if watcher is not None:  # a new replica serves what a published directory names at once
+            await watcher.check_once()
         if cell_models is not None:  # loaded before SERVING: an experiment may name them at once
             await cell_models.check_once()
             watching.append(
