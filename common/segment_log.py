@@ -171,19 +171,22 @@ def read_records(directory: Path, kind: str) -> Iterator[dict]:
     CorruptSegment naming the file and line, so damaged data is never trained on.
     """
     for path in sorted(directory.glob(f"{kind}-*.jsonl")):
-        with path.open("rb") as segment:
-            for number, line in enumerate(segment, start=1):
-                if not line.endswith(b"\n"):
-                    log.warning("torn last line skipped", path=str(path), line=number)
-                    continue
-                try:
-                    record = orjson.loads(line)
-                except ValueError:
-                    raise CorruptSegment(
-                        f"log segment {path} line {number} is not a JSON record"
-                    ) from None
-                if not isinstance(record, dict) or (number == 1) != (
-                    record.get("type") == "header"
-                ):
-                    raise CorruptSegment(f"log segment {path} line {number} is out of place")
-                yield record
+        yield from read_segment(path)
+
+
+def read_segment(path: Path) -> Iterator[dict]:
+    """The complete records of one segment file, header first (see read_records)."""
+    with path.open("rb") as segment:
+        for number, line in enumerate(segment, start=1):
+            if not line.endswith(b"\n"):
+                log.warning("torn last line skipped", path=str(path), line=number)
+                continue
+            try:
+                record = orjson.loads(line)
+            except ValueError:
+                raise CorruptSegment(
+                    f"log segment {path} line {number} is not a JSON record"
+                ) from None
+            if not isinstance(record, dict) or (number == 1) != (record.get("type") == "header"):
+                raise CorruptSegment(f"log segment {path} line {number} is out of place")
+            yield record
