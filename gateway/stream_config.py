@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,35 +48,35 @@ def parse_nats_url(raw: str) -> str:
     return f"nats://{parts.netloc}"
 
 
-def _stream(kind: str, default_max_bytes: int, env: Mapping[str, str] | None) -> StreamSettings:
-    prefix = f"GATEWAY_NATS_{kind.upper()}"
+def _stream(prefix: str, name: str, subject: str, max_bytes: int) -> StreamSettings:
+    """A stream's settings from `<prefix>_STREAM`, `_SUBJECT`, `_MAX_AGE_S`, `_MAX_BYTES`."""
     return StreamSettings(
-        name=env_str(f"{prefix}_STREAM", f"KEYART_{kind.upper()}", env),
-        subject=env_str(f"{prefix}_SUBJECT", f"keyart.{kind}", env),
-        max_age_s=env_float(f"{prefix}_MAX_AGE_S", 7 * DAY_S, minimum=60.0, env=env),
-        max_bytes=env_int(f"{prefix}_MAX_BYTES", default_max_bytes, minimum=1 << 20, env=env),
+        name=env_str(f"{prefix}_STREAM", name),
+        subject=env_str(f"{prefix}_SUBJECT", subject),
+        max_age_s=env_float(f"{prefix}_MAX_AGE_S", 7 * DAY_S, minimum=60.0),
+        max_bytes=env_int(f"{prefix}_MAX_BYTES", max_bytes, minimum=1 << 20),
     )
 
 
-def nats_sink_from_env(
-    log_dir: Path, env: Mapping[str, str] | None = None
-) -> NatsSinkConfig | None:
+def nats_sink_from_env(log_dir: Path) -> NatsSinkConfig | None:
     """None for the segment files (`files`, the default)."""
-    raw = env_str("GATEWAY_LOG_SINK", FILES, env).strip()
+    raw = env_str("GATEWAY_LOG_SINK", FILES).strip()
     if raw == FILES:
         return None
     return NatsSinkConfig(
         url=parse_nats_url(raw),
-        impressions=_stream("impressions", 10 << 30, env),
-        feedback=_stream("feedback", 1 << 30, env),
-        replicas=env_int("GATEWAY_NATS_REPLICAS", 1, minimum=1, maximum=5, env=env),
+        impressions=_stream(
+            "GATEWAY_NATS_IMPRESSIONS", "KEYART_IMPRESSIONS", "keyart.impressions", 10 << 30
+        ),
+        feedback=_stream("GATEWAY_NATS_FEEDBACK", "KEYART_FEEDBACK", "keyart.feedback", 1 << 30),
+        replicas=env_int("GATEWAY_NATS_REPLICAS", 1, minimum=1, maximum=5),
         duplicate_window_s=env_float(
-            "GATEWAY_NATS_DUPLICATE_WINDOW_S", 600.0, minimum=1.0, maximum=DAY_S, env=env
+            "GATEWAY_NATS_DUPLICATE_WINDOW_S", 600.0, minimum=1.0, maximum=DAY_S
         ),
         publish_timeout_s=env_float(
-            "GATEWAY_NATS_PUBLISH_TIMEOUT_S", 2.0, minimum=0.05, maximum=60.0, env=env
+            "GATEWAY_NATS_PUBLISH_TIMEOUT_S", 2.0, minimum=0.05, maximum=60.0
         ),
-        buffer_pages=env_int("GATEWAY_NATS_BUFFER_PAGES", 256, minimum=1, env=env),
+        buffer_pages=env_int("GATEWAY_NATS_BUFFER_PAGES", 256, minimum=1),
         spill_dir=log_dir / "spill",
-        spill_max_bytes=env_int("GATEWAY_NATS_SPILL_MAX_BYTES", 1 << 30, minimum=1 << 10, env=env),
+        spill_max_bytes=env_int("GATEWAY_NATS_SPILL_MAX_BYTES", 1 << 30, minimum=1 << 10),
     )
