@@ -13,6 +13,7 @@ import nats
 import orjson
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
+from nats.js.errors import NotFoundError
 
 from cli.run import ensure_model
 from common.features import CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
@@ -29,7 +30,10 @@ async def _stream_messages(url: str, stream: str) -> list[tuple[dict[str, str], 
     client = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
     try:
         js = client.jetstream()
-        last = (await js.stream_info(stream)).state.last_seq
+        try:
+            last = (await js.stream_info(stream)).state.last_seq
+        except NotFoundError:  # the gateway has not created it yet
+            return []
         found = []
         for seq in range(1, last + 1):
             message = await js.get_msg(stream, seq)
@@ -59,7 +63,8 @@ def wait_until(check: object, what: str, timeout_s: float = 15.0) -> None:
 def stream_suite(
     nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, PageClient]]:
-    """The four services, the gateway logging to the stream: its log directory and a client."""
+    """The four services, the gateway logging to the stream: its log directory and a client.
+    The gateway starts with the broker down (the first test brings it up)."""
     data_dir = tmp_path_factory.mktemp("stream-suite")
     model_path = data_dir / "models" / "bundled.onnx"
     ensure_model(model_path)
@@ -73,6 +78,7 @@ def stream_suite(
             "GATEWAY_NATS_PUBLISH_TIMEOUT_S": "1",
         },
     )
+    nats_server.stop()
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
         suite.start()
@@ -88,6 +94,29 @@ def play(client: PageClient, event_id: str) -> pb.ReportEventResponse:
         kind=pb.EVENT_KIND_QUALIFIED_PLAY,
         event_id=event_id,
     )
+
+
+def test_a_gateway_started_with_the_broker_down_serves_and_connects_once_it_is_up(
+    stream_suite: tuple[Path, PageClient], nats_server: NatsServer
+) -> None:
+    _, client = stream_suite  # started, SERVING, without a broker
+    early = client.render_page("stream-viewer", demo_page()).page_id
+    with pytest.raises(grpc.RpcError) as refused:
+        play(client, "stream-event-early")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "is not connected" in (refused.value.details() or "")
+    nats_server.start()
+    wait_until(lambda: early in page_ids_in_stream(nats_server), "the early page replayed", 30)
+    wait_until(lambda: _acknowledged(client, "stream-event-early"), "ReportEvent answering")
+
+
+def _acknowledged(client: PageClient, event_id: str) -> bool:
+    try:
+        play(client, event_id)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        return False
+    return True
 
 
 def test_a_page_is_one_standalone_message_in_the_impression_stream(
