@@ -86,8 +86,13 @@ class Spill:
         return self._files()
 
     @staticmethod
-    def records(path: Path) -> list[dict]:
-        return [record for record in read_segment(path) if record["type"] == "page"]
+    def messages(path: Path) -> list[tuple[str, bytes]]:
+        """A spilled file's pages as (page id, message body)."""
+        return [
+            (record["page_id"], orjson.dumps(record))
+            for record in read_segment(path)
+            if record["type"] == "page"
+        ]
 
     def replayed(self, path: Path) -> None:
         """Deletes a file whose records the stream has all acknowledged."""

@@ -43,7 +43,7 @@ from gateway.page_request import PageRequest
 from gateway.render import RenderedPage
 from gateway.spill import Spill
 from gateway.stream_config import NatsSinkConfig, StreamSettings
-from gateway.stream_records import message_headers, page_message
+from gateway.stream_records import encoded_page_message, message_headers, page_message
 
 log = get_logger(__name__)
 
@@ -187,24 +187,26 @@ class NatsLogs:
             except TimeoutError:
                 continue
             try:
-                record = await loop.run_in_executor(
-                    self._render_pool, page_message, page, rendered, served_ms
+                message = await loop.run_in_executor(
+                    self._render_pool, encoded_page_message, page, rendered, served_ms
                 )
-                if record is not None and not await self._publish_page(record):
-                    self._spill.add(partial(_kept, record), rendered.page_id)
+                if message is not None and not await self._publish_page(
+                    rendered.page_id, message[1]
+                ):
+                    self._spill.add(partial(_kept, message[0]), rendered.page_id)
             finally:
                 self._queue.task_done()
 
-    async def _publish_page(self, record: dict) -> bool:
-        """True once JetStream acked the page record."""
+    async def _publish_page(self, page_id: str, body: bytes) -> bool:
+        """True once JetStream acked the page's message."""
         if not self._connected:
             return False
         assert self._js is not None
         try:
             await self._js.publish(
                 self._config.impressions.subject,
-                orjson.dumps(record),
-                headers=message_headers(IMPRESSIONS, record["page_id"]),
+                body,
+                headers=message_headers(IMPRESSIONS, page_id),
             )
         except PUBLISH_ERRORS as error:
             log.warning(
@@ -217,13 +219,13 @@ class NatsLogs:
     async def _replay(self) -> None:
         """Publishes the spilled files oldest first, deleting each once all of it is acked."""
         for path in await self._spill.files_to_replay():
-            records = await asyncio.to_thread(Spill.records, path)
-            for record in records:
-                if not await self._publish_page(record):
+            messages = await asyncio.to_thread(Spill.messages, path)
+            for page_id, body in messages:
+                if not await self._publish_page(page_id, body):
                     return  # the broker went again: the file stays for the next replay
                 STREAM_IMPRESSIONS.labels("replayed").inc()
             await asyncio.to_thread(self._spill.replayed, path)
-            log.info("spilled impressions replayed", path=str(path), pages=len(records))
+            log.info("spilled impressions replayed", path=str(path), pages=len(messages))
 
     async def log_feedback(self, event: FeedbackEvent) -> None:
         """Returns once JetStream acked the event; Unavailable when it cannot say so in time."""

@@ -12,6 +12,7 @@ existing readers (common/log_schema.py).
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 from common.features import SCHEMA_VERSION
 from common.log_schema import SCHEMA, SegmentTitle
@@ -54,3 +55,11 @@ def page_message(page: PageRequest, rendered: RenderedPage, served_ms: int) -> d
     """The page's standalone `page` record (None when it logs nothing); runs off the loop."""
     records = page_records(page, rendered, served_ms, MessageTitles())
     return records[0] if records else None
+
+
+def encoded_page_message(
+    page: PageRequest, rendered: RenderedPage, served_ms: int
+) -> tuple[dict, bytes] | None:
+    """The record and its message body (about 100 KB a reference page: encoded off the loop)."""
+    record = page_message(page, rendered, served_ms)
+    return None if record is None else (record, orjson.dumps(record))
