@@ -75,6 +75,24 @@ EXPERIMENTS_REFUSED = Counter(
     "keyart_gateway_experiments_refused_total",
     "Experiments files refused at load (the serving configuration stayed as it was).",
 )
+STREAM_IMPRESSIONS = Counter(
+    "keyart_gateway_stream_impressions_total",
+    "Pages logged with GATEWAY_LOG_SINK=nats://…, by outcome: published (acked by "
+    "JetStream), spilled (to local segment files), replayed (from them, acked), dropped "
+    "(the spill's disk bound was hit: lost).",
+    ["outcome"],
+)
+STREAM_FEEDBACK = Counter(
+    "keyart_gateway_stream_feedback_total",
+    "ReportEvent publishes to JetStream, by outcome: stored, duplicate (the event id "
+    "was already in the duplicate window), unavailable (answered UNAVAILABLE).",
+    ["outcome"],
+)
+STREAM_CONNECTED = Gauge(
+    "keyart_gateway_stream_connected",
+    "1 while the gateway is connected to NATS (GATEWAY_LOG_SINK=nats://…).",
+    multiprocess_mode="min",
+)
 MODEL_INFO = Gauge(
     "keyart_ranker_model_info",
     "1 for the model version the ranker serves.",

@@ -45,6 +45,7 @@ from common.logging import get_logger
 from common.segment_log import SegmentLog, SegmentSettings
 from gateway.page_request import PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
+from gateway.stream_config import NatsSinkConfig, nats_sink_from_env
 
 log = get_logger(__name__)
 
@@ -64,11 +65,13 @@ class LearningLogConfig:
     max_queued: int  # events waiting for the feedback writer
     max_queued_pages: int  # pages waiting for the impression writer (each holds its tiles)
     impressions_sync_s: float  # impressions are fsynced at most this often (0: every batch)
+    stream: NatsSinkConfig | None = None  # GATEWAY_LOG_SINK=nats://…; None: segment files
 
     @classmethod
     def from_env(cls) -> LearningLogConfig:
         directory = env_str("GATEWAY_LOG_DIR", "var/logs")
         return cls(
+            stream=nats_sink_from_env(Path(directory)),
             directory=Path(directory) if directory else None,
             segment_bytes=env_int("GATEWAY_LOG_SEGMENT_BYTES", 64 << 20, minimum=1 << 10),
             segment_s=env_float("GATEWAY_LOG_SEGMENT_S", 3600.0, minimum=1.0),

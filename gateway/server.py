@@ -20,7 +20,8 @@ from gateway.catalog_cache import CatalogCache
 from gateway.config import GatewayConfig
 from gateway.events import EventReporter
 from gateway.experiments_watch import ExperimentsWatcher
-from gateway.impressions import LearningLogConfig, LearningLogs
+from gateway.impressions import LearningLogConfig
+from gateway.log_sink import open_learning_logs
 from gateway.render import PageRenderer
 from gateway.servicer import PageServicer
 
@@ -67,7 +68,7 @@ async def serve(config: GatewayConfig) -> None:
     breakers = dependency_breakers(
         failure_threshold=config.breaker_failures, open_s=config.breaker_open_s
     )
-    logs = LearningLogs(LearningLogConfig.from_env(), backends.catalog_features)
+    logs = open_learning_logs(LearningLogConfig.from_env(), backends.catalog_features)
     watcher = (
         None
         if config.experiments_file is None

@@ -14,7 +14,7 @@ from common.errors import ResourceExhausted
 from common.metrics import EXPERIMENT_IMPRESSIONS, SHED_PAGES
 from gateway.events import EventReporter, parse_event
 from gateway.fallbacks import record_fallbacks
-from gateway.impressions import LearningLogs
+from gateway.log_sink import LogSink
 from gateway.render import PageRenderer, ServedPage
 
 
@@ -28,7 +28,7 @@ class PageServicer(gateway_service_pb2_grpc.PageServiceServicer):
         renderer: PageRenderer,
         reporter: EventReporter,
         max_concurrent_pages: int,
-        logs: LearningLogs | None = None,
+        logs: LogSink | None = None,
     ) -> None:
         self._renderer = renderer
         self._reporter = reporter

@@ -1,0 +1,253 @@
+"""The learning logs on NATS JetStream (GATEWAY_LOG_SINK=nats://host:port), docs/event-stream.md.
+
+The gateway is a grpc.aio server, so the nats-py client runs on the server's
+own event loop; rendering a page's record (a fraction of a millisecond)
+runs on one worker thread, off the loop.
+
+- Impressions: `log_page` only queues the page (bounded, GATEWAY_NATS_BUFFER_PAGES);
+  one publisher task renders and publishes each, waiting for JetStream's ack.
+  A page that cannot be queued, published or acked goes to the spill
+  (gateway/spill.py), which is replayed once the broker is back. The page id
+  is the message id, so a page both acked late and replayed is stored once.
+- Feedback: `log_feedback` returns only once JetStream acked the event, with
+  the event id as the message id; not connected, or no ack within
+  GATEWAY_NATS_PUBLISH_TIMEOUT_S → Unavailable (gRPC UNAVAILABLE, retryable).
+- The connection is made in the background, so the gateway starts and serves
+  with the broker down; once connected, nats-py reconnects by itself, and the
+  streams are created or updated on every (re)connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import orjson
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from common.errors import Unavailable
+from common.events import FeedbackEvent
+from common.log_schema import FEEDBACK, IMPRESSIONS, feedback_record
+from common.logging import get_logger
+from common.metrics import STREAM_CONNECTED, STREAM_FEEDBACK, STREAM_IMPRESSIONS
+from gateway.impressions import CatalogSnapshots, FetchCatalog
+from gateway.page_request import PageRequest
+from gateway.render import RenderedPage
+from gateway.spill import Spill
+from gateway.stream_config import NatsSinkConfig, StreamSettings
+from gateway.stream_records import encoded_page_message, message_headers, page_message
+
+log = get_logger(__name__)
+
+RETRY_S = 1  # between connect attempts, and how often a waiting publisher checks the spill
+PUBLISH_ERRORS = (NatsError, asyncio.TimeoutError, OSError)
+
+# A queued page: what it was, what was served, when.
+QueuedPage = tuple[PageRequest, RenderedPage, int]
+
+
+def _kept(record: dict) -> dict:
+    return record
+
+
+def stream_config(settings: StreamSettings, config: NatsSinkConfig) -> StreamConfig:
+    """Limits retention on file storage: old messages go by age or total size, never by use."""
+    return StreamConfig(
+        name=settings.name,
+        subjects=[settings.subject],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=settings.max_age_s,
+        max_bytes=settings.max_bytes,
+        num_replicas=config.replicas,
+        duplicate_window=config.duplicate_window_s,
+    )
+
+
+class NatsLogs:
+    """The impression and feedback logs on JetStream; `start()` on the loop, `close()` after."""
+
+    def __init__(
+        self,
+        config: NatsSinkConfig,
+        log_dir: Path,
+        fetch_catalog: FetchCatalog | None = None,
+    ) -> None:
+        self._config = config
+        self._client = Client()
+        self._js: JetStreamContext | None = None
+        self._queue: asyncio.Queue[QueuedPage] = asyncio.Queue(config.buffer_pages)
+        self._spill = Spill(config.spill_dir, config.spill_max_bytes, config.buffer_pages)
+        self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-records")
+        self._snapshots = (
+            None if fetch_catalog is None else CatalogSnapshots(log_dir, fetch_catalog)
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        STREAM_CONNECTED.set(0)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._connect()), asyncio.create_task(self._publish())]
+
+    async def close(self) -> None:
+        """Publishes what is queued (for up to two publish timeouts), spills the rest, then
+        disconnects; only a page being published when that time runs out is lost."""
+        self._tasks[0].cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), 2 * self._config.publish_timeout_s)
+        self._tasks[1].cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            page, rendered, served_ms = self._queue.get_nowait()
+            self._spill.add(partial(page_message, page, rendered, served_ms), rendered.page_id)
+        if self._snapshots is not None:
+            await self._snapshots.close()
+        if self._client.is_connected:
+            await self._client.drain()
+        await self._spill.close()
+        self._render_pool.shutdown()
+
+    @property
+    def _connected(self) -> bool:
+        return self._js is not None and self._client.is_connected
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                await self._client.connect(
+                    servers=[self._config.url],
+                    connect_timeout=2,
+                    reconnect_time_wait=RETRY_S,
+                    max_reconnect_attempts=-1,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
+                )
+                break
+            except (NatsError, OSError) as error:
+                log.warning("NATS not reachable yet", url=self._config.url, error=str(error))
+                await asyncio.sleep(RETRY_S)
+        self._js = self._client.jetstream(timeout=self._config.publish_timeout_s)
+        await self._reconnected()
+
+    async def _ensure_streams(self, js: JetStreamContext) -> None:
+        for settings in (self._config.impressions, self._config.feedback):
+            wanted = stream_config(settings, self._config)
+            try:
+                await js.update_stream(wanted)
+            except NotFoundError:
+                await js.add_stream(wanted)
+
+    async def _reconnected(self) -> None:
+        if self._js is None:
+            return
+        try:
+            await self._ensure_streams(self._js)
+        except PUBLISH_ERRORS as error:
+            log.error("JetStream streams not set up", url=self._config.url, error=str(error))
+            return
+        STREAM_CONNECTED.set(1)
+        log.info("NATS connected", url=self._config.url)
+
+    async def _disconnected(self) -> None:
+        STREAM_CONNECTED.set(0)
+        log.warning("NATS disconnected; impressions spill, ReportEvent is UNAVAILABLE")
+
+    async def _error(self, error: Exception) -> None:
+        log.warning("NATS client error", error=str(error))
+
+    def log_page(self, page: PageRequest, rendered: RenderedPage) -> None:
+        """Queues the page for the stream, or spills it when the buffer is full; never waits."""
+        if rendered.inputs is None or not rendered.inputs.groups:
+            return
+        served_ms = int(time.time() * 1000)
+        try:
+            self._queue.put_nowait((page, rendered, served_ms))
+        except asyncio.QueueFull:
+            self._spill.add(partial(page_message, page, rendered, served_ms), rendered.page_id)
+        if self._snapshots is not None:
+            self._snapshots.note(group.catalog_version for group, _ in rendered.inputs.groups)
+
+    async def _publish(self) -> None:
+        """The one publisher: replays the spill when connected, then the queued pages in order."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._connected and self._spill.pending:
+                await self._replay()
+            try:
+                page, rendered, served_ms = await asyncio.wait_for(self._queue.get(), RETRY_S)
+            except TimeoutError:
+                continue
+            try:
+                message = await loop.run_in_executor(
+                    self._render_pool, encoded_page_message, page, rendered, served_ms
+                )
+                if message is not None and not await self._publish_page(
+                    rendered.page_id, message[1]
+                ):
+                    self._spill.add(partial(_kept, message[0]), rendered.page_id)
+            finally:
+                self._queue.task_done()
+
+    async def _publish_page(self, page_id: str, body: bytes) -> bool:
+        """True once JetStream acked the page's message."""
+        if not self._connected:
+            return False
+        assert self._js is not None
+        try:
+            await self._js.publish(
+                self._config.impressions.subject,
+                body,
+                headers=message_headers(IMPRESSIONS, page_id),
+            )
+        except PUBLISH_ERRORS as error:
+            log.warning(
+                "impression not published; spilled", error=str(error) or type(error).__name__
+            )
+            return False
+        STREAM_IMPRESSIONS.labels("published").inc()
+        return True
+
+    async def _replay(self) -> None:
+        """Publishes the spilled files oldest first, deleting each once all of it is acked."""
+        for path in await self._spill.files_to_replay():
+            messages = await asyncio.to_thread(Spill.messages, path)
+            for page_id, body in messages:
+                if not await self._publish_page(page_id, body):
+                    return  # the broker went again: the file stays for the next replay
+                STREAM_IMPRESSIONS.labels("replayed").inc()
+            await asyncio.to_thread(self._spill.replayed, path)
+            log.info("spilled impressions replayed", path=str(path), pages=len(messages))
+
+    async def log_feedback(self, event: FeedbackEvent) -> None:
+        """Returns once JetStream acked the event; Unavailable when it cannot say so in time."""
+        if not self._connected:
+            STREAM_FEEDBACK.labels("unavailable").inc()
+            raise Unavailable(
+                f"the event stream ({self._config.url}) is not connected; "
+                "retry with the same event_id"
+            )
+        assert self._js is not None
+        try:
+            ack = await self._js.publish(
+                self._config.feedback.subject,
+                orjson.dumps(feedback_record(event)),
+                timeout=self._config.publish_timeout_s,
+                headers=message_headers(FEEDBACK, event.event_id),
+            )
+        except PUBLISH_ERRORS as error:
+            STREAM_FEEDBACK.labels("unavailable").inc()
+            raise Unavailable(
+                f"the event stream did not acknowledge the event within "
+                f"{self._config.publish_timeout_s:g} s ({type(error).__name__}); "
+                "retry with the same event_id"
+            ) from error
+        STREAM_FEEDBACK.labels("duplicate" if ack.duplicate else "stored").inc()
