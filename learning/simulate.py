@@ -77,10 +77,13 @@ class RoundTotals:
     oracle: float = 0.0
     page_ids: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
-    # By the experiment cell the gateway named ("" outside experiments): impressions, and
-    # the click model's expected plays of what was served (the cell's true take rate).
+    # By the experiment cell the gateway named ("" outside experiments): impressions, the
+    # click model's expected plays of what was served (the cell's true take rate) and their
+    # variance Σ p (1 − p), and the plays drawn and reported.
     cell_impressions: Counter[str] = field(default_factory=Counter)
     cell_served: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cell_variance: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cell_plays: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: RoundTotals) -> None:
         for name in ("impressions", "plays", "random", "default", "served", "oracle"):
@@ -88,8 +91,10 @@ class RoundTotals:
         self.page_ids |= other.page_ids
         self.model_versions |= other.model_versions
         self.cell_impressions.update(other.cell_impressions)
+        self.cell_plays.update(other.cell_plays)
         for cell, served in other.cell_served.items():
             self.cell_served[cell] += served
+            self.cell_variance[cell] += other.cell_variance[cell]
 
     def true_take_rate(self, cell: str) -> float:
         return self.cell_served[cell] / max(self.cell_impressions[cell], 1)
@@ -151,11 +156,13 @@ class Simulation:
                     totals.served += served
                     totals.cell_impressions[page.cell] += 1
                     totals.cell_served[page.cell] += served
+                    totals.cell_variance[page.cell] += served * (1.0 - served)
                     totals.random += sum(truth.values()) / len(truth)
                     totals.default += truth[self.world.default_artwork(tile.title_id)]
                     totals.oracle += max(truth.values())
                     if rng.random() < served:
                         totals.plays += 1
+                        totals.cell_plays[page.cell] += 1
                         client.report_event(
                             event_id=f"{page.page_id}-{tile.title_id}",
                             user_id=viewer.user_id,

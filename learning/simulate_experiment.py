@@ -17,6 +17,12 @@
    (so its own allocation of viewers) and its own pages, two cells both on
    `default`; the coverage is the share whose lift interval holds 0.
 
+After each experiment its accounting is printed: per cell, the impressions the
+simulator was served and the report counted, the plays it drew and reported and
+the report joined, and the click model's expected plays with how far the draw
+fell from them (in standard deviations). A report that misses or adds any is a
+broken log or join; the line before the summary counts them over all experiments.
+
 The last line: `summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…`.
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -73,6 +80,7 @@ class Experimenter:
         self.sim, self.pool, self.ranker = sim, pool, ranker
         self.file = workdir / "experiments.json"
         self.services_log = workdir / "services.log"
+        self.miscounted = 0  # impressions and plays the reports counted otherwise than served
 
     def wait_for_model(self, version: str) -> None:
         end = time.monotonic() + WAIT_S
@@ -111,6 +119,21 @@ class Experimenter:
         design = Design(weights=weights, policies=policies, control=cells[0]["name"])
         return build_report(name, read_experiment(self.sim.logs, name), design), totals
 
+    def account(self, report: Report, totals: RoundTotals) -> str:
+        """Per cell: impressions served / counted by the report, plays reported / joined, and the
+        click model's expected plays with the draw's distance from them in standard deviations."""
+        parts = []
+        for cell in report.cells:
+            served, reported = totals.cell_impressions[cell.cell], totals.cell_plays[cell.cell]
+            self.miscounted += abs(served - cell.impressions) + abs(reported - cell.plays)
+            expected = totals.cell_served[cell.cell]
+            draw = (reported - expected) / math.sqrt(max(totals.cell_variance[cell.cell], 1e-12))
+            parts.append(
+                f"{cell.cell}: impressions {served}/{cell.impressions} "
+                f"plays {reported}/{cell.plays} expected {expected:.1f} (draw {draw:+.2f} sd)"
+            )
+        return "  served/counted: " + "; ".join(parts)
+
 
 def _policy(policy: str | dict) -> str:
     """As common.experiments.Cell.policy names the file's policies."""
@@ -142,6 +165,7 @@ def _treatment_experiment(
     name = f"sim-{args.seed}-learned-vs-default"
     report, totals = experimenter.run(name, cells, args.train_rounds, args.experiment_impressions)
     print(report_table(report), flush=True)
+    print(experimenter.account(report, totals), flush=True)
     write_plot(report, read_experiment(experimenter.sim.logs, name), plot)
     true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
     lift = _lift(report)
@@ -161,12 +185,12 @@ def _aa_coverage(experimenter: Experimenter, args: argparse.Namespace) -> float:
     covered = 0
     for seed in range(args.aa_seeds):
         name = f"aa-{args.seed}-{seed}"
-        report, _ = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
+        report, totals = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
         lift = _lift(report)
         covered += lift.contains(0.0)
         print(
             f"A/A {seed}: lift {lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] "
-            f"contains 0: {int(lift.contains(0.0))}",
+            f"contains 0: {int(lift.contains(0.0))}\n{experimenter.account(report, totals)}",
             flush=True,
         )
     return covered / max(args.aa_seeds, 1)
@@ -196,6 +220,10 @@ def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, fl
             experimenter, args, version, workdir / "experiment.png"
         )
         coverage = _aa_coverage(experimenter, args)
+        print(
+            f"impressions and plays counted otherwise than served: {experimenter.miscounted}",
+            flush=True,
+        )
     return {
         "lift": lift.value,
         "true_lift": true_lift,

@@ -49,5 +49,10 @@ def test_a_small_experiment_completes_and_ends_with_the_summary(tmp_path: Path) 
     assert match, lines[-1]
     assert float(match[4]) in (0.0, 1.0)  # one A/A seed: covered or not
     assert any(line.startswith("A/A 0: lift ") for line in lines)
+    # Every impression served and play reported reached the report, and nothing else did: a
+    # gap between the report's lift and the true lift is then the plays' draw alone.
+    assert "impressions and plays counted otherwise than served: 0" in lines
+    accounts = [line for line in lines if line.startswith("  served/counted: control: ")]
+    assert len(accounts) == 1, accounts
     assert any(line.startswith("treatment  model_version=learned-") for line in lines)
     assert (tmp_path / "experiment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
