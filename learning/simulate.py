@@ -53,7 +53,7 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from learning import bilinear
 from learning.clustered import Z95, ratio_and_error
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
-from learning.sim_world import World
+from learning.sim_world import Viewer, World
 from learning.train import split, train
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
@@ -103,6 +103,29 @@ class RoundTotals:
         return getattr(self, name) / max(self.impressions, 1)
 
 
+@dataclass(frozen=True)
+class PageDraw:
+    """One simulated visit: whose, on what, which titles; `rng` then draws each tile's play."""
+
+    viewer: Viewer
+    device: int
+    titles: list[str]
+    context: pb.Context
+    rng: random.Random
+
+
+def draw_page(world: World, seed: int, round_index: int, page_index: int, titles: int) -> PageDraw:
+    """Page `page_index` of round `round_index`: the same draw on every run of `seed`."""
+    rng = random.Random(f"{seed}-{round_index}-{page_index}")
+    viewer = rng.choice(world.viewers)
+    device = rng.choice(DEVICES)
+    chosen = rng.sample(world.choosable, titles)
+    context = pb.Context(
+        device_type=device, local_hour=rng.randrange(24), day_of_week=DAYS[rng.randrange(7)]
+    )
+    return PageDraw(viewer, device, chosen, context, rng)
+
+
 class Simulation:
     def __init__(self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str) -> None:
         self.args = args
@@ -135,17 +158,15 @@ class Simulation:
         totals = RoundTotals()
         with PageClient(self.gateway, timeout_s=30) as client:
             for page_index in range(first, first + count):
-                rng = random.Random(f"{self.args.seed}-{round_index}-{page_index}")
-                viewer = rng.choice(self.world.viewers)
-                device = rng.choice(DEVICES)
-                titles = rng.sample(self.world.choosable, self.args.titles_per_page)
-                context = pb.Context(
-                    device_type=device,
-                    local_hour=rng.randrange(24),
-                    day_of_week=DAYS[rng.randrange(7)],
+                draw = draw_page(
+                    self.world, self.args.seed, round_index, page_index, self.args.titles_per_page
                 )
+                viewer, device, rng = draw.viewer, draw.device, draw.rng
                 page = client.render_page(
-                    viewer.user_id, [("sim", titles)], budget_ms=BUDGET_MS, context=context
+                    viewer.user_id,
+                    [("sim", draw.titles)],
+                    budget_ms=BUDGET_MS,
+                    context=draw.context,
                 )
                 totals.page_ids.add(page.page_id)
                 totals.model_versions.add(page.model_version)

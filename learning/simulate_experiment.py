@@ -56,7 +56,8 @@ AA_ROUNDS = 1000  # A/A seed s draws its pages as round AA_ROUNDS + s
 WAIT_S = 60.0
 
 
-def _experiments(name: str, cells: list[dict]) -> dict:
+def experiments_document(name: str, cells: list[dict]) -> dict:
+    """The experiments file putting `name` into effect now, for all viewers."""
     now = datetime.now(UTC)
     return {
         "experiments": [
@@ -69,6 +70,12 @@ def _experiments(name: str, cells: list[dict]) -> dict:
             }
         ]
     }
+
+
+def aa_experiment(seed: int, aa_seed: int) -> tuple[str, list[dict]]:
+    """The name and cells of A/A experiment `aa_seed` of the run with `seed`."""
+    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
+    return f"aa-{seed}-{aa_seed}", cells
 
 
 class Experimenter:
@@ -94,7 +101,7 @@ class Experimenter:
     def start(self, name: str, cells: list[dict]) -> None:
         """Writes the file atomically and waits for the gateway's `experiments loaded` line."""
         temporary = self.file.with_name(f".{self.file.name}.tmp")
-        temporary.write_text(json.dumps(_experiments(name, cells)))
+        temporary.write_text(json.dumps(experiments_document(name, cells)))
         temporary.replace(self.file)
         end = time.monotonic() + WAIT_S
         while time.monotonic() < end:
@@ -181,10 +188,9 @@ def _treatment_experiment(
 
 def _aa_coverage(experimenter: Experimenter, args: argparse.Namespace) -> float:
     """The share of A/A experiments whose lift interval holds 0."""
-    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
     covered = 0
     for seed in range(args.aa_seeds):
-        name = f"aa-{args.seed}-{seed}"
+        name, cells = aa_experiment(args.seed, seed)
         report, totals = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
         lift = _lift(report)
         covered += lift.contains(0.0)
