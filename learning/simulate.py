@@ -68,6 +68,30 @@ HOLDOUT = 0.2  # share of the newest decisions each training run holds out for i
 
 
 @dataclass
+class Draws:
+    """Plays drawn with the pages' seeded uniforms against the click model's probabilities."""
+
+    expected: float = 0.0  # Σ p
+    variance: float = 0.0  # Σ p (1 − p)
+    drawn: int = 0
+
+    def draw(self, probability: float, uniform: float) -> bool:
+        self.expected += probability
+        self.variance += probability * (1.0 - probability)
+        self.drawn += uniform < probability
+        return uniform < probability
+
+    def add(self, other: Draws) -> None:
+        self.expected += other.expected
+        self.variance += other.variance
+        self.drawn += other.drawn
+
+    def deviations(self) -> float:
+        """How many standard deviations the plays drawn fell from their expectation."""
+        return (self.drawn - self.expected) / math.sqrt(max(self.variance, 1e-12))
+
+
+@dataclass
 class RoundTotals:
     impressions: int = 0
     plays: int = 0
@@ -77,13 +101,12 @@ class RoundTotals:
     oracle: float = 0.0
     page_ids: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
-    # By the experiment cell the gateway named ("" outside experiments): impressions, the
-    # click model's expected plays of what was served (the cell's true take rate) and their
-    # variance Σ p (1 − p), and the plays drawn and reported.
+    # By the experiment cell the gateway named ("" outside experiments): impressions, and the
+    # plays of what was served (expected: the cell's true take rate; drawn: those reported)
+    # and, with the same uniforms, of each title's default artwork instead.
     cell_impressions: Counter[str] = field(default_factory=Counter)
-    cell_served: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    cell_variance: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    cell_plays: Counter[str] = field(default_factory=Counter)
+    cell_served: defaultdict[str, Draws] = field(default_factory=lambda: defaultdict(Draws))
+    cell_default: defaultdict[str, Draws] = field(default_factory=lambda: defaultdict(Draws))
 
     def add(self, other: RoundTotals) -> None:
         for name in ("impressions", "plays", "random", "default", "served", "oracle"):
@@ -91,13 +114,12 @@ class RoundTotals:
         self.page_ids |= other.page_ids
         self.model_versions |= other.model_versions
         self.cell_impressions.update(other.cell_impressions)
-        self.cell_plays.update(other.cell_plays)
         for cell, served in other.cell_served.items():
-            self.cell_served[cell] += served
-            self.cell_variance[cell] += other.cell_variance[cell]
+            self.cell_served[cell].add(served)
+            self.cell_default[cell].add(other.cell_default[cell])
 
     def true_take_rate(self, cell: str) -> float:
-        return self.cell_served[cell] / max(self.cell_impressions[cell], 1)
+        return self.cell_served[cell].expected / max(self.cell_impressions[cell], 1)
 
     def ctr(self, name: str) -> float:
         return getattr(self, name) / max(self.impressions, 1)
@@ -175,15 +197,15 @@ class Simulation:
                     served = truth[tile.artwork_id]
                     totals.impressions += 1
                     totals.served += served
+                    default = truth[self.world.default_artwork(tile.title_id)]
                     totals.cell_impressions[page.cell] += 1
-                    totals.cell_served[page.cell] += served
-                    totals.cell_variance[page.cell] += served * (1.0 - served)
                     totals.random += sum(truth.values()) / len(truth)
-                    totals.default += truth[self.world.default_artwork(tile.title_id)]
+                    totals.default += default
                     totals.oracle += max(truth.values())
-                    if rng.random() < served:
+                    uniform = rng.random()
+                    totals.cell_default[page.cell].draw(default, uniform)
+                    if totals.cell_served[page.cell].draw(served, uniform):
                         totals.plays += 1
-                        totals.cell_plays[page.cell] += 1
                         client.report_event(
                             event_id=f"{page.page_id}-{tile.title_id}",
                             user_id=viewer.user_id,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -127,17 +126,18 @@ class Experimenter:
         return build_report(name, read_experiment(self.sim.logs, name), design), totals
 
     def account(self, report: Report, totals: RoundTotals) -> str:
-        """Per cell: impressions served / counted by the report, plays reported / joined, and the
-        click model's expected plays with the draw's distance from them in standard deviations."""
+        """Per cell: impressions served / counted by the report, plays reported / joined, the
+        click model's expected plays, how far the draw fell from them in standard deviations,
+        and how far the same uniforms fell for each title's default artwork instead."""
         parts = []
         for cell in report.cells:
-            served, reported = totals.cell_impressions[cell.cell], totals.cell_plays[cell.cell]
-            self.miscounted += abs(served - cell.impressions) + abs(reported - cell.plays)
-            expected = totals.cell_served[cell.cell]
-            draw = (reported - expected) / math.sqrt(max(totals.cell_variance[cell.cell], 1e-12))
+            served, draws = totals.cell_impressions[cell.cell], totals.cell_served[cell.cell]
+            self.miscounted += abs(served - cell.impressions) + abs(draws.drawn - cell.plays)
             parts.append(
                 f"{cell.cell}: impressions {served}/{cell.impressions} "
-                f"plays {reported}/{cell.plays} expected {expected:.1f} (draw {draw:+.2f} sd)"
+                f"plays {draws.drawn}/{cell.plays} expected {draws.expected:.1f} "
+                f"(draw {draws.deviations():+.2f} sd; "
+                f"defaults {totals.cell_default[cell.cell].deviations():+.2f} sd)"
             )
         return "  served/counted: " + "; ".join(parts)
 
