@@ -78,8 +78,9 @@ class Draws:
     def draw(self, probability: float, uniform: float) -> bool:
         self.expected += probability
         self.variance += probability * (1.0 - probability)
-        self.drawn += uniform < probability
-        return uniform < probability
+        played = uniform < probability
+        self.drawn += played
+        return played
 
     def add(self, other: Draws) -> None:
         self.expected += other.expected

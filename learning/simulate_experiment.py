@@ -20,8 +20,10 @@
 After each experiment its accounting is printed: per cell, the impressions the
 simulator was served and the report counted, the plays it drew and reported and
 the report joined, and the click model's expected plays with how far the draw
-fell from them (in standard deviations). A report that misses or adds any is a
-broken log or join; the line before the summary counts them over all experiments.
+fell from them (in standard deviations), and as far for each title's default
+artwork drawn with the same uniforms. A report that misses or adds impressions or
+plays is a broken log or join; the line before the summary counts them over all
+experiments.
 
 The last line: `summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…`.
 """
