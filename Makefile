@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-compact bench-interchange bench-learning bench-evaluate bench-experiment loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -140,6 +140,11 @@ bench-learning: proto
 # (docs/experiments.md); last line: summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…
 bench-experiment: proto
 	$(VENV)/bin/keyart simulate --experiment
+
+# The A/A lift interval's coverage over 2,000 of the simulator's A/A experiments, made again
+# without the suite (docs/experiments.md; ~4 minutes); last line: summary: reads=… delta_coverage=…
+bench-aa: proto
+	$(PY) -m bench.aa_coverage
 
 clean:
 	rm -rf gen var .pytest_cache node_modules

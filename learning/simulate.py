@@ -53,7 +53,7 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from learning import bilinear
 from learning.clustered import Z95, ratio_and_error
 from learning.dataset import candidate_matrix, load, page_matrices, read_pages
-from learning.sim_world import World
+from learning.sim_world import Viewer, World
 from learning.train import split, train
 from services.ranker.model import RankingModel
 from services.ranker.policy import Policy
@@ -68,6 +68,31 @@ HOLDOUT = 0.2  # share of the newest decisions each training run holds out for i
 
 
 @dataclass
+class Draws:
+    """Plays drawn with the pages' seeded uniforms against the click model's probabilities."""
+
+    expected: float = 0.0  # Σ p
+    variance: float = 0.0  # Σ p (1 − p)
+    drawn: int = 0
+
+    def draw(self, probability: float, uniform: float) -> bool:
+        self.expected += probability
+        self.variance += probability * (1.0 - probability)
+        played = uniform < probability
+        self.drawn += played
+        return played
+
+    def add(self, other: Draws) -> None:
+        self.expected += other.expected
+        self.variance += other.variance
+        self.drawn += other.drawn
+
+    def deviations(self) -> float:
+        """How many standard deviations the plays drawn fell from their expectation."""
+        return (self.drawn - self.expected) / math.sqrt(max(self.variance, 1e-12))
+
+
+@dataclass
 class RoundTotals:
     impressions: int = 0
     plays: int = 0
@@ -77,10 +102,12 @@ class RoundTotals:
     oracle: float = 0.0
     page_ids: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
-    # By the experiment cell the gateway named ("" outside experiments): impressions, and
-    # the click model's expected plays of what was served (the cell's true take rate).
+    # By the experiment cell the gateway named ("" outside experiments): impressions, and the
+    # plays of what was served (expected: the cell's true take rate; drawn: those reported)
+    # and, with the same uniforms, of each title's default artwork instead.
     cell_impressions: Counter[str] = field(default_factory=Counter)
-    cell_served: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cell_served: defaultdict[str, Draws] = field(default_factory=lambda: defaultdict(Draws))
+    cell_default: defaultdict[str, Draws] = field(default_factory=lambda: defaultdict(Draws))
 
     def add(self, other: RoundTotals) -> None:
         for name in ("impressions", "plays", "random", "default", "served", "oracle"):
@@ -89,13 +116,37 @@ class RoundTotals:
         self.model_versions |= other.model_versions
         self.cell_impressions.update(other.cell_impressions)
         for cell, served in other.cell_served.items():
-            self.cell_served[cell] += served
+            self.cell_served[cell].add(served)
+            self.cell_default[cell].add(other.cell_default[cell])
 
     def true_take_rate(self, cell: str) -> float:
-        return self.cell_served[cell] / max(self.cell_impressions[cell], 1)
+        return self.cell_served[cell].expected / max(self.cell_impressions[cell], 1)
 
     def ctr(self, name: str) -> float:
         return getattr(self, name) / max(self.impressions, 1)
+
+
+@dataclass(frozen=True)
+class PageDraw:
+    """One simulated visit: whose, on what, which titles; `rng` then draws each tile's play."""
+
+    viewer: Viewer
+    device: int
+    titles: list[str]
+    context: pb.Context
+    rng: random.Random
+
+
+def draw_page(world: World, seed: int, round_index: int, page_index: int, titles: int) -> PageDraw:
+    """Page `page_index` of round `round_index`: the same draw on every run of `seed`."""
+    rng = random.Random(f"{seed}-{round_index}-{page_index}")
+    viewer = rng.choice(world.viewers)
+    device = rng.choice(DEVICES)
+    chosen = rng.sample(world.choosable, titles)
+    context = pb.Context(
+        device_type=device, local_hour=rng.randrange(24), day_of_week=DAYS[rng.randrange(7)]
+    )
+    return PageDraw(viewer, device, chosen, context, rng)
 
 
 class Simulation:
@@ -130,17 +181,15 @@ class Simulation:
         totals = RoundTotals()
         with PageClient(self.gateway, timeout_s=30) as client:
             for page_index in range(first, first + count):
-                rng = random.Random(f"{self.args.seed}-{round_index}-{page_index}")
-                viewer = rng.choice(self.world.viewers)
-                device = rng.choice(DEVICES)
-                titles = rng.sample(self.world.choosable, self.args.titles_per_page)
-                context = pb.Context(
-                    device_type=device,
-                    local_hour=rng.randrange(24),
-                    day_of_week=DAYS[rng.randrange(7)],
+                draw = draw_page(
+                    self.world, self.args.seed, round_index, page_index, self.args.titles_per_page
                 )
+                viewer, device, rng = draw.viewer, draw.device, draw.rng
                 page = client.render_page(
-                    viewer.user_id, [("sim", titles)], budget_ms=BUDGET_MS, context=context
+                    viewer.user_id,
+                    [("sim", draw.titles)],
+                    budget_ms=BUDGET_MS,
+                    context=draw.context,
                 )
                 totals.page_ids.add(page.page_id)
                 totals.model_versions.add(page.model_version)
@@ -149,12 +198,14 @@ class Simulation:
                     served = truth[tile.artwork_id]
                     totals.impressions += 1
                     totals.served += served
+                    default = truth[self.world.default_artwork(tile.title_id)]
                     totals.cell_impressions[page.cell] += 1
-                    totals.cell_served[page.cell] += served
                     totals.random += sum(truth.values()) / len(truth)
-                    totals.default += truth[self.world.default_artwork(tile.title_id)]
+                    totals.default += default
                     totals.oracle += max(truth.values())
-                    if rng.random() < served:
+                    uniform = rng.random()
+                    totals.cell_default[page.cell].draw(default, uniform)
+                    if totals.cell_served[page.cell].draw(served, uniform):
                         totals.plays += 1
                         client.report_event(
                             event_id=f"{page.page_id}-{tile.title_id}",

@@ -17,6 +17,14 @@
    (so its own allocation of viewers) and its own pages, two cells both on
    `default`; the coverage is the share whose lift interval holds 0.
 
+After each experiment its accounting is printed: per cell, the impressions the
+simulator was served and the report counted, the plays it drew and reported and
+the report joined, and the click model's expected plays with how far the draw
+fell from them (in standard deviations), and as far for each title's default
+artwork drawn with the same uniforms. A report that misses or adds impressions or
+plays is a broken log or join; the line before the summary counts them over all
+experiments.
+
 The last line: `summary: lift=… true_lift=… lift_ci_contains_truth=… aa_coverage=…`.
 """
 
@@ -49,7 +57,8 @@ AA_ROUNDS = 1000  # A/A seed s draws its pages as round AA_ROUNDS + s
 WAIT_S = 60.0
 
 
-def _experiments(name: str, cells: list[dict]) -> dict:
+def experiments_document(name: str, cells: list[dict]) -> dict:
+    """The experiments file putting `name` into effect now, for all viewers."""
     now = datetime.now(UTC)
     return {
         "experiments": [
@@ -64,6 +73,12 @@ def _experiments(name: str, cells: list[dict]) -> dict:
     }
 
 
+def aa_experiment(seed: int, aa_seed: int) -> tuple[str, list[dict]]:
+    """The name and cells of A/A experiment `aa_seed` of the run with `seed`."""
+    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
+    return f"aa-{seed}-{aa_seed}", cells
+
+
 class Experimenter:
     """Runs experiments in a running suite, one at a time, and reads them back from its logs."""
 
@@ -73,6 +88,7 @@ class Experimenter:
         self.sim, self.pool, self.ranker = sim, pool, ranker
         self.file = workdir / "experiments.json"
         self.services_log = workdir / "services.log"
+        self.miscounted = 0  # impressions and plays the reports counted otherwise than served
 
     def wait_for_model(self, version: str) -> None:
         end = time.monotonic() + WAIT_S
@@ -86,7 +102,7 @@ class Experimenter:
     def start(self, name: str, cells: list[dict]) -> None:
         """Writes the file atomically and waits for the gateway's `experiments loaded` line."""
         temporary = self.file.with_name(f".{self.file.name}.tmp")
-        temporary.write_text(json.dumps(_experiments(name, cells)))
+        temporary.write_text(json.dumps(experiments_document(name, cells)))
         temporary.replace(self.file)
         end = time.monotonic() + WAIT_S
         while time.monotonic() < end:
@@ -110,6 +126,22 @@ class Experimenter:
         policies = {cell["name"]: _policy(cell["policy"]) for cell in cells}
         design = Design(weights=weights, policies=policies, control=cells[0]["name"])
         return build_report(name, read_experiment(self.sim.logs, name), design), totals
+
+    def account(self, report: Report, totals: RoundTotals) -> str:
+        """Per cell: impressions served / counted by the report, plays reported / joined, the
+        click model's expected plays, how far the draw fell from them in standard deviations,
+        and how far the same uniforms fell for each title's default artwork instead."""
+        parts = []
+        for cell in report.cells:
+            served, draws = totals.cell_impressions[cell.cell], totals.cell_served[cell.cell]
+            self.miscounted += abs(served - cell.impressions) + abs(draws.drawn - cell.plays)
+            parts.append(
+                f"{cell.cell}: impressions {served}/{cell.impressions} "
+                f"plays {draws.drawn}/{cell.plays} expected {draws.expected:.1f} "
+                f"(draw {draws.deviations():+.2f} sd; "
+                f"defaults {totals.cell_default[cell.cell].deviations():+.2f} sd)"
+            )
+        return "  served/counted: " + "; ".join(parts)
 
 
 def _policy(policy: str | dict) -> str:
@@ -142,6 +174,7 @@ def _treatment_experiment(
     name = f"sim-{args.seed}-learned-vs-default"
     report, totals = experimenter.run(name, cells, args.train_rounds, args.experiment_impressions)
     print(report_table(report), flush=True)
+    print(experimenter.account(report, totals), flush=True)
     write_plot(report, read_experiment(experimenter.sim.logs, name), plot)
     true_rates = {cell: totals.true_take_rate(cell) for cell in (CONTROL, TREATMENT)}
     lift = _lift(report)
@@ -157,16 +190,15 @@ def _treatment_experiment(
 
 def _aa_coverage(experimenter: Experimenter, args: argparse.Namespace) -> float:
     """The share of A/A experiments whose lift interval holds 0."""
-    cells = [{"name": cell, "weight": 0.5, "policy": "default"} for cell in AA_CELLS]
     covered = 0
     for seed in range(args.aa_seeds):
-        name = f"aa-{args.seed}-{seed}"
-        report, _ = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
+        name, cells = aa_experiment(args.seed, seed)
+        report, totals = experimenter.run(name, cells, AA_ROUNDS + seed, args.aa_impressions)
         lift = _lift(report)
         covered += lift.contains(0.0)
         print(
             f"A/A {seed}: lift {lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] "
-            f"contains 0: {int(lift.contains(0.0))}",
+            f"contains 0: {int(lift.contains(0.0))}\n{experimenter.account(report, totals)}",
             flush=True,
         )
     return covered / max(args.aa_seeds, 1)
@@ -196,6 +228,10 @@ def simulate_experiment(args: argparse.Namespace, workdir: Path) -> dict[str, fl
             experimenter, args, version, workdir / "experiment.png"
         )
         coverage = _aa_coverage(experimenter, args)
+        print(
+            f"impressions and plays counted otherwise than served: {experimenter.miscounted}",
+            flush=True,
+        )
     return {
         "lift": lift.value,
         "true_lift": true_lift,
