@@ -167,6 +167,30 @@ def test_default_is_left_out_with_a_note_on_foreign_features(
     assert [g["policy"] for g in gone] == ["default"] and gone[0]["estimator"] is None
 
 
+def test_dr_is_left_out_with_a_note_when_the_widths_are_not_keyarts(
+    logged: BanditData, tmp_path: Path
+) -> None:
+    """An imported log of other widths (DSJSON, OBP): IPS and SNIPS as on any data; DR's
+    reward model (keyart's bilinear model) cannot be fitted, so DR is said to be missing."""
+    narrow = BanditData(
+        logged.viewer[:, :5],
+        logged.context,
+        logged.artwork[:, :7],
+        logged.counts,
+        logged.chosen,
+        logged.propensity,
+        logged.reward,
+        logged.time_ms,
+    )
+    report = evaluate_dataset(written(tmp_path, narrow, schema=None), [])
+    found = by_estimator(report, "random")
+    assert {"ips", "snips"} <= set(found) and "dr" not in found
+    assert_same(found["ips"], ips(narrow, targets.uniform(narrow)))
+    assert "left out: random dr: DR's reward model is keyart's bilinear model" in format_report(
+        report
+    )
+
+
 def test_the_log_path_leaves_default_out_when_candidates_have_no_quality_features(
     logged: BanditData,
 ) -> None:

@@ -4,6 +4,7 @@ imports with the values the estimators' formulas give (on a synthetic log of OBD
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -81,4 +82,16 @@ def test_the_documented_obd_conversion_imports_with_the_formulas_values(
     assert ips(data, uniform(data)).value == pytest.approx(np.mean(weights * clicks))
     assert snips(data, uniform(data)).value == pytest.approx(
         np.sum(weights * clicks) / np.sum(weights)
+    )
+    assert main(["evaluate", "--dataset", str(dataset), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    found = {e["estimator"]: e for e in report["policies"]["random"]}
+    assert found["ips"]["value"] == pytest.approx(np.mean(weights * clicks))
+    assert found["ips"]["low"] < found["ips"]["value"] < found["ips"]["high"]
+    ess = np.sum(weights) ** 2 / np.sum(weights**2)
+    assert found["snips"]["ess"] == pytest.approx(ess)
+    assert (
+        "dr" not in found
+        and {"policy": "random", "estimator": "dr"}.items()
+        <= next(gone for gone in report["left_out"] if gone["estimator"] == "dr").items()
     )
