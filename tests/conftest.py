@@ -11,15 +11,22 @@ from tests.postgres_server import PostgresServer, postgres_binaries
 from tests.redis_server import RedisServer, redis_server_binary
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = redis_server_binary()
+def _binary_or_skip(binary: str | None, package: str) -> str:
+    """The server's binary, or the test skipped saying loudly why (its fixture installs
+    Debian's package when it can)."""
     if binary is None:
         pytest.skip(
-            "REDIS TESTS SKIPPED: redis-server is not installed and cannot be installed here "
-            "(not root or no apt-get); install Debian's redis-server package"
+            f"{package.split('-')[0].upper()} TESTS SKIPPED: {package} is not installed and "
+            f"cannot be installed here (not root or no apt-get); install Debian's {package} package"
         )
-    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(
+        _binary_or_skip(redis_server_binary(), "redis-server"), tmp_path_factory.mktemp("redis")
+    )
     yield server
     server.stop()
 
@@ -27,13 +34,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """One per module: a module that stops and restarts it leaves the others alone."""
-    binary = nats_server_binary()
-    if binary is None:
-        pytest.skip(
-            "NATS TESTS SKIPPED: nats-server is not installed and cannot be installed here "
-            "(not root or no apt-get); install Debian's nats-server package"
-        )
-    server = NatsServer(binary, tmp_path_factory.mktemp("nats"))
+    server = NatsServer(
+        _binary_or_skip(nats_server_binary(), "nats-server"), tmp_path_factory.mktemp("nats")
+    )
     yield server
     server.stop()
 
