@@ -52,25 +52,45 @@ def _estimate(
     return Estimate(name, found.value, found.low, found.high, numerators.size)
 
 
+Terms = tuple[np.ndarray, np.ndarray | None]  # per-decision (numerators, denominators or None)
+
+
 def importance_weights(data: BanditData, target: np.ndarray) -> np.ndarray:
     return target[data.starts + data.chosen] / data.propensity
 
 
-def ips(data: BanditData, target: np.ndarray) -> Estimate:
-    return _estimate("ips", importance_weights(data, target) * data.reward)
+def ips_terms(data: BanditData, target: np.ndarray) -> Terms:
+    return importance_weights(data, target) * data.reward, None
 
 
-def snips(data: BanditData, target: np.ndarray) -> Estimate:
+def snips_terms(data: BanditData, target: np.ndarray) -> Terms:
     weights = importance_weights(data, target)
-    return _estimate("snips", weights * data.reward, weights)
+    return weights * data.reward, weights
 
 
-def doubly_robust(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> Estimate:
+def dr_terms(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> Terms:
     """`predicted` (N,): the reward model's r̂ for every logged candidate."""
     direct = np.add.reduceat(target * predicted, data.starts) if len(data) else np.zeros(0)
     logged = predicted[data.starts + data.chosen]
     correction = importance_weights(data, target) * (data.reward - logged)
-    return _estimate("dr", direct + correction)
+    return direct + correction, None
+
+
+def replay_terms(data: BanditData, target: np.ndarray) -> Terms:
+    agreement = target[data.starts + data.chosen]
+    return agreement * data.reward, agreement
+
+
+def ips(data: BanditData, target: np.ndarray) -> Estimate:
+    return _estimate("ips", *ips_terms(data, target))
+
+
+def snips(data: BanditData, target: np.ndarray) -> Estimate:
+    return _estimate("snips", *snips_terms(data, target))
+
+
+def doubly_robust(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> Estimate:
+    return _estimate("dr", *dr_terms(data, target, predicted))
 
 
 def is_uniform(data: BanditData) -> bool:
@@ -81,8 +101,7 @@ def replay(data: BanditData, target: np.ndarray) -> Estimate | None:
     """None unless the log explored uniformly."""
     if not is_uniform(data):
         return None
-    agreement = target[data.starts + data.chosen]
-    return _estimate("replay", agreement * data.reward, agreement)
+    return _estimate("replay", *replay_terms(data, target))
 
 
 def estimate_all(data: BanditData, target: np.ndarray, predicted: np.ndarray) -> list[Estimate]:
