@@ -118,10 +118,10 @@ def read_batches(
     plays = Plays(root)
     for path in parts(root, DECISIONS):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            yield _decision_batch(path, batch, info, sets, plays, reward_window_s)
+            yield decision_batch(path, batch, info, sets, plays, reward_window_s)
 
 
-def _decision_batch(
+def decision_batch(
     path: Path,
     batch: pa.RecordBatch,
     info: DatasetInfo,
@@ -129,6 +129,8 @@ def _decision_batch(
     plays: Plays,
     reward_window_s: float,
 ) -> DecisionBatch:
+    """One record batch of decisions (columns as in decisions_schema(info)) as BanditData; also
+    what a Spark executor calls on its share of the decisions (learning/spark_evaluate.py)."""
     names = batch.column("action_set").to_pylist()
     missing = {name for name in names if name not in sets.start}
     if missing:
