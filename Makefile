@@ -39,8 +39,13 @@ preview: proto
 	$(PY) -m demo.images
 	$(PY) -m preview.server
 
-test: docs proto model
+test: docs proto model $(VENV)/.spark-installed
 	$(PY) -m pytest -q tests
+
+# pyspark for `--engine spark` and its tests (requirements-spark.txt): not needed by `make run`.
+$(VENV)/.spark-installed: requirements-spark.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-spark.txt
+	touch $@
 
 # The docs site (mkdocs.yml): --strict fails on a broken link or anchor and on a page missing from the nav.
 docs: $(VENV)/.docs-installed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -11,17 +9,12 @@ from pathlib import Path
 import redis
 
 from suite.supervisor import free_address
+from tests.debian_packages import debian_command
 
 
 def redis_server_binary() -> str | None:
     """The redis-server on PATH; as root, installs Debian's package first when it is missing."""
-    found = shutil.which("redis-server")
-    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True, env=env)
-    return shutil.which("redis-server")
+    return debian_command("redis-server", "redis-server")
 
 
 class RedisServer:

@@ -1,0 +1,70 @@
+"""The Spark engine against the numpy one on the same Parquet dataset: the same estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from common.features import SCHEMA_VERSION
+from learning import numpy_engine, spark_evaluate
+from learning.decision_terms import Policies, Report
+from learning.estimators import estimate_all, logged_value
+from learning.parquet_reader import concatenate, read_batches
+from learning.parquet_writer import create_for, write_bandit_data
+from learning.reward_model import CrossFit
+from tests.spark_session import spark  # noqa: F401  # the module's SparkSession fixture
+from tests.unit.learning_data import synthetic
+
+K = 5
+
+
+def dataset(root: Path, logging: str, parts: int = 3) -> Path:
+    """A 3,000-decision synthetic log with keyart's features, written in `parts` part files."""
+    data, _ = synthetic(3_000, K, seed=7, logging=logging)
+    info = create_for(root, data, SCHEMA_VERSION)
+    known: set[str] = set()
+    for part in np.array_split(np.arange(len(data)), parts):
+        keep = np.zeros(len(data), bool)
+        keep[part] = True
+        known = write_bandit_data(root, info, data.subset(keep), [f"d{i}" for i in part], known)
+    return root
+
+
+def in_memory(root: Path, reward_model: CrossFit) -> Report:
+    """estimators.py on the whole dataset in memory, with the engines' reward model."""
+    batches = list(read_batches(root))
+    data = concatenate([batch.data for batch in batches])
+    ids = [i for batch in batches for i in batch.decision_ids]
+    predicted = reward_model.predict(data, ids)
+    found = {
+        name: estimate_all(data, target, predicted)
+        for name, target in Policies().targets(data).items()
+    }
+    found["logged policy"] = [logged_value(data)]
+    return found
+
+
+def values(report: Report) -> dict[tuple[str, str], float]:
+    return {(name, e.estimator): e.value for name, found in report.items() for e in found}
+
+
+@pytest.mark.parametrize("logging", ["uniform", "epsilon"])
+def test_spark_estimates_equal_numpy_to_1e_9(spark: Any, tmp_path: Path, logging: str) -> None:  # noqa: F811
+    root = dataset(tmp_path, logging)
+    on_spark, decisions = spark_evaluate.evaluate(spark, root, Policies())
+    on_numpy, numpy_decisions = numpy_engine.evaluate(root, Policies(), batch_size=700)
+    reference = in_memory(root, numpy_engine.fit_reward_model(root, seed=0))
+    assert decisions == numpy_decisions == 3_000
+    expected, spark_values, numpy_values = values(reference), values(on_spark), values(on_numpy)
+    if logging == "uniform":
+        assert ("random", "replay") in expected
+    assert numpy_values.keys() == spark_values.keys() == expected.keys()
+    for key, value in expected.items():
+        assert spark_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        assert numpy_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    for found in on_spark.values():
+        for estimate in found:
+            assert estimate.low < estimate.value < estimate.high, estimate
