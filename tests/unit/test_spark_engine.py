@@ -10,10 +10,11 @@ import pytest
 
 from common.features import SCHEMA_VERSION
 from learning import numpy_engine, spark_evaluate
-from learning.decision_terms import Policies, Report
+from learning.decision_terms import Policies, Report, report
 from learning.estimators import estimate_all, logged_value
 from learning.parquet_reader import concatenate, read_batches
 from learning.parquet_writer import create_for, write_bandit_data
+from learning.poisson_bootstrap import interval
 from learning.reward_model import CrossFit
 from tests.spark_session import spark  # noqa: F401  # the module's SparkSession fixture
 from tests.unit.learning_data import synthetic
@@ -68,3 +69,31 @@ def test_spark_estimates_equal_numpy_to_1e_9(spark: Any, tmp_path: Path, logging
     for found in on_spark.values():
         for estimate in found:
             assert estimate.low < estimate.value < estimate.high, estimate
+
+
+def test_spark_intervals_are_the_poisson_bootstrap_the_coverage_test_measures(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One part file is one partition and one record batch: Spark's intervals are then
+    partition_sums over the same batch, computed here without Spark (tests/unit/
+    test_poisson_bootstrap.py measures that method's coverage)."""
+    root = dataset(tmp_path, "epsilon", parts=1)
+    on_spark, _ = spark_evaluate.evaluate(spark, root, Policies())
+    local = spark_evaluate.partition_sums(
+        read_batches(root, batch_size=10_000),
+        Policies(),
+        numpy_engine.fit_reward_model(root, seed=0),
+        seed=0,
+    )
+    assert local is not None
+    expected = report(
+        local.labels, local.uniform, local.sums.units, lambda c: interval(local.sums, c)
+    )
+    assert on_spark.keys() == expected.keys()
+    for policy, found in expected.items():
+        assert [e.estimator for e in on_spark[policy]] == [e.estimator for e in found]
+        for spark_estimate, estimate in zip(on_spark[policy], found, strict=True):
+            assert (spark_estimate.low, spark_estimate.value, spark_estimate.high) == pytest.approx(
+                (estimate.low, estimate.value, estimate.high), rel=1e-9
+            ), (policy, estimate)
