@@ -40,13 +40,14 @@ Report = dict[str, list[Estimate]]
 class Policies:
     """The target policies of one evaluation, by name in report order."""
 
+    random: bool = True  # uniform over each decision's candidates
     default: bool = True  # the catalog default: only on keyart's features (its quality slots)
     models: tuple[Path, ...] = ()  # ONNX models' greedy policies
     fitted: tuple[tuple[str, RecipeWeights], ...] = ()  # greedy policies of bilinear weights
 
     def targets(self, data: BanditData) -> dict[str, np.ndarray]:
         """Policy name → its probabilities (N,) over `data`'s candidates."""
-        found = {"random": targets.uniform(data)}
+        found = {"random": targets.uniform(data)} if self.random else {}
         if self.default:
             found["default"] = targets.catalog_default(data)
         for path in self.models:

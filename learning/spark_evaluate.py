@@ -77,7 +77,7 @@ def decisions(spark: Any, root: Path, where: str | None = None) -> Any:
     return frame if where is None else frame.where(where)
 
 
-def _pickled_map(frame: Any, per_partition: Callable[[Iterator[pa.RecordBatch]], Any]) -> list:
+def pickled_map(frame: Any, per_partition: Callable[[Iterator[pa.RecordBatch]], Any]) -> list:
     """per_partition(batches) on every partition; the values that are not None."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -95,7 +95,7 @@ def fit_reward_model(spark: Any, reading: Any, frame: Any, seed: int) -> CrossFi
     def sample(batches: Iterator[pa.RecordBatch]) -> Sample | None:
         return sample_of(reading.value.batches(batches), rate)
 
-    found = _pickled_map(frame, sample)
+    found = pickled_map(frame, sample)
     if not found:
         raise DatasetError(f"{reading.value.root}: no decisions to evaluate")
     return CrossFit.fit(found, seed)
@@ -157,7 +157,7 @@ def evaluate(
             reading.value.batches(batches), policies, reward_model.value, seed, replicates
         )
 
-    found = _pickled_map(frame, sums)
+    found = pickled_map(frame, sums)
     total = found[0]
     for more in found[1:]:
         total = total + more

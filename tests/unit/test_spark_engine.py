@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from common.features import SCHEMA_VERSION
-from learning import numpy_engine, spark_evaluate
+from learning import bilinear, numpy_engine, spark_evaluate, spark_train
 from learning.decision_terms import Policies, Report, report
 from learning.estimators import estimate_all, logged_value
-from learning.parquet_reader import concatenate, read_batches
+from learning.parquet_reader import concatenate, load_dataset, read_batches
 from learning.parquet_writer import create_for, write_bandit_data
 from learning.poisson_bootstrap import interval
 from learning.reward_model import CrossFit
+from learning.train import train
+from services.ranker.model import RankingModel
 from tests.spark_session import spark  # noqa: F401  # the module's SparkSession fixture
 from tests.unit.learning_data import synthetic
 
@@ -97,3 +99,23 @@ def test_spark_intervals_are_the_poisson_bootstrap_the_coverage_test_measures(
             assert (spark_estimate.low, spark_estimate.value, spark_estimate.high) == pytest.approx(
                 (estimate.low, estimate.value, estimate.high), rel=1e-9
             ), (policy, estimate)
+
+
+def test_spark_train_fits_numpy_s_model_and_its_holdout_estimate_is_inside_numpy_s_interval(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    root = dataset(tmp_path / "data", "epsilon")
+    settings = bilinear.FitSettings()
+    numpy_card = train(load_dataset(root), tmp_path / "numpy.onnx", settings, 0.2, str(root))
+    spark_card = spark_train.train(spark, root, tmp_path / "spark.onnx", settings, 0.2)
+    assert spark_card["data"] == numpy_card["data"]  # the same split: the times are distinct
+    numpy_dr, spark_dr = numpy_card["offline_estimate"], spark_card["offline_estimate"]
+    print("holdout DR numpy", numpy_dr, "spark", spark_dr)
+    assert numpy_dr["low"] <= spark_dr["value"] <= numpy_dr["high"]
+    for name in ("train_log_loss", "holdout_log_loss"):
+        assert spark_card["training"][name] == pytest.approx(numpy_card["training"][name], rel=1e-4)
+    served = [RankingModel(tmp_path / f"{engine}.onnx") for engine in ("numpy", "spark")]
+    data, _ = synthetic(50, K, seed=8)
+    scores = [m.score(data.viewer[:1], data.context[:1], data.artwork[:K]) for m in served]
+    np.testing.assert_allclose(scores[1], scores[0], atol=1e-3)
