@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from common.log_schema import LogFormatError
 from learning import evaluate, simulate, simulate_experiment, train
+from learning.parquet_layout import DatasetError
+from learning.spark_session import EngineUnavailable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,7 +20,7 @@ def refusing(name: str, handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (train.TrainingRefused, LogFormatError) as error:
+        except (train.TrainingRefused, LogFormatError, DatasetError, EngineUnavailable) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2
 

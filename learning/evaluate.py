@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from common import addresses
-from learning import targets
+from learning import engines, targets
 from learning.dataset import BanditData, load
 from learning.estimators import Estimate, estimate_all, logged_value
 
@@ -43,7 +43,8 @@ def format_report(report: Report, decisions: int) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", type=Path, required=True, help="log directory or bandit-log file")
+    parser.add_argument("--log", type=Path, help="log directory or bandit-log file")
+    engines.add_arguments(parser)
     parser.add_argument(
         "--model", type=Path, action="append", default=[], help="ONNX model (repeatable)"
     )
@@ -57,10 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = load(args.log, args.reward_window_min * 60, args.artwork_target)
-    report = evaluate(data, args.model)
+    if engines.reads_dataset(args):
+        report, decisions = engines.evaluate(args)
+    else:
+        data = load(args.log, args.reward_window_min * 60, args.artwork_target)
+        report, decisions = evaluate(data, args.model), len(data)
     if args.json:
         print(json.dumps({name: [e.to_dict() for e in found] for name, found in report.items()}))
     else:
-        print(format_report(report, len(data)))
+        print(format_report(report, decisions))
     return 0

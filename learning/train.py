@@ -34,7 +34,7 @@ from common.model_contract import (
     save_model,
     write_card,
 )
-from learning import bilinear, targets
+from learning import bilinear, engines, targets
 from learning.dataset import BanditData, load
 from learning.estimators import Estimate, estimate_all
 
@@ -182,7 +182,8 @@ def train(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", type=Path, required=True, help="log directory or bandit-log file")
+    parser.add_argument("--log", type=Path, help="log directory or bandit-log file")
+    engines.add_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
@@ -208,11 +209,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = load(args.log, args.reward_window_min * 60, args.artwork_target)
     settings = bilinear.FitSettings(
         max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
     )
-    card = train(data, args.out, settings, args.holdout, str(args.log), args.allow_unexplored)
+    if engines.reads_dataset(args):
+        card = engines.train(args, settings)
+    else:
+        data = load(args.log, args.reward_window_min * 60, args.artwork_target)
+        card = train(data, args.out, settings, args.holdout, str(args.log), args.allow_unexplored)
     estimate = card["offline_estimate"]
     print(
         f"model {card['model_version']} written to {args.out} "
