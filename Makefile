@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-learning bench-experiment loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-learning bench-experiment bench-spark loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -114,6 +114,11 @@ bench-events: proto
 # Catalog scale: 20,000 imported titles × 30 candidates beside the demo (~10 minutes).
 bench-catalog: proto model
 	$(PY) -m bench.catalog_scale
+
+# evaluate --dataset at 1M and 10M synthetic decisions (80 shared candidates), numpy and Spark
+# engines: wall time and peak RSS of each command's process tree (docs/spark.md; long).
+bench-spark: proto $(VENV)/.spark-installed
+	$(PY) -m bench.spark_scale
 
 # The one image of the four services (needs a Docker engine; see Dockerfile, k8s/).
 IMAGE ?= keyart:0.1.0

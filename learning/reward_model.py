@@ -26,7 +26,7 @@ from learning import bilinear
 from learning.dataset import BanditData
 from learning.parquet_reader import DecisionBatch, concatenate
 
-SAMPLE_DECISIONS = 200_000
+SAMPLE_DECISIONS = 50_000
 
 
 def decision_hashes(decision_ids: list[str]) -> np.ndarray:

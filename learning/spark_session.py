@@ -14,6 +14,8 @@ import shutil
 import sys
 from typing import Any
 
+from learning.parquet_reader import DEFAULT_BATCH
+
 DEFAULT_MASTER = f"local[{min(os.cpu_count() or 1, 4)}]"
 
 
@@ -40,7 +42,8 @@ def session(master: str = DEFAULT_MASTER, app: str = "keyart") -> Any:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+        # An executor's batch materializes its decisions' candidates, as the numpy engine's does.
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(DEFAULT_BATCH))
     )
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

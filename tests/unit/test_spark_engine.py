@@ -12,7 +12,7 @@ from common.features import SCHEMA_VERSION
 from learning import bilinear, numpy_engine, spark_evaluate, spark_train
 from learning.decision_terms import Policies, Report, report
 from learning.estimators import estimate_all, logged_value
-from learning.parquet_reader import concatenate, load_dataset, read_batches
+from learning.parquet_reader import DEFAULT_BATCH, concatenate, load_dataset, read_batches
 from learning.parquet_writer import create_for, write_bandit_data
 from learning.poisson_bootstrap import interval
 from learning.reward_model import CrossFit
@@ -77,13 +77,13 @@ def test_spark_intervals_are_the_poisson_bootstrap_the_coverage_test_measures(
     spark: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """One part file is one partition and one record batch: Spark's intervals are then
-    partition_sums over the same batch, computed here without Spark (tests/unit/
-    test_poisson_bootstrap.py measures that method's coverage)."""
+    """One part file of 3,000 decisions (under DEFAULT_BATCH) is one partition and one record
+    batch: Spark's intervals are then partition_sums over the same batch, computed here
+    without Spark (tests/unit/test_poisson_bootstrap.py measures that method's coverage)."""
     root = dataset(tmp_path, "epsilon", parts=1)
     on_spark, _ = spark_evaluate.evaluate(spark, root, Policies())
     local = spark_evaluate.partition_sums(
-        read_batches(root, batch_size=10_000),
+        read_batches(root, batch_size=DEFAULT_BATCH),  # Spark's batch size too
         Policies(),
         numpy_engine.fit_reward_model(root, seed=0),
         seed=0,
