@@ -23,7 +23,7 @@ from tests.unit.learning_data import synthetic
 
 K = 5
 # A JVM's start and Spark's first jobs took 100-300 s on the shared 2-core machine under load,
-# past the suite's 300 s default (pyproject.toml); on an idle one this module takes about 3 min.
+# past the suite's 300 s default (pyproject.toml); at load average 6 the module took about 4 min.
 pytestmark = pytest.mark.timeout(900)
 
 
