@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa bench-spark loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,13 @@ preview: proto
 	$(PY) -m demo.images
 	$(PY) -m preview.server
 
-test: docs proto model
+test: docs proto model $(VENV)/.spark-installed
 	$(PY) -m pytest -q tests
+
+# pyspark for `--engine spark` and its tests (requirements-spark.txt): not needed by `make run`.
+$(VENV)/.spark-installed: requirements-spark.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-spark.txt
+	touch $@
 
 # The docs site (mkdocs.yml): --strict fails on a broken link or anchor and on a page missing from the nav.
 docs: $(VENV)/.docs-installed
@@ -122,6 +127,11 @@ bench-catalog: proto model
 # and peak RSS (about 15 minutes on the shared 2-core machine); last line summary: decisions=… peak_rss_mib=…
 bench-evaluate: proto
 	$(PY) -m bench.evaluate_scale
+
+# evaluate --dataset at 1M and 10M synthetic decisions (80 shared candidates), numpy and Spark
+# engines: wall time and peak RSS of each command's process tree (docs/spark.md; long).
+bench-spark: proto $(VENV)/.spark-installed
+	$(PY) -m bench.spark_scale
 
 # The one image of the four services (needs a Docker engine; see Dockerfile, k8s/).
 IMAGE ?= keyart:0.1.0

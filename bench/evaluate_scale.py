@@ -84,6 +84,8 @@ def decisions_chunk(
             "policy": empty,
             "experiment": empty,
             "cell": empty,
+            "device_type": pa.nulls(size, pa.string()),
+            "position": pa.nulls(size, pa.int32()),
         },
         schema=decisions_schema(info),
     )

@@ -26,6 +26,7 @@ bundled model's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,41 +104,78 @@ def _unpack(theta: np.ndarray) -> dict[str, np.ndarray]:
     return params
 
 
-def fit(data: BanditData, settings: FitSettings = FitSettings()) -> RecipeWeights:
-    context = data.context.astype(np.float64)
-    artwork = data.chosen_rows().astype(np.float64)
-    match = data.viewer.astype(np.float64) * artwork[:, :VIEWER_DIM]  # viewer ⊙ artwork tags
-    blocks = _blocks()
-    reward = data.reward
-    weight = np.minimum(1.0 / data.propensity, settings.clip)
-    if not settings.weighted:
-        weight = np.ones(len(data))
-    weight = weight / weight.sum() if len(data) else weight
-    l2 = {"tied": 0.0, "slot": settings.l2_slot, "wc": settings.l2, "q": settings.l2, "bias": 0.0}
+@dataclass(frozen=True)
+class Design:
+    """What the fit reads of each decision: its logged choice's features, reward and weight."""
+
+    match: np.ndarray  # (n, VIEWER_DIM) viewer ⊙ the chosen artwork's tags
+    context: np.ndarray  # (n, CONTEXT_DIM)
+    artwork: np.ndarray  # (n, ARTWORK_DIM) the chosen candidate's features
+    reward: np.ndarray  # (n,)
+    weight: np.ndarray  # (n,) min(1 / propensity, clip), or 1 when unweighted
+
+    @classmethod
+    def of(cls, data: BanditData, settings: FitSettings) -> Design:
+        artwork = data.chosen_rows().astype(np.float64)
+        weight = np.minimum(1.0 / data.propensity, settings.clip)
+        return cls(
+            data.viewer.astype(np.float64) * artwork[:, :VIEWER_DIM],
+            data.context.astype(np.float64),
+            artwork,
+            data.reward,
+            weight if settings.weighted else np.ones(len(data)),
+        )
+
+
+_BLOCKS = _blocks()
+_L2_OF = {"tied": None, "slot": "l2_slot", "wc": "l2", "q": "l2", "bias": None}
+
+
+def data_loss_gradient(theta: np.ndarray, design: Design) -> tuple[float, np.ndarray]:
+    """Σ weight · log-loss over `design`'s decisions and its gradient (flat, as theta): the data
+    part of the objective, a sum, so partial sums over batches add up to it."""
+    params = _unpack(theta)
+    diagonal = _BLOCKS @ params["tied"] + params["slot"]
+    logit = (
+        design.match @ diagonal
+        + np.einsum("na,na->n", design.artwork, design.context @ params["wc"])
+        + design.artwork @ params["q"]
+        + params["bias"][0]
+    )
+    loss = float(design.weight @ (np.logaddexp(0.0, logit) - design.reward * logit))
+    g = design.weight * (_sigmoid(logit) - design.reward)
+    g_diagonal = g @ design.match
+    grads = {
+        "tied": _BLOCKS.T @ g_diagonal,
+        "slot": g_diagonal,
+        "wc": (design.context * g[:, None]).T @ design.artwork,
+        "q": g @ design.artwork,
+        "bias": np.array([g.sum()]),
+    }
+    return loss, np.concatenate([grads[name].ravel() for name, _ in _PARAMETERS])
+
+
+DataObjective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+def fit_objective(
+    data_objective: DataObjective, total_weight: float, settings: FitSettings
+) -> RecipeWeights:
+    """L-BFGS on data_objective(θ) / total_weight + L2: `data_objective` may sum over one
+    array (fit) or over a cluster's partitions (learning/spark_train.py)."""
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        params = _unpack(theta)
-        diagonal = blocks @ params["tied"] + params["slot"]
-        logit = (
-            match @ diagonal
-            + np.einsum("na,na->n", artwork, context @ params["wc"])
-            + artwork @ params["q"]
-            + params["bias"][0]
-        )
-        loss = float(weight @ (np.logaddexp(0.0, logit) - reward * logit))
-        g = weight * (_sigmoid(logit) - reward)
-        g_diagonal = g @ match
-        grads = {
-            "tied": blocks.T @ g_diagonal,
-            "slot": g_diagonal,
-            "wc": (context * g[:, None]).T @ artwork,
-            "q": g @ artwork,
-            "bias": np.array([g.sum()]),
-        }
-        for name, value in params.items():
-            loss += 0.5 * l2[name] * float(np.sum(value * value))
-            grads[name] = grads[name] + l2[name] * value
-        return loss, np.concatenate([grads[name].ravel() for name, _ in _PARAMETERS])
+        loss, gradient = data_objective(theta)
+        loss, gradient = loss / total_weight, gradient / total_weight
+        params, offset = _unpack(theta), 0
+        for name, shape in _PARAMETERS:
+            size = int(np.prod(shape))
+            setting = _L2_OF[name]
+            l2 = 0.0 if setting is None else getattr(settings, setting)
+            loss += 0.5 * l2 * float(np.sum(params[name] ** 2))
+            gradient[offset : offset + size] += l2 * params[name].ravel()
+            offset += size
+        return loss, gradient
 
     size = sum(int(np.prod(shape)) for _, shape in _PARAMETERS)
     result = optimize.minimize(
@@ -149,10 +187,19 @@ def fit(data: BanditData, settings: FitSettings = FitSettings()) -> RecipeWeight
     )
     params = _unpack(result.x)
     wv = np.zeros((VIEWER_DIM, ARTWORK_DIM))
-    wv[:, :VIEWER_DIM] = np.diag(blocks @ params["tied"] + params["slot"])
+    wv[:, :VIEWER_DIM] = np.diag(_BLOCKS @ params["tied"] + params["slot"])
     return RecipeWeights(
         wv=wv.astype(np.float32),
         wc=params["wc"].astype(np.float32),
         q=params["q"][None, :].astype(np.float32),
         bias=float(params["bias"][0]),
+    )
+
+
+def fit(data: BanditData, settings: FitSettings = FitSettings()) -> RecipeWeights:
+    design = Design.of(data, settings)
+    return fit_objective(
+        lambda theta: data_loss_gradient(theta, design),
+        float(design.weight.sum()) or 1.0,  # no decisions: the L2 term alone
+        settings,
     )

@@ -55,11 +55,15 @@ def ratio_interval(
     if n < 2:
         return Interval(value, -math.inf, math.inf)
     replicas = _replicates(a, b, replicates, seed)
+    return bca_interval(value, replicas, _acceleration(a, b), level)
+
+
+def bca_interval(value: float, replicas: np.ndarray, acceleration: float, level: float) -> Interval:
+    """The BCa interval of `value` from its bootstrap `replicas` (finite) and acceleration."""
     if replicas.size == 0:
         return Interval(value, -math.inf, math.inf)
     if np.ptp(replicas) == 0:
         return Interval(value, value, value)
-    acceleration = _acceleration(a, b)
     below = np.count_nonzero(replicas < value) + 0.5 * np.count_nonzero(replicas == value)
     edge = 0.5 / replicas.size
     bias = norm.ppf(np.clip(below / replicas.size, edge, 1 - edge))

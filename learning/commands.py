@@ -12,6 +12,7 @@ from learning import evaluate, simulate, simulate_experiment, train
 from learning.evaluation import EvaluationRefused
 from learning.parquet_layout import DatasetError
 from learning.policy_probabilities import ProbabilitiesRefused
+from learning.spark_session import EngineUnavailable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,6 +31,7 @@ def refusing(name: str, handler: Handler) -> Handler:
             FileNotFoundError,
             EvaluationRefused,
             ProbabilitiesRefused,
+            EngineUnavailable,
         ) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2

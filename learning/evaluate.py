@@ -20,7 +20,7 @@ from common.features import (
     VIEWER_DIM,
     VISUAL_QUALITY_SLOT,
 )
-from learning import targets
+from learning import engines, targets
 from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData, load
 from learning.estimators import LOW_ESS, Estimate
 from learning.evaluation import EvaluationRefused, LeftOut, Report, Target, evaluate_batches
@@ -154,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", type=Path, help="log directory or bandit-log file")
     source.add_argument("--dataset", type=Path, help="Parquet dataset (keyart-dataset/1)")
+    engines.add_arguments(parser)
     parser.add_argument(
         "--model", type=Path, action="append", default=[], help="ONNX model (repeatable)"
     )
@@ -177,7 +178,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     window_s = args.reward_window_min * 60
-    if args.dataset is not None:
+    if engines.spark_requested(args):
+        report = engines.evaluate(args)
+    elif args.dataset is not None:
         report = evaluate_dataset(
             args.dataset, args.model, args.policy_probabilities, args.batch_size, window_s
         )

@@ -86,13 +86,13 @@ def evaluate_batches(
             report.left_out.append(LeftOut(name, "dr", no_reward_model))
         report.policies[name] = [e for e in estimates if e.computable]
         report.left_out.extend(
-            LeftOut(name, e.estimator, _why_not(e)) for e in estimates if not e.computable
+            LeftOut(name, e.estimator, why_not(e)) for e in estimates if not e.computable
         )
     report.policies[LOGGED] = [logged_value(np.concatenate(rewards))]
     return report
 
 
-def _why_not(estimate: Estimate) -> str:
+def why_not(estimate: Estimate) -> str:
     if estimate.decisions < 2:
         return "fewer than 2 decisions: no interval"
     return "the target never agrees with a logged choice (the weights sum to 0)"

@@ -123,11 +123,11 @@ def read_batches(
     for path in parts(root, DECISIONS):
         first_row = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            yield _decision_batch(path, first_row, batch, info, sets, plays, reward_window_s)
+            yield decision_batch(path, first_row, batch, info, sets, plays, reward_window_s)
             first_row += batch.num_rows
 
 
-def _decision_batch(
+def decision_batch(
     path: Path,
     first_row: int,
     batch: pa.RecordBatch,
@@ -136,6 +136,8 @@ def _decision_batch(
     plays: Plays,
     reward_window_s: float,
 ) -> DecisionBatch:
+    """One record batch of decisions (columns as in decisions_schema(info)) as BanditData; also
+    what a Spark executor calls on its share of the decisions (learning/spark_evaluate.py)."""
     names = batch.column("action_set").to_pylist()
     missing = {name for name in names if name not in sets.start}
     if missing:

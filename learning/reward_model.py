@@ -56,7 +56,12 @@ class CrossFitted:
 
     def predict(self, data: BanditData, first: int) -> np.ndarray:
         """r̂ (N,) for every candidate of `data`, the log's decisions first … first + len - 1."""
-        held = self.fold[first : first + len(data)]
+        return self.predict_at(data, np.arange(first, first + len(data)))
+
+    def predict_at(self, data: BanditData, positions: np.ndarray) -> np.ndarray:
+        """r̂ (N,) for every candidate of `data`, whose decisions are at `positions` (n,) of the
+        log's reading order (a Spark partition's rows need not be consecutive)."""
+        held = self.fold[positions]
         effects = np.where(
             held[:, None],
             bilinear.decision_effects(self.for_fold, data),
@@ -78,14 +83,18 @@ def fit(
     batches: Iterable[BanditData], decisions: int, seed: int = 0, limit: int = SAMPLE_LIMIT
 ) -> CrossFitted:
     """Reads `batches` (the log's `decisions` decisions, in order) once to draw the sample."""
-    fold = folds(decisions, seed)
     sampled = sample_mask(decisions, seed, limit)
     pieces, first = [], 0
     for data in batches:
-        keep = sampled[first : first + len(data)]
-        pieces.append(chosen_only(data).subset(keep))
+        pieces.append(chosen_only(data).subset(sampled[first : first + len(data)]))
         first += len(data)
-    sample = concatenate(pieces)
+    return fit_sample(concatenate(pieces), sampled, seed)
+
+
+def fit_sample(sample: BanditData, sampled: np.ndarray, seed: int = 0) -> CrossFitted:
+    """The cross-fit on `sample`: chosen_only decisions of the log where `sampled` (its
+    sample_mask) is true, in reading order."""
+    fold = folds(sampled.size, seed)
     in_fold = fold[sampled]
     settings = bilinear.FitSettings(weighted=False, seed=seed)
     if not in_fold.any() or in_fold.all():
@@ -96,3 +105,8 @@ def fit(
         bilinear.fit(sample.subset(~in_fold), settings),
         bilinear.fit(sample.subset(in_fold), settings),
     )
+
+
+def take(data: BanditData, order: np.ndarray) -> BanditData:
+    """The decisions of a chosen_only BanditData in `order`."""
+    return BanditData(*(getattr(data, name)[order] for name in BanditData.__dataclass_fields__))

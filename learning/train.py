@@ -20,16 +20,23 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from common import addresses
 from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
-from common.model_contract import build_model, model_version, save_model, write_card
-from learning import bilinear, targets
+from common.model_contract import (
+    RecipeWeights,
+    build_model,
+    model_version,
+    save_model,
+    write_card,
+)
+from learning import bilinear, engines, targets
 from learning.dataset import BanditData, load
-from learning.estimators import estimate_all
+from learning.estimators import Estimate, estimate_all
 from learning.parquet_layout import DatasetInfo, read_info
 from learning.parquet_reader import load_dataset
 
@@ -57,61 +64,87 @@ def split(data: BanditData, holdout: float) -> tuple[BanditData, BanditData]:
     return data.subset(keep), data.subset(~keep)
 
 
-def train(
-    data: BanditData,
-    out: Path,
-    settings: bilinear.FitSettings,
-    holdout: float,
-    source: str,
-    allow_unexplored: bool = False,
-) -> dict:
-    """Fits, writes the model card, then the model (a watcher finds both); returns the card."""
-    if len(data) < MIN_DECISIONS:
-        raise TrainingRefused(
-            f"{source}: {len(data)} decisions are too few to train on (at least {MIN_DECISIONS})"
+@dataclass(frozen=True)
+class DataSummary:
+    """What the model card says of the data (its `data` section, less the source)."""
+
+    decisions: int
+    train_decisions: int
+    holdout_decisions: int
+    explored_decisions: int
+    explored_holdout_decisions: int
+    from_ms: int
+    to_ms: int
+    mean_reward: float
+
+    @classmethod
+    def of(cls, data: BanditData, fitting: BanditData, held: BanditData) -> DataSummary:
+        return cls(
+            len(data),
+            len(fitting),
+            len(held),
+            explored(data),
+            explored(held),
+            int(data.time_ms.min()) if len(data) else 0,
+            int(data.time_ms.max()) if len(data) else 0,
+            float(data.reward.mean()) if len(data) else float("nan"),
         )
-    fitting, held = split(data, holdout)
-    estimable = explored(held) >= MIN_EXPLORED_HOLDOUT
+
+
+def check_trainable(summary: DataSummary, source: str, allow_unexplored: bool) -> bool:
+    """Whether the holdout can estimate the model; raises TrainingRefused when the data
+    cannot train one worth serving."""
+    if summary.decisions < MIN_DECISIONS:
+        raise TrainingRefused(
+            f"{source}: {summary.decisions} decisions are too few to train on "
+            f"(at least {MIN_DECISIONS})"
+        )
+    estimable = summary.explored_holdout_decisions >= MIN_EXPLORED_HOLDOUT
     if not estimable and not allow_unexplored:
         raise TrainingRefused(
-            f"{source}: {explored(data)} of {len(data)} decisions were explored (propensity < 1), "
-            f"{explored(held)} of them among the {len(held)} held out; at least "
+            f"{source}: {summary.explored_decisions} of {summary.decisions} decisions were "
+            f"explored (propensity < 1), {summary.explored_holdout_decisions} of them among the "
+            f"{summary.holdout_decisions} held out; at least "
             f"{MIN_EXPLORED_HOLDOUT} explored held-out decisions are needed to estimate a model "
             "offline. Log pages with exploration on (RANKER_EXPLORATION=epsilon_greedy or "
             "softmax), or pass --allow-unexplored to write a model with no offline estimate"
         )
-    weights = bilinear.fit(fitting, settings)
-    model = build_model(weights, name="learned")
-    estimates = estimate_all(
-        held,
-        targets.greedy(bilinear.candidate_scores(weights, held), held),
-        targets.reward_predictions(held, settings.seed),
-    )
-    dr = next(e for e in estimates if e.estimator == "dr")
+    return estimable
+
+
+@dataclass(frozen=True)
+class Fitted:
+    weights: RecipeWeights
+    train_log_loss: float
+    holdout_log_loss: float
+    holdout_estimates: list[Estimate]  # of the weights' greedy policy
+
+
+def write_trained(
+    out: Path,
+    fitted: Fitted,
+    settings: bilinear.FitSettings,
+    source: str,
+    summary: DataSummary,
+    estimable: bool,
+) -> dict:
+    """Writes the model card, then the model (a watcher finds both); returns the card."""
+    model = build_model(fitted.weights, name="learned")
+    dr = next(e for e in fitted.holdout_estimates if e.estimator == "dr")
     card = {
         "model_version": model_version(model),
         "created_at_ms": int(time.time() * 1000),
         "feature_schema": SCHEMA_VERSION,
         "model": "bilinear: sigmoid(artwork · (viewer Wv + context Wc + q) + bias)",
-        "data": {
-            "source": source,
-            "decisions": len(data),
-            "train_decisions": len(fitting),
-            "holdout_decisions": len(held),
-            "explored_decisions": explored(data),
-            "explored_holdout_decisions": explored(held),
-            "from_ms": int(data.time_ms.min()),
-            "to_ms": int(data.time_ms.max()),
-            "mean_reward": float(data.reward.mean()),
-        },
+        "data": {"source": source, **asdict(summary)},
         "training": {
             "objective": ("importance-weighted " if settings.weighted else "")
             + "logistic regression",
             **settings.__dict__,
-            "train_log_loss": bilinear.log_loss(weights, fitting, settings.clip),
-            "holdout_log_loss": bilinear.log_loss(weights, held, settings.clip),
+            "train_log_loss": fitted.train_log_loss,
+            "holdout_log_loss": fitted.holdout_log_loss,
         },
-        "holdout_estimates": [e.to_dict() for e in estimates],
+        "holdout_estimates": [e.to_dict() for e in fitted.holdout_estimates],
         "offline_estimate": (
             {"estimator": "dr", "value": dr.value, "low": dr.low, "high": dr.high}
             if estimable
@@ -147,12 +180,40 @@ def training_data(args: argparse.Namespace) -> tuple[BanditData, str]:
     return load(args.log, window_s, args.artwork_target), str(args.log)
 
 
+def train(
+    data: BanditData,
+    out: Path,
+    settings: bilinear.FitSettings,
+    holdout: float,
+    source: str,
+    allow_unexplored: bool = False,
+) -> dict:
+    """Fits on all but the holdout, estimates on it, writes card and model; returns the card."""
+    fitting, held = split(data, holdout)
+    summary = DataSummary.of(data, fitting, held)
+    estimable = check_trainable(summary, source, allow_unexplored)
+    weights = bilinear.fit(fitting, settings)
+    estimates = estimate_all(
+        held,
+        targets.greedy(bilinear.candidate_scores(weights, held), held),
+        targets.reward_predictions(held, settings.seed),
+    )
+    fitted = Fitted(
+        weights,
+        bilinear.log_loss(weights, fitting, settings.clip),
+        bilinear.log_loss(weights, held, settings.clip),
+        estimates,
+    )
+    return write_trained(out, fitted, settings, source, summary, estimable)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", type=Path, help="log directory or bandit-log file")
     source.add_argument(
         "--dataset", type=Path, help="a Parquet dataset (docs/dataset.md) of keyart's features"
     )
+    engines.add_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     parser.add_argument("--reward-window-min", type=float, default=30.0)
     parser.add_argument(
@@ -178,11 +239,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data, source = training_data(args)
     settings = bilinear.FitSettings(
         max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
     )
-    card = train(data, args.out, settings, args.holdout, source, args.allow_unexplored)
+    if engines.spark_requested(args):
+        card = engines.train(args, settings)
+    else:
+        data, source = training_data(args)
+        card = train(data, args.out, settings, args.holdout, source, args.allow_unexplored)
     estimate = card["offline_estimate"]
     print(
         f"model {card['model_version']} written to {args.out} "

@@ -1,0 +1,87 @@
+"""`--engine numpy|spark [--master URL]` for `keyart train` and `keyart evaluate --dataset`.
+
+numpy (the default) is learning/evaluate.py's and learning/train.py's own code;
+spark runs the same per-decision terms (learning/estimators.Terms) and the same
+fit on a Spark cluster, `local[N]` unless `--master` names one
+(learning/spark_evaluate.py, learning/spark_train.py; docs/spark.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
+from learning import bilinear
+from learning import train as numpy_train  # a cycle: train.run calls train() here
+from learning.decision_terms import Policies
+from learning.evaluation import Report
+from learning.parquet_layout import read_info
+from learning.spark_session import DEFAULT_MASTER, EngineUnavailable, session
+
+ENGINES = ("numpy", "spark")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="numpy",
+        help="numpy on this machine, or Apache Spark (with --dataset; docs/spark.md)",
+    )
+    parser.add_argument(
+        "--master",
+        default=DEFAULT_MASTER,
+        help=f"Spark master URL for --engine spark (default {DEFAULT_MASTER})",
+    )
+
+
+def spark_requested(args: argparse.Namespace) -> bool:
+    """True for --engine spark; refuses it without --dataset (Spark reads no gateway segments)
+    and with an outside policy (numpy only)."""
+    if args.engine != "spark":
+        return False
+    if args.dataset is None:
+        raise EngineUnavailable("--engine spark reads a dataset: give --dataset DIR")
+    if getattr(args, "policy_probabilities", None) is not None:
+        raise EngineUnavailable("--policy-probabilities is read by --engine numpy only")
+    return True
+
+
+@contextmanager
+def _spark(master: str, app: str) -> Iterator[Any]:
+    spark = session(master, app)
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def evaluate(args: argparse.Namespace, seed: int = 0) -> Report:
+    """The dataset's estimates by Spark."""
+    from learning import spark_evaluate
+
+    info = read_info(args.dataset)
+    widths = (info.viewer_dim, info.context_dim, info.action_dim)
+    if widths != (VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM):
+        raise EngineUnavailable(
+            f"{args.dataset}: --engine spark needs keyart's feature widths "
+            f"{(VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)} (DR's reward model); the dataset's are "
+            f"{widths}: --engine numpy evaluates it without DR"
+        )
+    policies = Policies(default=info.feature_schema == SCHEMA_VERSION, models=tuple(args.model))
+    with _spark(args.master, "keyart evaluate") as spark:
+        return spark_evaluate.evaluate(spark, args.dataset, policies, seed)
+
+
+def train(args: argparse.Namespace, settings: bilinear.FitSettings) -> dict:
+    """The model card of a model trained on the dataset by Spark."""
+    from learning import spark_train
+
+    numpy_train.servable_info(args.dataset)
+    with _spark(args.master, "keyart train") as spark:
+        return spark_train.train(
+            spark, args.dataset, args.out, settings, args.holdout, args.allow_unexplored
+        )

@@ -1,0 +1,55 @@
+"""A SparkSession for `--engine spark`: `local[N]` on this machine, or a cluster's master URL.
+
+pyspark is an optional dependency (requirements-spark.txt) and needs a Java
+runtime; without either the command is refused in one line, not a traceback.
+On a cluster the executors run this same Python (`PYSPARK_PYTHON`, this
+interpreter's path) with keyart installed, and read the dataset (and any
+--model file) at the same path: put both on storage every node mounts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any
+
+from learning.parquet_reader import DEFAULT_BATCH
+
+DEFAULT_MASTER = f"local[{min(os.cpu_count() or 1, 4)}]"
+
+
+class EngineUnavailable(Exception):
+    """The Spark engine cannot start here; the message says what is missing."""
+
+
+def session(master: str = DEFAULT_MASTER, app: str = "keyart") -> Any:
+    """A SparkSession (typed Any: pyspark is optional and mypy may not see it)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineUnavailable(
+            "--engine spark needs pyspark: pip install -r requirements-spark.txt"
+        ) from None
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise EngineUnavailable(
+            "--engine spark needs a Java runtime (Debian: apt-get install default-jre-headless)"
+        )
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        # An executor's batch materializes its decisions' candidates, as the numpy engine's does.
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(DEFAULT_BATCH))
+    )
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
