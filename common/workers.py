@@ -54,11 +54,15 @@ def run_workers(module: str, prefix: str, count: int, metrics_address: str) -> i
             signal.signal(signum, forward)
         log.info("workers started", module=module, count=count, pids=[w.pid for w in workers])
         codes = [_wait_any(workers, stopping)]
-        if not stopping.is_set():
+        asked_to_stop = stopping.is_set()
+        if not asked_to_stop:
             log.error("a worker exited; stopping the others", code=codes[0])
             forward(signal.SIGTERM, None)
         codes += [worker.wait() for worker in workers]
-        return 0 if stopping.is_set() and not any(codes) else max(1, *codes)
+        # A worker still starting when the stop came has no handler yet and dies of the
+        # forwarded signal: it stopped as asked.
+        failed = [code for code in codes if code and -code not in (signal.SIGTERM, signal.SIGINT)]
+        return 0 if asked_to_stop and not failed else max(1, *codes)
 
 
 def _wait_any(workers: list[subprocess.Popen[bytes]], stopping: threading.Event) -> int:
