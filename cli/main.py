@@ -10,6 +10,7 @@ import grpc
 
 from cli.ava import add_commands as add_ava_commands
 from cli.catalog import add_commands as add_catalog_commands
+from cli.collect import add_commands as add_collect_commands
 from cli.dataset import add_commands as add_dataset_commands
 from cli.events import add_commands as add_event_commands
 from cli.experiment import add_commands as add_experiment_commands
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_commands(commands)
     add_experiment_commands(commands)
     add_model_commands(commands)
+    add_collect_commands(commands)
     return parser
 
 

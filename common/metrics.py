@@ -100,6 +100,27 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
+COLLECTOR_MESSAGES = Counter(
+    "keyart_collector_messages_total",
+    "Stream messages the collector handled, by stream and outcome "
+    "(collected, already_collected, refused).",
+    ["stream", "outcome"],
+)
+COLLECTOR_PARTS = Counter(
+    "keyart_collector_parts_written_total", "Parquet part files the collector added."
+)
+COLLECTOR_LAST_COMMIT = Gauge(
+    "keyart_collector_last_commit_timestamp_seconds", "When the collector last committed a batch."
+)
+COLLECTOR_LAG = Gauge(
+    "keyart_collector_lag_messages",
+    "Messages in a stream not yet acknowledged by the collector (pending and in flight).",
+    ["stream"],
+)
+COLLECTOR_CONNECTED = Gauge(
+    "keyart_collector_connected", "1 while the collector reads the streams."
+)
+
 
 def start_metrics_server(address: str) -> None:
     """Serves /metrics on `host:port`; an empty address turns metrics off."""

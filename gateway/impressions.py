@@ -237,9 +237,13 @@ class CatalogSnapshots:
     decisions under it cannot be resolved offline.
     """
 
-    def __init__(self, directory: Path, fetch: FetchCatalog) -> None:
+    def __init__(
+        self, directory: Path, fetch: FetchCatalog, on_disk: Callable[[str], None] | None = None
+    ) -> None:
+        """`on_disk(version)` is called once the version's snapshot is on disk."""
         self._directory = directory
         self._fetch = fetch
+        self._on_disk = on_disk
         self._settled: set[str] = set()  # snapshot on disk, or the version is gone
         self._taking: dict[str, asyncio.Task[None]] = {}
         self._retry_at: dict[str, float] = {}
@@ -269,6 +273,8 @@ class CatalogSnapshots:
                     await asyncio.to_thread(save_snapshot, self._directory, version, matrix)
                     log.info("catalog snapshot written", path=str(path), rows=matrix.shape[0])
             self._settled.add(version)
+            if self._on_disk is not None and await asyncio.to_thread(path.exists):
+                self._on_disk(version)
         except (grpc.aio.AioRpcError, OSError) as error:
             self._retry_at[version] = asyncio.get_running_loop().time() + SNAPSHOT_RETRY_S
             log.warning("catalog snapshot not taken yet", catalog_version=version, error=str(error))

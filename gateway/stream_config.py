@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from common.config import ConfigError, env_float, env_int, env_str
 
 FILES = "files"
+CATALOGS_BUCKET = "KEYART_CATALOGS"
 DAY_S = 86_400.0
 
 
@@ -33,11 +34,11 @@ class NatsSinkConfig:
     buffer_pages: int  # pages waiting to be published; past this they spill
     spill_dir: Path  # impressions not yet published, as segment files
     spill_max_bytes: int  # past this a page is dropped (logged, counted)
+    catalogs_bucket: str  # the object store holding catalog snapshots, for the collector
 
 
-def parse_nats_url(raw: str) -> str:
-    """`nats://host:port`, or ConfigError naming GATEWAY_LOG_SINK."""
-    problem = f"GATEWAY_LOG_SINK={raw!r} is neither {FILES!r} nor nats://host:port"
+def parse_nats_url(raw: str, problem: str) -> str:
+    """`nats://host:port`, or ConfigError saying `problem`."""
     parts = urlsplit(raw)
     try:
         port = parts.port
@@ -64,7 +65,9 @@ def nats_sink_from_env(log_dir: Path) -> NatsSinkConfig | None:
     if raw == FILES:
         return None
     return NatsSinkConfig(
-        url=parse_nats_url(raw),
+        url=parse_nats_url(
+            raw, f"GATEWAY_LOG_SINK={raw!r} is neither {FILES!r} nor nats://host:port"
+        ),
         impressions=_stream(
             "GATEWAY_NATS_IMPRESSIONS", "KEYART_IMPRESSIONS", "keyart.impressions", 10 << 30
         ),
@@ -79,4 +82,5 @@ def nats_sink_from_env(log_dir: Path) -> NatsSinkConfig | None:
         buffer_pages=env_int("GATEWAY_NATS_BUFFER_PAGES", 256, minimum=1),
         spill_dir=log_dir / "spill",
         spill_max_bytes=env_int("GATEWAY_NATS_SPILL_MAX_BYTES", 1 << 30, minimum=1 << 10),
+        catalogs_bucket=env_str("GATEWAY_NATS_CATALOGS_BUCKET", CATALOGS_BUCKET),
     )

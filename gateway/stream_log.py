@@ -42,6 +42,7 @@ from gateway.impressions import CatalogSnapshots, FetchCatalog
 from gateway.page_request import PageRequest
 from gateway.render import RenderedPage
 from gateway.spill import Spill
+from gateway.stream_catalogs import CatalogUploads
 from gateway.stream_config import NatsSinkConfig, StreamSettings
 from gateway.stream_records import encoded_page_message, message_headers, page_message
 
@@ -88,19 +89,27 @@ class NatsLogs:
         self._queue: asyncio.Queue[QueuedPage] = asyncio.Queue(config.buffer_pages)
         self._spill = Spill(config.spill_dir, config.spill_max_bytes, config.buffer_pages)
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-records")
+        self._uploads = CatalogUploads(log_dir, config.catalogs_bucket, config.replicas, RETRY_S)
         self._snapshots = (
-            None if fetch_catalog is None else CatalogSnapshots(log_dir, fetch_catalog)
+            None
+            if fetch_catalog is None
+            else CatalogSnapshots(log_dir, fetch_catalog, self._uploads.add)
         )
         self._tasks: list[asyncio.Task[None]] = []
         STREAM_CONNECTED.set(0)
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._connect()), asyncio.create_task(self._publish())]
+        self._tasks = [
+            asyncio.create_task(self._connect()),
+            asyncio.create_task(self._publish()),
+            asyncio.create_task(self._uploads.run(self._connected_js, PUBLISH_ERRORS)),
+        ]
 
     async def close(self) -> None:
         """Publishes what is queued (for up to two publish timeouts), spills the rest, then
         disconnects; only a page being published when that time runs out is lost."""
         self._tasks[0].cancel()
+        self._tasks[2].cancel()  # a snapshot not uploaded yet is uploaded at the next start
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 2 * self._config.publish_timeout_s)
         self._tasks[1].cancel()
@@ -118,6 +127,9 @@ class NatsLogs:
     @property
     def _connected(self) -> bool:
         return self._js is not None and self._client.is_connected
+
+    def _connected_js(self) -> JetStreamContext | None:
+        return self._js if self._connected else None
 
     async def _connect(self) -> None:
         while True:

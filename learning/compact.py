@@ -115,15 +115,20 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 class Catalogs:
-    """Feature rows by catalog version, from the snapshots beside the segments, read once."""
+    """Feature rows by catalog version, from the snapshots in a directory (beside the
+    segments, or the collector's cache), each read once; a missing one is looked for
+    again next time (the collector may have fetched it since)."""
 
-    def __init__(self, logs: Path) -> None:
-        self._logs = logs
-        self._rows: dict[str, np.ndarray | None] = {}
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._rows: dict[str, np.ndarray] = {}
 
     def get(self, version: str) -> np.ndarray | None:
         if version not in self._rows:
-            self._rows[version] = load_snapshot(self._logs, version)
+            rows = load_snapshot(self._directory, version)
+            if rows is None:
+                return None
+            self._rows[version] = rows
         return self._rows[version]
 
 
@@ -239,7 +244,7 @@ def _compact_impressions(
     return counts
 
 
-def _feedback_table(events: list[FeedbackEvent]) -> pa.Table:
+def feedback_table(events: list[FeedbackEvent]) -> pa.Table:
     return pa.table(
         {
             "event_id": [e.event_id for e in events],
@@ -257,12 +262,12 @@ def _feedback_table(events: list[FeedbackEvent]) -> pa.Table:
 def _compact_feedback(path: Path, root: Path) -> Counts:
     counts = Counts(segments=1)
     for number, events in enumerate(_chunks(segment_events(path), CHUNK_DECISIONS)):
-        write_feedback(root, _feedback_table(events), f"{path.stem}-{number:05d}")
+        write_feedback(root, feedback_table(events), f"{path.stem}-{number:05d}")
         counts.feedback += len(events)
     return counts
 
 
-def _known_action_sets(root: Path) -> set[str]:
+def known_action_sets(root: Path) -> set[str]:
     """The action sets in the dataset. Those an interrupted run wrote count too: a rerun
     then writes no part for them, and the part written before stays as it is."""
     return {
@@ -284,7 +289,7 @@ def compact(logs: Path, root: Path) -> Summary:
         closed = closed_segments(logs, kind)
         summary.open_segments += len(segments(logs, kind)) - len(closed)
         todo += [path for path in closed if path.name not in compacted]
-    known = _known_action_sets(root)
+    known = known_action_sets(root)
     catalogs = Catalogs(logs)
     for path in todo:
         if path.name.startswith(IMPRESSIONS):

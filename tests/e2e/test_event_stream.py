@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -15,12 +14,12 @@ import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 from nats.js.errors import NotFoundError
 
-from cli.run import ensure_model
 from common.features import CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.log_schema import SCHEMA, PageImpression, feedback_from_record
 from demo.pages import demo_page
 from suite.client import PageClient
-from suite.supervisor import Suite, local_suite_config
+from suite.supervisor import Suite
+from tests.e2e.stream_suite import nats_suite_config
 from tests.nats_server import NatsServer
 
 IMPRESSIONS, FEEDBACK = "KEYART_IMPRESSIONS", "KEYART_FEEDBACK"
@@ -66,18 +65,7 @@ def stream_suite(
     """The four services, the gateway logging to the stream: its log directory and a client.
     The gateway starts with the broker down (the first test brings it up)."""
     data_dir = tmp_path_factory.mktemp("stream-suite")
-    model_path = data_dir / "models" / "bundled.onnx"
-    ensure_model(model_path)
-    base = local_suite_config(data_dir, model_path)
-    config = replace(
-        base,
-        extra_env={
-            **base.extra_env,
-            "GATEWAY_LOG_SINK": nats_server.url,
-            "GATEWAY_LOG_DIR": str(data_dir / "logs"),
-            "GATEWAY_NATS_PUBLISH_TIMEOUT_S": "1",
-        },
-    )
+    config = nats_suite_config(data_dir, nats_server.url, GATEWAY_NATS_PUBLISH_TIMEOUT_S="1")
     nats_server.stop()
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)

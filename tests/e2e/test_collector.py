@@ -1,0 +1,222 @@
+"""`keyart collect`: the real suite logging to a real nats-server, collected into the dataset."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pytest
+from keyart.gateway.v1 import gateway_service_pb2 as pb
+
+from demo.pages import demo_page
+from learning.parquet_layout import DECISIONS, FEEDBACK, parts
+from suite.client import PageClient
+from suite.supervisor import Suite
+from tests.e2e.stream_suite import nats_suite_config
+from tests.e2e.test_event_stream import FEEDBACK as FEEDBACK_STREAM
+from tests.e2e.test_event_stream import IMPRESSIONS, stream_messages, wait_until
+from tests.nats_server import NatsServer
+
+VIEWERS = ("romance-fan", "comedy-fan", "collector-viewer")
+
+
+@pytest.fixture(scope="module")
+def suite(
+    nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PageClient]:
+    data_dir = tmp_path_factory.mktemp("collector-suite")
+    # The gateway's log directory is not the dataset: snapshots come through the object store.
+    config = nats_suite_config(data_dir, nats_server.url)
+    with open(data_dir / "services.log", "wb") as log:
+        suite = Suite(config, log)
+        suite.start()
+        with PageClient(config.addresses["gateway"]) as client:
+            yield client
+        assert suite.stop()["gateway"] == 0
+
+
+def collect(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "collect", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start_collector(nats: NatsServer, dataset: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "collect",
+                "--nats",
+                nats.url,
+                "--dataset",
+                str(dataset),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COLLECT_FLUSH_S": "0.3"},
+        )
+
+
+def render_and_play(
+    client: PageClient, viewer: str, event_id: str
+) -> tuple[str, int, dict[str, Any]]:
+    """One page and a qualified play of its first title: (page id, titles on the page, the
+    event's fields)."""
+    page = client.render_page(viewer, demo_page())
+    tiles = {tile.title_id for row in page.rows for tile in row.tiles}
+    first = page.rows[0].tiles[0]
+    event: dict[str, Any] = {
+        "user_id": viewer,
+        "title_id": first.title_id,
+        "kind": pb.EVENT_KIND_QUALIFIED_PLAY,
+        "event_id": event_id,
+        "artwork_id": first.artwork_id,
+        "page_id": page.page_id,
+    }
+    client.report_event(**event)
+    return page.page_id, len(tiles), event
+
+
+def dataset_rows(dataset: Path) -> tuple[Counter[str], Counter[str]]:
+    """Decisions per page id, and rows per feedback event id."""
+    pages: Counter[str] = Counter()
+    for part in parts(dataset, DECISIONS):
+        pages.update(pq.read_table(part, columns=["page_id"]).column(0).to_pylist())
+    events: Counter[str] = Counter()
+    for part in parts(dataset, FEEDBACK):
+        events.update(pq.read_table(part, columns=["event_id"]).column(0).to_pylist())
+    return pages, events
+
+
+def stream_counts(nats: NatsServer) -> tuple[int, int]:
+    return len(stream_messages(nats, IMPRESSIONS)), len(stream_messages(nats, FEEDBACK_STREAM))
+
+
+def test_collect_once_puts_each_page_and_event_in_the_dataset_once(
+    suite: PageClient, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    before = stream_counts(nats_server)
+    served = {}
+    for viewer in VIEWERS:
+        page_id, tiles, event = render_and_play(suite, viewer, f"once-{viewer}")
+        served[page_id] = tiles
+    assert suite.report_event(**event).duplicate  # a retry: stored once
+    wait_until(
+        lambda: stream_counts(nats_server) == (before[0] + 3, before[1] + 3),
+        "the pages and events in the streams",
+    )
+    dataset = tmp_path / "dataset"
+    first = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    assert first.returncode == 0, first.stderr
+    pages, events = dataset_rows(dataset)
+    for page_id, tiles in served.items():
+        assert pages[page_id] == tiles  # every title of the page, once
+    assert {f"once-{viewer}" for viewer in VIEWERS} <= set(events)
+    assert max(events.values()) == 1
+
+    again = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    assert again.returncode == 0, again.stderr
+    assert dataset_rows(dataset) == (pages, events)
+    status = collect("--status", "--nats", nats_server.url, "--dataset", str(dataset))
+    assert status.returncode == 0, status.stderr
+    assert f"collected {sum(before) + 6} messages" in status.stdout
+    assert "lag KEYART_IMPRESSIONS=0 KEYART_FEEDBACK=0" in status.stdout
+
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "cli.main", "evaluate", "--dataset", str(dataset)],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_kill_9_of_the_collector_under_load_loses_and_doubles_nothing(
+    suite: PageClient, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "dataset"
+    served: dict[str, int] = {}
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        n = 0
+        while not stop.is_set():
+            page_id, tiles, _ = render_and_play(suite, VIEWERS[n % 3], f"load-{n}")
+            served[page_id] = tiles
+            acked.append(f"load-{n}")
+            n += 1
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    rng = random.Random(7)
+    log = tmp_path / "collector-0.log"
+    collector = start_collector(nats_server, dataset, log)
+    try:
+        for restart in range(1, 5):
+            time.sleep(rng.uniform(0.5, 2.0))
+            collector.send_signal(signal.SIGKILL)
+            collector.wait()
+            log = tmp_path / f"collector-{restart}.log"
+            collector = start_collector(nats_server, dataset, log)
+    finally:
+        stop.set()
+        sender.join()
+        wait_until(lambda: "collector reading" in log.read_text(), "the last collector reading")
+        collector.send_signal(signal.SIGTERM)
+        assert collector.wait(30) == 0, log.read_text()[-2000:]
+    final = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    assert final.returncode == 0, final.stderr
+
+    pages, events = dataset_rows(dataset)
+    assert len(acked) > 20
+    assert [page for page, tiles in served.items() if pages[page] != tiles] == []
+    assert [event for event in acked if events[event] != 1] == []
+    assert max(events.values()) == 1 and max(pages.values()) <= max(served.values())
+
+
+def test_bad_arguments_get_one_line_and_status_2(tmp_path: Path) -> None:
+    for args, named in (
+        (["--nats", "http://127.0.0.1:4222", "--dataset", str(tmp_path)], "--nats"),
+        (["--nats", "nats://127.0.0.1:4222"], "--dataset"),
+        (["--dataset", str(tmp_path)], "--nats"),
+    ):
+        result = collect("--once", *args, env={"COLLECT_NATS_URL": "", "COLLECT_DATASET": ""})
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and named in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_second_collector_on_the_same_dataset_is_refused(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "dataset"
+    first = start_collector(nats_server, dataset, tmp_path / "first.log")
+    try:
+        wait_until((dataset / ".collect" / "lock").exists, "the first collector started")
+        time.sleep(0.5)
+        second = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+        assert second.returncode == 2
+        assert "another collector is writing this dataset" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
