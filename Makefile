@@ -82,7 +82,7 @@ $(BUF): package.json package-lock.json
 # The fault, overload and durability tests at length, on the reference page, printing figures.
 chaos: proto model
 	KEYART_CHAOS_LONG=1 $(PY) -m pytest -q -s tests/e2e/test_faults.py tests/e2e/test_overload.py \
-		tests/e2e/test_durability.py
+		tests/e2e/test_durability.py tests/e2e/test_pipeline_chaos.py
 
 # Constant load at ~70% of capacity for SOAK_S seconds; last line: summary: errors=… p99_drift_pct=… rss_growth_pct=…
 SOAK_S ?= 600

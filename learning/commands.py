@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from common.config import ConfigError
 from common.log_schema import LogFormatError
 from common.segment_log import CorruptSegment
 from learning import evaluate, simulate, simulate_experiment, train
@@ -32,6 +33,7 @@ def refusing(name: str, handler: Handler) -> Handler:
             EvaluationRefused,
             ProbabilitiesRefused,
             EngineUnavailable,
+            ConfigError,
         ) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import random
 import signal
 import subprocess
@@ -46,13 +47,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
+from gateway.stream_config import FILES, parse_nats_url
 from learning import bilinear
 from learning.clustered import Z95, ratio_and_error
-from learning.dataset import candidate_matrix, load, page_matrices, read_pages
+from learning.dataset import candidate_matrix
+from learning.sim_logs import CollectedLog, PageLog, SegmentLog
 from learning.sim_world import Viewer, World
 from learning.train import split, train
 from services.ranker.model import RankingModel
@@ -150,10 +154,13 @@ def draw_page(world: World, seed: int, round_index: int, page_index: int, titles
 
 
 class Simulation:
-    def __init__(self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, workdir: Path, gateway: str, artwork: str, log: PageLog
+    ) -> None:
         self.args = args
         self.world = World(args.viewers, args.seed)
-        self.logs = workdir / "logs"
+        self.log = log
+        self.logs = workdir / "logs"  # the segment files (the files sink)
         self.models = workdir / "models"
         self.gateway = gateway
         self.artwork = artwork
@@ -235,19 +242,18 @@ class Simulation:
     def wait_for_log(self, page_ids: set[str], timeout_s: float = 60.0) -> None:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            logged = {page.page_id for page in read_pages(self.logs)}
-            if page_ids <= logged:
+            if page_ids <= self.log.page_ids():
                 return
             time.sleep(0.2)
-        raise TimeoutError("the gateway did not log every page in time")
+        raise TimeoutError(f"not every page reached {self.log.source} in time")
 
     def greedy_ctr(self, model_path: Path, page_ids: set[str]) -> tuple[float, float]:
         """True CTR of the model's greedy choice on the logged pages `page_ids`, and its
         standard error over pages (the pages are a sample of the viewers' visits)."""
         model = RankingModel(model_path)
-        matrices = page_matrices(self.logs, self.artwork)
+        matrices = self.log.matrices()
         totals, tiles = [], []
-        for page in read_pages(self.logs):
+        for page in self.log.pages():
             if page.page_id not in page_ids:
                 continue
             counts = np.array([len(tile.candidate_ids) for tile in page.tiles])
@@ -266,7 +272,7 @@ class Simulation:
         return ratio_and_error(np.array(totals), np.array(tiles, dtype=np.float64))
 
     def pages_between(self, first_ms: int, last_ms: int) -> set[str]:
-        return {p.page_id for p in read_pages(self.logs) if first_ms <= p.time_ms <= last_ms}
+        return {p.page_id for p in self.log.pages() if first_ms <= p.time_ms <= last_ms}
 
     def wait_for_swap(self, version: str, timeout_s: float = 60.0) -> None:
         end = time.monotonic() + timeout_s
@@ -281,6 +287,30 @@ class Simulation:
                     return
                 time.sleep(0.2)
         raise TimeoutError(f"the ranker did not swap to {version} in time")
+
+
+@contextlib.contextmanager
+def collector_process(url: str, dataset: Path, log: IO[bytes]) -> Iterator[None]:
+    """`keyart collect` reading `url` into `dataset`, committing every 0.2 s, until the end."""
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "collect", "--nats", url, "--dataset", str(dataset)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLLECT_FLUSH_S": "0.2"},
+    )
+    try:
+        yield
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(60)
+
+
+def publish(model: Path, models: Path) -> None:
+    """`keyart model publish`: the model into the models location the rankers watch."""
+    command = ["model", "publish", str(model), "--models", str(models), "--rule", "newest"]
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", *command], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def build_bundled(path: Path) -> None:
@@ -299,6 +329,7 @@ def suite_config(args: argparse.Namespace, workdir: Path) -> SuiteConfig:
         extra_env={
             **config.extra_env,
             "GATEWAY_LOG_DIR": str(workdir / "logs"),
+            "GATEWAY_LOG_SINK": args.sink,
             "RANKER_MODEL_DIR": str(models),
             "RANKER_MODEL_POLL_S": "0.2",
             # Each round's model serves so that it is measured online, even when its
@@ -333,18 +364,23 @@ def _ope_line(card: dict, achieved: float, achieved_se: float) -> tuple[str, boo
 def running(
     args: argparse.Namespace, workdir: Path, config: SuiteConfig
 ) -> Iterator[tuple[Simulation, ThreadPoolExecutor]]:
-    """The suite started with `config` and the viewers' histories seeded; stopped on the way out."""
+    """The suite started with `config` (and with `--sink nats://…` the collector) and the
+    viewers' histories seeded; stopped on the way out."""
     build_bundled(config.model_path)
-    with open(workdir / "services.log", "wb") as service_log, ThreadPoolExecutor(WORKERS) as pool:
+    addresses = config.addresses
+    with contextlib.ExitStack() as stack:
+        service_log = stack.enter_context(open(workdir / "services.log", "wb"))
+        pool = stack.enter_context(ThreadPoolExecutor(WORKERS))
         suite = Suite(config, service_log)
         suite.start()
-        try:
-            addresses = config.addresses
-            sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"])
-            sim.seed_histories(pool)
-            yield sim, pool
-        finally:
-            suite.stop()
+        stack.callback(suite.stop)
+        log: PageLog = SegmentLog(workdir / "logs", addresses["artwork"])
+        if args.sink != FILES:
+            stack.enter_context(collector_process(args.sink, workdir / "dataset", service_log))
+            log = CollectedLog(workdir / "dataset")
+        sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"], log)
+        sim.seed_histories(pool)
+        yield sim, pool
 
 
 def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
@@ -377,10 +413,15 @@ def simulate(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                     flush=True,
                 )
             if round_index + 1 < args.rounds:
-                serving = sim.models / f"learned-round{round_index + 1}.onnx"
+                trained = sim.models / f"learned-round{round_index + 1}.onnx"
+                if args.sink != FILES:  # published, as a models location is in production
+                    trained = workdir / "candidates" / trained.name
                 settings = bilinear.FitSettings(seed=args.seed)
-                data = load(sim.logs, artwork_target=sim.artwork)
-                card = train(data, serving, settings, HOLDOUT, str(sim.logs))
+                data = sim.log.training_data()
+                card = train(data, trained, settings, HOLDOUT, sim.log.source)
+                if args.sink != FILES:
+                    publish(trained, sim.models)
+                serving = trained
                 sim.wait_for_swap(card["model_version"])
                 held = split(data, HOLDOUT)[1]
                 held_pages = sim.pages_between(int(held.time_ms.min()), int(held.time_ms.max()))
@@ -406,6 +447,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epsilon", type=float, default=0.2, help="exploration while serving")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary dir")
+    parser.add_argument(
+        "--sink",
+        default=FILES,
+        help="files (the gateway's segments), or nats://host:port: the gateway logs to that "
+        "JetStream, `keyart collect` writes the dataset, each model is published",
+    )
 
 
 def prepare(args: argparse.Namespace) -> Path:
@@ -418,7 +465,14 @@ def prepare(args: argparse.Namespace) -> Path:
     return workdir
 
 
+def check_sink(args: argparse.Namespace) -> None:
+    """ConfigError naming --sink unless it is `files` or nats://host:port."""
+    if args.sink != FILES:
+        parse_nats_url(args.sink, f"--sink {args.sink!r}: neither {FILES!r} nor nats://host:port")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_sink(args)
     summary = simulate(args, prepare(args))
     print(
         "summary: "

@@ -42,6 +42,8 @@ import grpc
 from keyart.ranker.v1 import ranker_service_pb2 as ranker_pb
 from keyart.ranker.v1.ranker_service_pb2_grpc import RankerServiceStub
 
+from common.config import ConfigError
+from gateway.stream_config import FILES
 from learning import bilinear
 from learning.clustered import Estimate
 from learning.dataset import load
@@ -272,5 +274,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sink != FILES:
+        raise ConfigError("--sink: --experiment reads the gateway's segment files; leave it out")
     print(summary_line(simulate_experiment(args, prepare(args))))
     return 0
