@@ -129,17 +129,29 @@ def segment_events(path: Path) -> Iterator[FeedbackEvent]:
             yield feedback_from_record(record)
 
 
-def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
-    """Qualified plays by (page id, title id), each event id counted once."""
+# A logged event as the reward join sees it: (event id, is a qualified play, page id,
+# title id, when in Unix ms).
+PlayRow = tuple[str, bool, str, str, int]
+
+
+def play_times(events: Iterable[PlayRow]) -> dict[tuple[str, str], list[int]]:
+    """Qualified plays by (page id, title id), each event id counted once (its first row)."""
     seen: set[str] = set()
     plays: dict[tuple[str, str], list[int]] = {}
-    for path in segments(directory, FEEDBACK):
-        for event in segment_events(path):
-            if event.event_id in seen or event.kind != REWARD_KIND or not event.page_id:
-                continue
-            seen.add(event.event_id)
-            plays.setdefault((event.page_id, event.title_id), []).append(event.occurred_at_ms)
+    for event_id, qualified, page_id, title_id, at in events:
+        if event_id in seen or not qualified or not page_id:
+            continue
+        seen.add(event_id)
+        plays.setdefault((page_id, title_id), []).append(at)
     return plays
+
+
+def _play_times(directory: Path) -> dict[tuple[str, str], list[int]]:
+    return play_times(
+        (e.event_id, e.kind == REWARD_KIND, e.page_id, e.title_id, e.occurred_at_ms)
+        for path in segments(directory, FEEDBACK)
+        for e in segment_events(path)
+    )
 
 
 Matrices = dict[str, np.ndarray]  # catalog version → its artwork feature rows

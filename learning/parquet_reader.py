@@ -17,7 +17,13 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
-from learning.dataset import CLOCK_SKEW_MS, DEFAULT_REWARD_WINDOW_S, REWARD_KIND, BanditData
+from learning.dataset import (
+    CLOCK_SKEW_MS,
+    DEFAULT_REWARD_WINDOW_S,
+    REWARD_KIND,
+    BanditData,
+    play_times,
+)
 from learning.parquet_layout import (
     ACTION_SETS,
     DECISIONS,
@@ -30,6 +36,7 @@ from learning.parquet_layout import (
 )
 
 DEFAULT_BATCH = 4096
+FEEDBACK_JOIN = ["event_id", "page_id", "title_id", "kind", "time_ms"]  # read for the rewards
 _REWARD_KIND_NAME = EventKind.Name(REWARD_KIND).removeprefix("EVENT_KIND_")
 
 
@@ -81,19 +88,14 @@ class Plays:
     """Qualified plays by (page id, title id), each event id counted once: the reward join."""
 
     def __init__(self, root: Path) -> None:
-        self.times: dict[tuple[str, str], list[int]] = {}
-        seen: set[str] = set()
-        for path in parts(root, FEEDBACK):
-            table = pq.read_table(
-                path, columns=["event_id", "page_id", "title_id", "kind", "time_ms"]
-            )
+        self.times = play_times(
+            (event_id, kind == _REWARD_KIND_NAME, page_id, title_id, at)
+            for path in parts(root, FEEDBACK)
             for event_id, page_id, title_id, kind, at in zip(
-                *(table.column(name).to_pylist() for name in table.column_names), strict=True
-            ):
-                if event_id in seen or kind != _REWARD_KIND_NAME or not page_id:
-                    continue
-                seen.add(event_id)
-                self.times.setdefault((page_id, title_id), []).append(at)
+                *(column.to_pylist() for column in pq.read_table(path, columns=FEEDBACK_JOIN)),
+                strict=True,
+            )
+        )
 
     def rewards(
         self, page_ids: list[str], title_ids: list[str], times_ms: np.ndarray, window_s: float
