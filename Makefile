@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa bench-spark loadtest preview image clean chaos soak
+.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-collect bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa bench-spark loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -141,6 +141,10 @@ image:
 # The NATS JetStream log sink beside the file sink (nats-server installed when missing, as root).
 bench-sink: proto model
 	$(PY) -m bench.sink
+
+# keyart collect's speed and peak RSS on reference pages from a real gateway and nats-server.
+bench-collect: proto model
+	$(PY) -m bench.collect
 
 # The learning loop against the real suite: 5 rounds of 20,000 impressions (see README).
 bench-learning: proto

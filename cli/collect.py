@@ -11,7 +11,7 @@ from pathlib import Path
 from common.config import ConfigError, env_float, env_int, env_str
 from common.logging import configure_logging
 from common.metrics import start_metrics_server
-from gateway.stream_config import CATALOGS_BUCKET, parse_nats_url
+from gateway.stream_config import parse_nats_url
 from learning.collect_journal import read_journal
 from learning.collect_status import status_line, stream_lags
 from learning.collector import Collector, CollectorConfig
@@ -26,12 +26,16 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
     return CollectorConfig(
         url=parse_nats_url(args.nats, f"--nats {args.nats!r}: not nats://host:port"),
         dataset=Path(args.dataset),
-        impressions_stream=env_str("COLLECT_IMPRESSIONS_STREAM", "KEYART_IMPRESSIONS"),
-        feedback_stream=env_str("COLLECT_FEEDBACK_STREAM", "KEYART_FEEDBACK"),
-        catalogs_bucket=env_str("COLLECT_CATALOGS_BUCKET", CATALOGS_BUCKET),
-        flush_decisions=env_int("COLLECT_FLUSH_ROWS", 65_536, minimum=1),
-        flush_s=env_float("COLLECT_FLUSH_S", 10.0, minimum=0.0, maximum=3600.0),
-        snapshot_wait_s=env_float("COLLECT_SNAPSHOT_WAIT_S", 300.0, minimum=0.0),
+        impressions_stream=env_str(
+            "COLLECT_IMPRESSIONS_STREAM", CollectorConfig.impressions_stream
+        ),
+        feedback_stream=env_str("COLLECT_FEEDBACK_STREAM", CollectorConfig.feedback_stream),
+        catalogs_bucket=env_str("COLLECT_CATALOGS_BUCKET", CollectorConfig.catalogs_bucket),
+        flush_decisions=env_int("COLLECT_FLUSH_ROWS", CollectorConfig.flush_decisions, minimum=1),
+        flush_s=env_float("COLLECT_FLUSH_S", CollectorConfig.flush_s, minimum=0.0, maximum=3600.0),
+        snapshot_wait_s=env_float(
+            "COLLECT_SNAPSHOT_WAIT_S", CollectorConfig.snapshot_wait_s, minimum=0.0
+        ),
     )
 
 

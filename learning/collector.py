@@ -48,6 +48,7 @@ from common.metrics import (
     COLLECTOR_MESSAGES,
     COLLECTOR_PARTS,
 )
+from gateway.stream_config import CATALOGS_BUCKET
 from learning import collect_journal as journal_files
 from learning.collect_batch import (
     StagedBatch,
@@ -72,9 +73,9 @@ class CollectorConfig:
     dataset: Path
     impressions_stream: str = "KEYART_IMPRESSIONS"
     feedback_stream: str = "KEYART_FEEDBACK"
-    catalogs_bucket: str = "KEYART_CATALOGS"
+    catalogs_bucket: str = CATALOGS_BUCKET
     durable: str = "keyart-collector"  # its consumers: `<durable>-<stream name, lower case>`
-    flush_decisions: int = 65_536  # rows per batch (decisions, or feedback rows)
+    flush_decisions: int = 32_768  # rows per batch (decisions, or feedback rows)
     flush_s: float = 10.0  # a batch is committed at the latest this long after its first message
     fetch_batch: int = 256  # messages asked for per pull
     ack_wait_s: float = 120.0  # longer than a batch takes, so nothing is redelivered while held
@@ -117,6 +118,8 @@ class Collector:
         self._js: JetStreamContext | None = None
         self._subscriptions: dict[str, JetStreamContext.PullSubscription] = {}
         self._pending = Pending()
+        self._committing: Pending | None = None  # the batch the committer holds
+        self._commit_task: asyncio.Task[None] | None = None
         self._catalog_dir = self._root / journal_files.STAGING / "catalogs"
         self._catalogs = Catalogs(self._catalog_dir)
         self._cached = {
@@ -142,9 +145,13 @@ class Collector:
                 fetched = await self._fetch_round()
                 if self._due() or (once and fetched == 0):
                     await self._flush()
-                if fetched == 0 and await self._lag() == 0 and once:
-                    return
+                if fetched == 0:
+                    if once:
+                        await self._committed()  # its acks count in the lag
+                    if await self._lag() == 0 and once:
+                        return
             await self._flush()
+            await self._committed()
         finally:
             if self._client.is_connected:
                 # The acks are sent; not drain(): its pull subscriptions would hold it 30 s.
@@ -235,12 +242,17 @@ class Collector:
                 continue
             for msg in messages:
                 gathered += await self._gather(stream, msg)
+                if self._due():  # bounds the batch, whatever one pull brought
+                    await self._flush()
         return gathered
 
     async def _gather(self, stream: str, msg: Msg) -> int:
         message = _stream_message(stream, msg)
-        if (stream, message.sequence) in self._pending.sequences:
-            return 0  # delivered again while held: acknowledged with the batch
+        if (stream, message.sequence) in self._pending.sequences or (
+            self._committing is not None
+            and (stream, message.sequence) in self._committing.sequences
+        ):
+            return 0  # delivered again while held: acknowledged with its batch
         if message.sequence in self.journal.stream(stream).committed:
             COLLECTOR_MESSAGES.labels(stream, "already_collected").inc()
             await msg.ack()
@@ -296,10 +308,24 @@ class Collector:
         return True
 
     async def _flush(self) -> None:
-        """Stages, commits and moves in the pending batch, then acknowledges its messages."""
+        """Hands the pending batch to the committer and starts a new one. One batch commits
+        at a time, on a thread, while the loop decodes the next."""
         pending, self._pending = self._pending, Pending()
         if not pending.messages:
             return
+        await self._committed()
+        self._committing = pending
+        self._commit_task = asyncio.create_task(self._commit_and_ack(pending))
+
+    async def _committed(self) -> None:
+        """Waits for the batch being committed, if any (its failure is raised here)."""
+        if self._commit_task is not None:
+            task, self._commit_task = self._commit_task, None
+            await task
+        self._committing = None
+
+    async def _commit_and_ack(self, pending: Pending) -> None:
+        """Stages, commits and moves in the batch, then acknowledges its messages."""
         staged = await asyncio.to_thread(self._commit, pending)
         for msg, _ in pending.messages:
             # A lost ack: delivered again later, and skipped (its sequence is in the journal).

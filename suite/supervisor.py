@@ -136,6 +136,14 @@ def is_serving(
     return response.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def status_mib(pid: int, field: str) -> float:
+    """A memory figure of /proc/PID/status (VmRSS, VmHWM: the peak) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise ProcessLookupError(f"process {pid} reports no {field}")
+
+
 class ServiceProcess:
     def __init__(
         self,
@@ -198,10 +206,7 @@ class ServiceProcess:
 
     def _status_mib(self, field: str) -> float:
         assert self.process is not None, f"{self.name} was never started"
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-        raise ProcessLookupError(f"{self.name} (pid {self.process.pid}) reports no {field}")
+        return status_mib(self.process.pid, field)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

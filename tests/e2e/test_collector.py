@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from demo.pages import demo_page
 from learning.parquet_layout import DECISIONS, FEEDBACK, parts
 from suite.client import PageClient
 from suite.supervisor import Suite
-from tests.e2e.stream_suite import nats_suite_config
+from tests.e2e.stream_suite import CollectorProcess, nats_suite_config
 from tests.e2e.test_event_stream import FEEDBACK as FEEDBACK_STREAM
 from tests.e2e.test_event_stream import IMPRESSIONS, stream_messages, wait_until
 from tests.nats_server import NatsServer
@@ -54,25 +53,6 @@ def collect(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=120,
         env={**os.environ, **(env or {})},
     )
-
-
-def start_collector(nats: NatsServer, dataset: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "collect",
-                "--nats",
-                nats.url,
-                "--dataset",
-                str(dataset),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "COLLECT_FLUSH_S": "0.3"},
-        )
 
 
 def render_and_play(
@@ -169,21 +149,16 @@ def test_kill_9_of_the_collector_under_load_loses_and_doubles_nothing(
     sender = threading.Thread(target=traffic)
     sender.start()
     rng = random.Random(7)
-    log = tmp_path / "collector-0.log"
-    collector = start_collector(nats_server, dataset, log)
-    try:
-        for restart in range(1, 5):
-            time.sleep(rng.uniform(0.5, 2.0))
-            collector.send_signal(signal.SIGKILL)
-            collector.wait()
-            log = tmp_path / f"collector-{restart}.log"
-            collector = start_collector(nats_server, dataset, log)
-    finally:
-        stop.set()
-        sender.join()
-        wait_until(lambda: "collector reading" in log.read_text(), "the last collector reading")
-        collector.send_signal(signal.SIGTERM)
-        assert collector.wait(30) == 0, log.read_text()[-2000:]
+    with CollectorProcess(nats_server.url, dataset, tmp_path) as collector:
+        try:
+            for _ in range(4):
+                time.sleep(rng.uniform(0.5, 2.0))
+                collector.kill_and_restart()
+        finally:
+            stop.set()
+            sender.join()
+        wait_until(collector.reading, "the last collector reading")
+        assert collector.stop() == 0, collector.log.read_text()[-2000:]
     final = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
     assert final.returncode == 0, final.stderr
 
@@ -210,13 +185,9 @@ def test_a_second_collector_on_the_same_dataset_is_refused(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     dataset = tmp_path / "dataset"
-    first = start_collector(nats_server, dataset, tmp_path / "first.log")
-    try:
-        wait_until((dataset / ".collect" / "lock").exists, "the first collector started")
-        time.sleep(0.5)
+    with CollectorProcess(nats_server.url, dataset, tmp_path) as first:
+        wait_until(first.reading, "the first collector reading")
         second = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
         assert second.returncode == 2
         assert "another collector is writing this dataset" in second.stderr
-    finally:
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(30) == 0
+        assert first.stop() == 0

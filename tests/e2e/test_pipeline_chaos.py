@@ -13,10 +13,8 @@ Prints `summary: acked=… lost=… doubled=… pages_failed=… catch_up_s=…`
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,9 +28,9 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from demo.pages import reference_page
 from suite.client import PageClient
-from suite.supervisor import ServiceProcess, Suite, SuiteConfig, free_address
+from suite.supervisor import ServiceProcess, Suite, SuiteConfig, free_address, status_mib
 from tests.chaos import scaled
-from tests.e2e.stream_suite import nats_suite_config
+from tests.e2e.stream_suite import CollectorProcess, nats_suite_config
 from tests.e2e.test_collector import dataset_rows
 from tests.e2e.test_event_stream import wait_until
 from tests.nats_server import NatsServer
@@ -52,35 +50,6 @@ class Ledger:
     events_failed: int = 0
     retried: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class Collector:
-    """`keyart collect` as its own process, restartable."""
-
-    def __init__(self, nats_url: str, dataset: Path, log: Path) -> None:
-        self._args = [sys.executable, "-m", "cli.main", "collect", "--nats", nats_url]
-        self._args += ["--dataset", str(dataset)]
-        self._log = log
-        self.process = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        with open(self._log, "ab") as out:
-            return subprocess.Popen(
-                self._args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "COLLECT_FLUSH_S": "0.5"},
-            )
-
-    def kill_and_restart(self, down_s: float) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        time.sleep(down_s)
-        self.process = self._start()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
 
 
 def _second_gateway(config: SuiteConfig, data_dir: Path) -> ServiceProcess:
@@ -187,9 +156,10 @@ def test_kill_9_of_nats_the_collector_and_a_gateway_loses_and_doubles_nothing(
     stop = threading.Event()
     settle_s = scaled(3.0, 15.0)
     rounds = int(scaled(1, 3))
-    with two_gateways(nats_server, tmp_path) as (suite, second):
+    with contextlib.ExitStack() as stack:
+        suite, second = stack.enter_context(two_gateways(nats_server, tmp_path))
         targets = [suite.config.addresses["gateway"], second.address]
-        collector = Collector(nats_server.url, dataset, tmp_path / "collector.log")
+        collector = stack.enter_context(CollectorProcess(nats_server.url, dataset, tmp_path, 0.5))
         threads = [
             threading.Thread(target=_client_loop, args=(targets, i, stop, ledger))
             for i in range(CLIENTS)
@@ -223,6 +193,8 @@ def test_kill_9_of_nats_the_collector_and_a_gateway_loses_and_doubles_nothing(
             timeout_s=scaled(180, 1200),
         )
         catch_up_s = time.monotonic() - stopped
+        wait_until(collector.reading, "the collector reading")
+        collector_peak_mib = status_mib(collector.process.pid, "VmHWM")
         assert collector.stop() == 0
 
     pages, events = dataset_rows(dataset)
@@ -235,7 +207,8 @@ def test_kill_9_of_nats_the_collector_and_a_gateway_loses_and_doubles_nothing(
     print(
         f"\npipeline chaos: {len(ledger.served)} pages served on 2 gateways, "
         f"{ledger.retried} calls retried on the other gateway, {ledger.events_failed} events "
-        f"never acknowledged, {missing} pages' impressions missing (lost with a killed gateway)"
+        f"never acknowledged, {missing} pages' impressions missing (lost with a killed gateway); "
+        f"the last collector's peak RSS {collector_peak_mib:.0f} MiB"
     )
     print(
         f"summary: acked={len(ledger.acked)} lost={len(lost)} doubled={len(doubled)} "
