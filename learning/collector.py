@@ -106,6 +106,14 @@ def consumer_lag(info: ConsumerInfo) -> int:
     return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
 
+def _sequences(pending: Pending) -> dict[str, list[int]]:
+    """The batch's stream sequence numbers, by stream."""
+    sequences: dict[str, list[int]] = {}
+    for _, message in pending.messages:
+        sequences.setdefault(message.stream, []).append(message.sequence)
+    return sequences
+
+
 def _stream_message(stream: str, msg: Msg) -> StreamMessage:
     return StreamMessage(stream, msg.metadata.sequence.stream, msg.headers or {}, msg.data)
 
@@ -287,6 +295,11 @@ class Collector:
                 missing.discard(version)
         if not missing or time.time() * 1000 - page.time_ms > self._config.snapshot_wait_s * 1000:
             return True
+        log.info(
+            "page waits for its catalog snapshot",
+            sequence=msg.metadata.sequence.stream,
+            catalog_versions=sorted(missing),
+        )
         await msg.nak(delay=REDELIVER_S)
         return False
 
@@ -338,6 +351,10 @@ class Collector:
         COLLECTOR_LAST_COMMIT.set(self.journal.totals.last_commit_ms / 1000)
         log.info(
             "batch collected",
+            sequences={
+                stream: [min(numbers), max(numbers), len(numbers)]
+                for stream, numbers in _sequences(pending).items()
+            },
             messages=len(pending.messages),
             decisions=staged.decisions,
             feedback=staged.feedback,
@@ -354,10 +371,7 @@ class Collector:
         totals.action_sets += staged.action_sets
         totals.parts += staged.parts
         totals.skipped_decisions += staged.skipped_decisions
-        sequences: dict[str, list[int]] = {}
-        for _, message in pending.messages:
-            sequences.setdefault(message.stream, []).append(message.sequence)
-        journal_files.commit(self._root, self.journal, batch, sequences)
+        journal_files.commit(self._root, self.journal, batch, _sequences(pending))
         if staged.skipped_decisions:
             log.warning(
                 "decisions skipped: no catalog snapshot arrived in time",

@@ -38,7 +38,7 @@ class CollectorProcess:
     def __init__(self, nats_url: str, dataset: Path, log_dir: Path, flush_s: float = 0.3) -> None:
         self._args = [sys.executable, "-m", "cli.main", "collect", "--nats", nats_url]
         self._args += ["--dataset", str(dataset)]
-        self._env = {**os.environ, "COLLECT_FLUSH_S": str(flush_s)}
+        self._env = {**os.environ, "COLLECT_FLUSH_S": str(flush_s), "PYTHONUNBUFFERED": "1"}
         self._log_dir = log_dir
         self._starts = 0
         self.process = self._start()
