@@ -64,7 +64,11 @@ log = get_logger(__name__)
 
 NATS_ERRORS = (NatsError, asyncio.TimeoutError, OSError)
 RETRY_S = 1.0
-REDELIVER_S = 1.0  # a page waiting for its catalog snapshot comes again after this
+REDELIVER_S = 1.0
+IDLE_WAIT_S, BUSY_WAIT_S = (
+    0.5,
+    0.05,
+)  # how long a pull waits for a first message  # a page waiting for its catalog snapshot comes again after this
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,10 @@ class CollectorConfig:
     durable: str = "keyart-collector"  # its consumers: `<durable>-<stream name, lower case>`
     flush_decisions: int = 32_768  # rows per batch (decisions, or feedback rows)
     flush_s: float = 10.0  # a batch is committed at the latest this long after its first message
-    fetch_batch: int = 256  # messages asked for per pull
+    # Messages asked for per pull. A page message is about 100 KB, and nats-server cuts a
+    # client with more than 64 MB unread ("slow consumer"), so impressions are pulled few at a time.
+    fetch_impressions: int = 16
+    fetch_feedback: int = 256
     ack_wait_s: float = 120.0  # longer than a batch takes, so nothing is redelivered while held
     snapshot_wait_s: float = 300.0
 
@@ -88,6 +95,10 @@ class Pending:
 
     messages: list[tuple[Msg, StreamMessage]] = field(default_factory=list)
     sequences: set[tuple[str, int]] = field(default_factory=set)  # a redelivery is not added twice
+    # Later deliveries of messages this batch or the one committing holds: acknowledged with
+    # this batch, once the message is durable (the first delivery's ack may go to a consumer
+    # recreated since).
+    redelivered: list[Msg] = field(default_factory=list)
     pages: list[PageImpression] = field(default_factory=list)
     events: list[FeedbackEvent] = field(default_factory=list)
     decisions: int = 0
@@ -104,6 +115,13 @@ def durable_name(config: CollectorConfig, stream: str) -> str:
 def consumer_lag(info: ConsumerInfo) -> int:
     """Messages not yet delivered to the consumer, or delivered and not acknowledged."""
     return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+async def _ack(messages: list[Msg]) -> None:
+    for msg in messages:
+        # A lost ack: delivered again later, and skipped (its sequence is in the journal).
+        with contextlib.suppress(*NATS_ERRORS):
+            await msg.ack()
 
 
 def _sequences(pending: Pending) -> dict[str, list[int]]:
@@ -127,6 +145,8 @@ class Collector:
         self._subscriptions: dict[str, JetStreamContext.PullSubscription] = {}
         self._pending = Pending()
         self._committing: Pending | None = None  # the batch the committer holds
+        self._reconnected = False  # set by the client's callback: subscribe again
+        self._fetch_wait_s = IDLE_WAIT_S
         self._commit_task: asyncio.Task[None] | None = None
         self._catalog_dir = self._root / journal_files.STAGING / "catalogs"
         self._catalogs = Catalogs(self._catalog_dir)
@@ -150,6 +170,8 @@ class Collector:
         await self._connect(stop)
         try:
             while not stop.is_set():
+                if self._reconnected:
+                    await self._connect(stop)  # deliveries the lost connection held come again
                 fetched = await self._fetch_round()
                 if self._due() or (once and fetched == 0):
                     await self._flush()
@@ -184,8 +206,15 @@ class Collector:
                         connect_timeout=2,
                         reconnect_time_wait=1,
                         max_reconnect_attempts=-1,
+                        disconnected_cb=self._on_disconnected,
+                        reconnected_cb=self._on_reconnected,
+                        error_cb=self._on_error,
                     )
                 self._js = self._client.jetstream(timeout=5)
+                self._reconnected = False
+                for old in self._subscriptions.values():  # their consumers are recreated
+                    with contextlib.suppress(*NATS_ERRORS):
+                        await old.unsubscribe()
                 for stream in self._streams:
                     self._subscriptions[stream] = await self._subscribe(self._js, stream)
                 COLLECTOR_CONNECTED.set(1)
@@ -196,6 +225,19 @@ class Collector:
             except NATS_ERRORS as error:
                 log.warning("NATS not reachable yet", url=self._config.url, error=repr(error))
             await asyncio.sleep(RETRY_S)
+
+    async def _on_disconnected(self) -> None:
+        COLLECTOR_CONNECTED.set(0)
+        log.warning("NATS disconnected; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        # The messages delivered to the lost connection and not acknowledged would come again
+        # only after the ack wait: the consumers are recreated from the journal's first gap.
+        self._reconnected = True
+        log.info("NATS reconnected; the consumers are recreated", url=self._config.url)
+
+    async def _on_error(self, error: Exception) -> None:
+        log.warning("NATS client error", error=repr(error))
 
     async def _subscribe(
         self, js: JetStreamContext, stream: str
@@ -238,20 +280,28 @@ class Collector:
 
     async def _fetch_round(self) -> int:
         """Pulls from both streams once; returns how many new messages were gathered."""
-        gathered = 0
+        gathered = received = 0
         for stream, subscription in self._subscriptions.items():
+            batch = (
+                self._config.fetch_impressions
+                if stream == self._config.impressions_stream
+                else self._config.fetch_feedback
+            )
             try:
-                messages = await subscription.fetch(self._config.fetch_batch, timeout=0.5)
+                messages = await subscription.fetch(batch, timeout=self._fetch_wait_s)
             except NatsTimeout:
                 continue
             except NATS_ERRORS as error:
                 log.warning("fetch failed; retrying", stream=stream, error=repr(error))
                 await asyncio.sleep(RETRY_S)
                 continue
+            received += len(messages)
             for msg in messages:
                 gathered += await self._gather(stream, msg)
                 if self._due():  # bounds the batch, whatever one pull brought
                     await self._flush()
+        # While messages flow, a stream that has none holds the round up only briefly.
+        self._fetch_wait_s = BUSY_WAIT_S if received else IDLE_WAIT_S
         return gathered
 
     async def _gather(self, stream: str, msg: Msg) -> int:
@@ -260,7 +310,8 @@ class Collector:
             self._committing is not None
             and (stream, message.sequence) in self._committing.sequences
         ):
-            return 0  # delivered again while held: acknowledged with its batch
+            self._pending.redelivered.append(msg)
+            return 0
         if message.sequence in self.journal.stream(stream).committed:
             COLLECTOR_MESSAGES.labels(stream, "already_collected").inc()
             await msg.ack()
@@ -325,6 +376,8 @@ class Collector:
         at a time, on a thread, while the loop decodes the next."""
         pending, self._pending = self._pending, Pending()
         if not pending.messages:
+            await self._committed()  # the redelivered ones are durable once it is
+            await _ack(pending.redelivered)
             return
         await self._committed()
         self._committing = pending
@@ -340,10 +393,7 @@ class Collector:
     async def _commit_and_ack(self, pending: Pending) -> None:
         """Stages, commits and moves in the batch, then acknowledges its messages."""
         staged = await asyncio.to_thread(self._commit, pending)
-        for msg, _ in pending.messages:
-            # A lost ack: delivered again later, and skipped (its sequence is in the journal).
-            with contextlib.suppress(*NATS_ERRORS):
-                await msg.ack()
+        await _ack([msg for msg, _ in pending.messages] + pending.redelivered)
         for stream in self._streams:
             count = sum(1 for _, m in pending.messages if m.stream == stream)
             COLLECTOR_MESSAGES.labels(stream, "collected").inc(count)
