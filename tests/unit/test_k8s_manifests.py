@@ -21,6 +21,8 @@ OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())
 # Native gRPC probes are GA from 1.27; check the oldest we claim and the newest schemas known.
 KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# NAME:TAG with an explicit tag other than `latest` (a bare name means latest).
+PINNED_IMAGE = re.compile(r"[^:@\s]+:(?!latest$)[\w][\w.-]*")
 
 
 def kubectl() -> str:
@@ -156,7 +158,18 @@ def test_every_container_is_locked_down_and_sized(objects: list[dict]) -> None:
             assert context["capabilities"] == {"drop": ["ALL"]}, where
             for bound in ("requests", "limits"):
                 assert set(container["resources"][bound]) == {"cpu", "memory"}, where
-            assert not container["image"].endswith(":latest"), where
+            assert PINNED_IMAGE.fullmatch(container["image"]), where
+
+
+def test_every_keyart_container_runs_one_release(objects: list[dict]) -> None:
+    """The components' keyart containers too (the keyart-image component pins them all)."""
+    images = {
+        container["image"]
+        for _, template in pod_templates(objects)
+        for container in template["spec"].get("initContainers", []) + template["spec"]["containers"]
+        if container["image"].split(":")[0] == "keyart"
+    }
+    assert images == {"keyart:0.1.0"}
 
 
 def test_every_server_has_probes_and_keyart_ones_are_native_grpc(objects: list[dict]) -> None:
