@@ -21,6 +21,8 @@ OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())
 # Native gRPC probes are GA from 1.27; check the oldest we claim and the newest schemas known.
 KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# NAME:TAG with an explicit tag other than `latest` (a bare name means latest).
+PINNED_IMAGE = re.compile(r"[^:@\s]+:(?!latest$)[\w][\w.-]*")
 
 
 def kubectl() -> str:
@@ -66,13 +68,33 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
+def keyart_config(objects: list[dict]) -> dict:
+    """keyart-config in a render (kustomize suffixes its name with a hash of its data)."""
+    return next(
+        c
+        for c in of_kind(objects, "ConfigMap")
+        if c["metadata"]["name"].startswith("keyart-config")
+    )
+
+
 def config(objects: list[dict]) -> dict[str, str]:
-    return of_kind(objects, "ConfigMap")[0]["data"]
+    return dict(keyart_config(objects)["data"])
 
 
 def config_map_name(objects: list[dict]) -> str:
-    """keyart-config's name in a render (kustomize suffixes it with a hash of its data)."""
-    return str(of_kind(objects, "ConfigMap")[0]["metadata"]["name"])
+    return str(keyart_config(objects)["metadata"]["name"])
+
+
+def pod_templates(objects: list[dict]) -> list[tuple[str, dict]]:
+    """(workload name, pod template) of every workload, a CronJob's included."""
+    templates = [
+        (w["metadata"]["name"], w["spec"]["template"])
+        for w in of_kind(objects, *WORKLOAD_KINDS, "Job")
+    ]
+    return templates + [
+        (c["metadata"]["name"], c["spec"]["jobTemplate"]["spec"]["template"])
+        for c in of_kind(objects, "CronJob")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -123,20 +145,31 @@ def test_every_service_has_its_workload_account_and_budget(objects: list[dict]) 
 
 
 def test_every_container_is_locked_down_and_sized(objects: list[dict]) -> None:
-    for workload in of_kind(objects, *WORKLOAD_KINDS, "Job"):
-        pod = workload["spec"]["template"]["spec"]
+    for name, template in pod_templates(objects):
+        pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["automountServiceAccountToken"] is False
         for container in pod.get("initContainers", []) + pod["containers"]:
-            where = f"{workload['metadata']['name']}/{container['name']}"
+            where = f"{name}/{container['name']}"
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, where
             assert context["readOnlyRootFilesystem"] is True, where
             assert context["capabilities"] == {"drop": ["ALL"]}, where
             for bound in ("requests", "limits"):
                 assert set(container["resources"][bound]) == {"cpu", "memory"}, where
-            assert not container["image"].endswith(":latest"), where
+            assert PINNED_IMAGE.fullmatch(container["image"]), where
+
+
+def test_every_keyart_container_runs_one_release(objects: list[dict]) -> None:
+    """The components' keyart containers too (the keyart-image component pins them all)."""
+    images = {
+        container["image"]
+        for _, template in pod_templates(objects)
+        for container in template["spec"].get("initContainers", []) + template["spec"]["containers"]
+        if container["image"].split(":")[0] == "keyart"
+    }
+    assert images == {"keyart:0.1.0"}
 
 
 def test_every_server_has_probes_and_keyart_ones_are_native_grpc(objects: list[dict]) -> None:
@@ -217,6 +250,8 @@ def test_backends_have_headless_services_the_gateway_targets(objects: list[dict]
 
 METRICS_PORT = 9090
 SCRAPE_POLICY = "allow-metrics-scrape"
+# What Prometheus scrapes: the four services and the collector.
+SCRAPED = {*SERVICE_MODULES, "collector"}
 
 
 def allowed_sources(objects: list[dict], target: str) -> set[str]:
@@ -249,6 +284,8 @@ CALLERS = {
     "ranker": {"gateway"},
     "redis": {"profile"},
     "postgres": {"artwork"},
+    "nats": {"gateway", "collector", "nats"},  # the servers' routes, on the cluster port
+    "collector": set(),
 }
 
 
@@ -271,7 +308,7 @@ def test_metrics_are_scraped_from_the_monitoring_namespace_on_their_port_only(
 ) -> None:
     policy = named(objects, "NetworkPolicy", SCRAPE_POLICY)["spec"]
     (expression,) = policy["podSelector"]["matchExpressions"]
-    assert set(expression["values"]) == set(SERVICE_MODULES)
+    assert set(expression["values"]) == SCRAPED
     (rule,) = policy["ingress"]
     assert rule["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
@@ -462,9 +499,14 @@ def test_dev_is_one_plaintext_replica_each_and_prod_scales_with_tls(
     dev: list[dict], prod: list[dict]
 ) -> None:
     assert {d["spec"]["replicas"] for d in of_kind(dev, "Deployment")} == {1}
+    single_writers = {"collector"}  # the dataset's one writer: one replica everywhere
     assert of_kind(dev, "HorizontalPodAutoscaler") == [] and "GATEWAY_TLS_CERT" not in config(dev)
     assert config(dev)["PROFILE_STORE"] == "sqlite"
-    assert min(d["spec"]["replicas"] for d in of_kind(prod, "Deployment")) >= 2
+    assert {
+        d["metadata"]["name"]: d["spec"]["replicas"]
+        for d in of_kind(prod, "Deployment")
+        if d["spec"]["replicas"] < 2
+    } == dict.fromkeys(single_writers, 1)
     assert {h["metadata"]["name"] for h in of_kind(prod, "HorizontalPodAutoscaler")} == {
         "gateway",
         "ranker",
