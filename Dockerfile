@@ -18,10 +18,11 @@ COPY services ./services
 COPY gateway ./gateway
 COPY cli ./cli
 COPY suite ./suite
+COPY learning ./learning
 COPY demo ./demo
 RUN python -m services.ranker.model_recipe --out var/models/bundled.onnx \
     && pip uninstall -y grpcio-tools \
-    && python -m compileall -q /app/gen /app/common /app/services /app/gateway /app/cli /app/suite /app/demo
+    && python -m compileall -q /app/gen /app/common /app/services /app/gateway /app/cli /app/suite /app/learning /app/demo
 
 # Runtime: the venv and the application, no build tools, a non-root user.
 FROM ${PYTHON_IMAGE} AS runtime
@@ -35,6 +36,7 @@ COPY --from=builder /app/services /app/services
 COPY --from=builder /app/gateway /app/gateway
 COPY --from=builder /app/cli /app/cli
 COPY --from=builder /app/suite /app/suite
+COPY --from=builder /app/learning /app/learning
 COPY --from=builder /app/demo /app/demo
 COPY --from=builder /app/var/models /app/var/models
 WORKDIR /app

@@ -3,8 +3,10 @@ without build tools, one entry point per service, and no download outside the re
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,66 @@ def test_one_entry_point_serves_every_service(steps: list[tuple[str, str]]) -> N
     for module in SERVICE_MODULES.values():
         assert f"/app/{module.split('.')[0]}" in copied, module
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+
+
+def keyart_modules_run_by_k8s() -> set[str]:
+    """The `python -m` module of every container in k8s/ that runs the keyart image."""
+
+    def containers(node: object) -> Iterator[dict]:
+        if isinstance(node, dict):
+            if str(node.get("image", "")).split(":")[0] == "keyart" and node.get("args"):
+                yield node
+            for value in node.values():
+                yield from containers(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from containers(value)
+
+    return {
+        container["args"][0]
+        for path in (ROOT / "k8s").rglob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        for container in containers(doc)
+    }
+
+
+def local_packages(module: str) -> set[str]:
+    """The repository's top-level packages `module` imports, directly or not (lazy imports
+    inside functions included: a command may reach them)."""
+    seen: set[str] = set()
+    packages: set[str] = set()
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        base = ROOT / name.replace(".", "/")
+        source = (
+            base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        )
+        if not source.exists():
+            continue
+        packages.add(name.split(".")[0])
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                pending += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return packages
+
+
+def test_the_image_holds_every_package_the_k8s_commands_import(
+    steps: list[tuple[str, str]],
+) -> None:
+    modules = keyart_modules_run_by_k8s()
+    assert {"gateway.server", "cli.main"} <= modules
+    copied = {
+        args.split()[-1] for instruction, args in stages(steps)["runtime"] if instruction == "COPY"
+    }
+    for module in sorted(modules):
+        for package in sorted(local_packages(module)):
+            assert f"/app/{package}" in copied, f"{module} imports {package}"
 
 
 def test_the_model_is_where_the_ranker_init_container_copies_it_from(
