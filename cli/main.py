@@ -14,6 +14,7 @@ from cli.collect import add_commands as add_collect_commands
 from cli.dataset import add_commands as add_dataset_commands
 from cli.events import add_commands as add_event_commands
 from cli.experiment import add_commands as add_experiment_commands
+from cli.loop import add_commands as add_loop_commands
 from cli.models import add_commands as add_model_commands
 from cli.render import format_page
 from cli.seed import seed_viewers
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_commands(commands)
     add_model_commands(commands)
     add_collect_commands(commands)
+    add_loop_commands(commands)
     return parser
 
 

@@ -61,9 +61,9 @@ def _locked(directory: Path) -> Iterator[None]:
         yield
 
 
-def _validated(path: Path, args: argparse.Namespace) -> Candidate:
+def _validated(path: Path, min_offline_estimate: float) -> Candidate:
     try:
-        return validate_model(path, 1, args.min_offline_estimate)
+        return validate_model(path, 1, min_offline_estimate)
     except ModelError as error:
         raise ModelsRefused(str(error)) from error
 
@@ -97,31 +97,36 @@ def _copy_in(source: Path, directory: Path, version: str) -> None:
         write_file_atomically(target, lambda temp: shutil.copyfileobj(model, temp))
 
 
-def publish(args: argparse.Namespace) -> int:
-    if not args.file.is_file():
-        raise ModelsRefused(f"{args.file}: no such model file")
-    candidate = _validated(args.file, args)
+def publish_file(file: Path, models: Path, rule: str, min_offline_estimate: float) -> str:
+    """Validates `file` and makes it current in `models`; returns what was done, in one line.
+    Raises ModelsRefused (or PointerError) when it cannot."""
+    if not file.is_file():
+        raise ModelsRefused(f"{file}: no such model file")
+    candidate = _validated(file, min_offline_estimate)
     version = candidate.model.version
     if not valid_version(version):
         raise ModelsRefused(
-            f"{args.file}: version {version!r} cannot name a file "
+            f"{file}: version {version!r} cannot name a file "
             "(letters, digits, '.', '-', '_'; at most 128)"
         )
-    directory = _directory(args.models, create=True)
+    directory = _directory(models, create=True)
     with _locked(directory):
         pointer = read_pointer(directory)
         if pointer is not None and pointer.current == version:
-            print(f"{version} is already current in {directory}")
-            return 0
+            return f"{version} is already current in {directory}"
         if pointer is not None:
-            reason = _swap_refusal(candidate, model_file(directory, pointer.current), args.rule)
+            reason = _swap_refusal(candidate, model_file(directory, pointer.current), rule)
             if reason is not None:
-                raise ModelsRefused(f"{args.file}: {reason}")
-        _copy_in(args.file, directory, version)
+                raise ModelsRefused(f"{file}: {reason}")
+        _copy_in(file, directory, version)
         write_pointer(
             directory, Pointer(version) if pointer is None else pointer.published(version)
         )
-    print(f"published {version} to {directory} (was {pointer.current if pointer else 'none'})")
+    return f"published {version} to {directory} (was {pointer.current if pointer else 'none'})"
+
+
+def publish(args: argparse.Namespace) -> int:
+    print(publish_file(args.file, args.models, args.rule, args.min_offline_estimate))
     return 0
 
 
@@ -132,7 +137,7 @@ def rollback(args: argparse.Namespace) -> int:
         if pointer is None:
             raise ModelsRefused(f"{directory}: no current.json; nothing was published here")
         previous = pointer.rolled_back()
-        _validated(model_file(directory, previous.current), args)
+        _validated(model_file(directory, previous.current), args.min_offline_estimate)
         write_pointer(directory, previous)
     print(f"rolled back {directory} from {pointer.current} to {previous.current}")
     return 0

@@ -31,6 +31,7 @@ from learning.parquet_layout import (
     TARGET_PROBABILITIES,
     DatasetError,
     DatasetInfo,
+    date_of,
     parts,
     read_info,
 )
@@ -113,16 +114,32 @@ class Plays:
         )
 
 
+def decision_parts(root: Path, since_ms: int | None = None) -> list[Path]:
+    """The decisions' part files; with `since_ms`, only those of date partitions that can hold
+    a decision at or after it."""
+    found = parts(root, DECISIONS)
+    if since_ms is None:
+        return found
+    first = f"date={date_of(since_ms)}"
+    return [
+        path
+        for path in found
+        if not path.parent.name.startswith("date=") or path.parent.name >= first
+    ]
+
+
 def read_batches(
     root: Path,
     batch_size: int = DEFAULT_BATCH,
     reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
+    since_ms: int | None = None,
 ) -> Iterator[DecisionBatch]:
-    """The dataset's decisions, `batch_size` at a time, in part-file order."""
+    """The dataset's decisions, `batch_size` at a time, in part-file order; with `since_ms`,
+    the parts of dates before it are not read (a batch may still hold older decisions)."""
     info = read_info(root)
     sets = ActionSets.read(root, info)
     plays = Plays(root)
-    for path in parts(root, DECISIONS):
+    for path in decision_parts(root, since_ms):
         first_row = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
             yield decision_batch(path, first_row, batch, info, sets, plays, reward_window_s)
@@ -185,9 +202,16 @@ def concatenate(batches: list[BanditData]) -> BanditData:
     return BanditData(*(np.concatenate([getattr(b, name) for b in batches]) for name in fields))
 
 
-def load_dataset(root: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> BanditData:
-    """The whole dataset as one BanditData (its candidates' rows materialized)."""
-    batches = [batch.data for batch in read_batches(root, reward_window_s=reward_window_s)]
-    if not batches:
-        raise DatasetError(f"{root}: the dataset holds no decisions")
+def load_dataset(
+    root: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S, since_ms: int | None = None
+) -> BanditData:
+    """The whole dataset as one BanditData (its candidates' rows materialized); with
+    `since_ms`, only the decisions made at or after it."""
+    batches = [
+        batch.data if since_ms is None else batch.data.subset(batch.data.time_ms >= since_ms)
+        for batch in read_batches(root, reward_window_s=reward_window_s, since_ms=since_ms)
+    ]
+    if not batches or not any(len(batch) for batch in batches):
+        since = "" if since_ms is None else f" since {date_of(since_ms)} ({since_ms} ms)"
+        raise DatasetError(f"{root}: the dataset holds no decisions{since}")
     return concatenate(batches)

@@ -187,8 +187,12 @@ def train(
     holdout: float,
     source: str,
     allow_unexplored: bool = False,
+    predictions: np.ndarray | None = None,
 ) -> dict:
-    """Fits on all but the holdout, estimates on it, writes card and model; returns the card."""
+    """Fits on all but the holdout, estimates on it, writes card and model; returns the card.
+
+    `predictions`: DR's r̂ on the holdout, when the caller has them already (`keyart loop`
+    estimates the serving model with the same ones)."""
     fitting, held = split(data, holdout)
     summary = DataSummary.of(data, fitting, held)
     estimable = check_trainable(summary, source, allow_unexplored)
@@ -196,7 +200,7 @@ def train(
     estimates = estimate_all(
         held,
         targets.greedy(bilinear.candidate_scores(weights, held), held),
-        targets.reward_predictions(held, settings.seed),
+        targets.reward_predictions(held, settings.seed) if predictions is None else predictions,
     )
     fitted = Fitted(
         weights,

@@ -48,6 +48,17 @@ def wait_until_served(addresses: list[str], version: str, timeout_s: float = 20.
         time.sleep(POLL_S)
 
 
+def ranker_env(bundled: Path, models: Path) -> dict[str, str]:
+    """Rankers serving `bundled` until something is published in `models`, which they watch."""
+    return {
+        "RANKER_MODEL_PATH": str(bundled),
+        "RANKER_MODEL_DIR": str(models),
+        "RANKER_MODEL_POLL_S": str(POLL_S),
+        "RANKER_CATALOG_WAIT_S": "0",  # no artwork service here: pages carry their features
+        "RANKER_CATALOG_POLL_S": "60",
+    }
+
+
 def test_every_ranker_serves_what_is_published_and_rolled_back(tmp_path: Path) -> None:
     bundled = tmp_path / "image" / "bundled.onnx"
     bundled.parent.mkdir()
@@ -58,13 +69,7 @@ def test_every_ranker_serves_what_is_published_and_rolled_back(tmp_path: Path) -
     first = other_model(built / "first.onnx", -2.0, estimate=0.10)
     second = other_model(built / "second.onnx", -2.5, estimate=0.12)
     (built / "broken.onnx").write_bytes(b"not an onnx model")
-    env = {
-        "RANKER_MODEL_PATH": str(bundled),
-        "RANKER_MODEL_DIR": str(models),
-        "RANKER_MODEL_POLL_S": str(POLL_S),
-        "RANKER_CATALOG_WAIT_S": "0",  # no artwork service here: pages carry their features
-        "RANKER_CATALOG_POLL_S": "60",
-    }
+    env = ranker_env(bundled, models)
     published = keyart_model("publish", str(built / "first.onnx"), "--models", str(models))
     assert published.returncode == 0, published.stderr
     with running_replicas("ranker", env, tmp_path) as rankers:
