@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from cli.main import build_parser
 from tests.unit.test_k8s_manifests import (
     OVERLAYS,
     config,
@@ -160,6 +161,19 @@ def test_the_loop_runs_once_a_schedule_one_run_at_a_time_within_a_deadline(
     )
     assert claim_behind(pod, dataset) == "keyart-dataset"
     assert claim_behind(pod, models) == "keyart-models" and not models.get("readOnly")
+
+
+def test_the_collector_and_loop_commands_are_ones_the_cli_takes(
+    overlay: tuple[str, list[dict]],
+) -> None:
+    _, objects = overlay
+    for kind, name in (("Deployment", "collector"), ("CronJob", "loop")):
+        pod = cron_pod(objects, name) if kind == "CronJob" else None
+        container = pod["containers"][0] if pod else container_of(objects, kind, name)
+        module, *argv = container["args"]
+        assert module == "cli.main"
+        parsed = build_parser().parse_args(argv)  # argparse exits on arguments it does not take
+        assert parsed.command == argv[0] and callable(parsed.handler)
 
 
 def test_every_ranker_watches_the_published_models_read_only(
