@@ -20,9 +20,10 @@ import numpy as np
 from common.model_contract import RecipeWeights
 from learning import bilinear, targets
 from learning.bootstrap import Interval
-from learning.dataset import BanditData
 from learning.estimators import Estimate, Terms, is_uniform
 from learning.evaluation import LOGGED, LeftOut, Report, why_not
+from learning.parquet_reader import DecisionBatch
+from learning.policy_probabilities import COLUMN_POLICY, PolicyFile, column_target
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,12 @@ class Policies:
     default: bool = True  # the catalog default: only on keyart's features (its quality slots)
     models: tuple[Path, ...] = ()  # ONNX models' greedy policies
     fitted: tuple[tuple[str, RecipeWeights], ...] = ()  # greedy policies of bilinear weights
+    outside: PolicyFile | None = None  # an outside policy's probabilities by decision id
+    column: bool = False  # the decisions' target_probabilities column, an outside policy
 
-    def targets(self, data: BanditData) -> dict[str, np.ndarray]:
-        """Policy name → its probabilities (N,) over `data`'s candidates."""
+    def targets(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        """Policy name → its probabilities (N,) over the batch's candidates."""
+        data = batch.data
         found = {"random": targets.uniform(data)} if self.random else {}
         if self.default:
             found["default"] = targets.catalog_default(data)
@@ -44,6 +48,10 @@ class Policies:
             found[f"{version} ({path.name})"] = targets.greedy(scores, data)
         for name, weights in self.fitted:
             found[name] = targets.greedy(bilinear.candidate_scores(weights, data), data)
+        if self.outside is not None:
+            found[self.outside.name] = self.outside.target(batch)
+        if self.column:
+            found[COLUMN_POLICY] = column_target(batch)
         return found
 
 
@@ -68,12 +76,13 @@ def ratio_columns(terms: Terms) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
-def batch_terms(data: BanditData, policies: Policies, predicted: np.ndarray) -> BatchTerms:
+def batch_terms(batch: DecisionBatch, policies: Policies, predicted: np.ndarray) -> BatchTerms:
     """`predicted`: DR's r̂ (N,) for every candidate (learning/reward_model.py). The columns
     are the ratios learning/estimators.Terms.estimates takes, so both engines share them."""
+    data = batch.data
     labels, numerators, denominators, weights = [], [], [], []
     ones = np.ones(len(data))
-    for name, target in policies.targets(data).items():
+    for name, target in policies.targets(batch).items():
         terms = Terms.of(data, target, predicted)
         for estimator, (a, b) in ratio_columns(terms).items():
             labels.append((name, estimator))

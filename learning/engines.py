@@ -19,7 +19,8 @@ from learning import train as numpy_train  # a cycle: train.run calls train() he
 from learning.decision_terms import Policies
 from learning.evaluation import Report
 from learning.parquet_layout import read_info
-from learning.spark_session import DEFAULT_MASTER, EngineUnavailable, session
+from learning.policy_probabilities import PolicyFile, dataset_has_column
+from learning.spark_session import DEFAULT_MASTER, EngineUnavailable, executor_refusals, session
 
 ENGINES = ("numpy", "spark")
 
@@ -39,14 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def spark_requested(args: argparse.Namespace) -> bool:
-    """True for --engine spark; refuses it without --dataset (Spark reads no gateway segments)
-    and with an outside policy (numpy only)."""
+    """True for --engine spark; refuses it without --dataset (Spark reads no gateway segments)."""
     if args.engine != "spark":
         return False
     if args.dataset is None:
         raise EngineUnavailable("--engine spark reads a dataset: give --dataset DIR")
-    if getattr(args, "policy_probabilities", None) is not None:
-        raise EngineUnavailable("--policy-probabilities is read by --engine numpy only")
     return True
 
 
@@ -71,9 +69,20 @@ def evaluate(args: argparse.Namespace, seed: int = 0) -> Report:
             f"{(VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)} (DR's reward model); the dataset's are "
             f"{widths}: --engine numpy evaluates it without DR"
         )
-    policies = Policies(default=info.feature_schema == SCHEMA_VERSION, models=tuple(args.model))
-    with _spark(args.master, "keyart evaluate") as spark:
-        return spark_evaluate.evaluate(spark, args.dataset, policies, seed)
+    outside = None if args.policy_probabilities is None else PolicyFile(args.policy_probabilities)
+    policies = Policies(
+        default=info.feature_schema == SCHEMA_VERSION,
+        models=tuple(args.model),
+        outside=outside,
+        column=dataset_has_column(args.dataset),
+    )
+    with _spark(args.master, "keyart evaluate") as spark, executor_refusals():
+        report = spark_evaluate.evaluate(
+            spark, args.dataset, policies, seed, reward_window_s=args.reward_window_min * 60
+        )
+    if outside is not None:
+        outside.check_all_used(report.decisions)
+    return report
 
 
 def train(args: argparse.Namespace, settings: bilinear.FitSettings) -> dict:
@@ -83,5 +92,11 @@ def train(args: argparse.Namespace, settings: bilinear.FitSettings) -> dict:
     numpy_train.servable_info(args.dataset)
     with _spark(args.master, "keyart train") as spark:
         return spark_train.train(
-            spark, args.dataset, args.out, settings, args.holdout, args.allow_unexplored
+            spark,
+            args.dataset,
+            args.out,
+            settings,
+            args.holdout,
+            args.allow_unexplored,
+            args.reward_window_min * 60,
         )

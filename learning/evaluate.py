@@ -26,7 +26,12 @@ from learning.estimators import LOW_ESS, Estimate
 from learning.evaluation import EvaluationRefused, LeftOut, Report, Target, evaluate_batches
 from learning.parquet_layout import DECISIONS, parts, read_info
 from learning.parquet_reader import DEFAULT_BATCH, DecisionBatch, read_batches
-from learning.policy_probabilities import PolicyFile, column_target, dataset_has_column
+from learning.policy_probabilities import (
+    COLUMN_POLICY,
+    PolicyFile,
+    column_target,
+    dataset_has_column,
+)
 from services.ranker.model import RankingModel
 
 
@@ -85,9 +90,9 @@ def evaluate_dataset(
     policies, left_out = built_in_policies(note, models)
     outside = None if policy_file is None else PolicyFile(policy_file)
     if outside is not None:
-        policies[f"policy file ({outside.path.name})"] = outside.target
+        policies[outside.name] = outside.target
     if dataset_has_column(root):
-        policies["target_probabilities column"] = column_target
+        policies[COLUMN_POLICY] = column_target
     decisions = sum(pq.ParquetFile(path).metadata.num_rows for path in parts(root, DECISIONS))
     widths = (info.viewer_dim, info.context_dim, info.action_dim)
     report = evaluate_batches(

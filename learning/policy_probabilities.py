@@ -32,6 +32,7 @@ from learning.parquet_reader import DecisionBatch
 
 SUM_TOLERANCE = 1e-6
 FILE_FIELDS = ("decision_id", "probabilities")
+COLUMN_POLICY = "target_probabilities column"  # its row in a report, in either engine
 
 
 class ProbabilitiesRefused(ValueError):
@@ -124,6 +125,11 @@ class PolicyFile:
         if not self.by_id:
             raise ProbabilitiesRefused(f"{path}: no decisions in the file")
 
+    @property
+    def name(self) -> str:
+        """Its row in a report, in either engine."""
+        return f"policy file ({self.path.name})"
+
     def target(self, batch: DecisionBatch) -> np.ndarray:
         """(N,) the file's probabilities for the batch's candidates."""
         vectors = []
@@ -140,11 +146,14 @@ class PolicyFile:
         self.used += len(vectors)
         return np.concatenate(vectors) if vectors else np.zeros(0)
 
-    def check_all_used(self) -> None:
-        """After every batch: a file that names decisions the dataset lacks is refused too."""
-        if self.used < len(self.by_id):
+    def check_all_used(self, decisions: int | None = None) -> None:
+        """After every batch: a file that names decisions the dataset lacks is refused too.
+        `decisions`: how many were looked up, when that happened elsewhere (Spark's executors);
+        every one was found, or target() refused it."""
+        used = self.used if decisions is None else decisions
+        if used < len(self.by_id):
             raise ProbabilitiesRefused(
-                f"{self.path}: decision_id: {len(self.by_id) - self.used} of its decisions "
+                f"{self.path}: decision_id: {len(self.by_id) - used} of its decisions "
                 "are not in the dataset"
             )
 

@@ -40,6 +40,7 @@ from learning.parquet_layout import DECISIONS, DatasetError, DatasetInfo, decisi
 from learning.parquet_layout import read_info as read_dataset_info
 from learning.parquet_reader import ActionSets, DecisionBatch, Plays, concatenate, decision_batch
 from learning.poisson_bootstrap import RatioSums, batch_seed, interval, ratio_sums
+from learning.policy_probabilities import dataset_has_column
 from learning.reward_model import CrossFitted, chosen_only
 
 _PICKLED = "value binary"  # mapInArrow's output: one pickled value a row
@@ -57,6 +58,7 @@ class DatasetReading:
     reward_window_s: float
     first_positions: dict[str, int]  # part file path → the position of its first decision
     decisions: int  # in the whole dataset
+    column: bool  # the decisions carry target_probabilities (an outside policy)
 
     @classmethod
     def of(cls, root: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> DatasetReading:
@@ -74,11 +76,12 @@ class DatasetReading:
             reward_window_s,
             {str(path.resolve()): int(first) for path, first in zip(files, starts, strict=True)},
             int(sum(counts)),
+            dataset_has_column(root),
         )
 
     def batches(self, arrow_batches: Iterable[pa.RecordBatch]) -> Iterator[PositionedBatch]:
         """Each run of one part file's rows in `arrow_batches` (decisions(…)'s columns)."""
-        schema = decisions_schema(self.info)
+        schema = decisions_schema(self.info, target_probabilities=self.column)
         for batch in arrow_batches:
             files = batch.column(_FILE).to_numpy(zero_copy_only=False)
             rows = batch.column(_ROW).to_numpy()
@@ -109,12 +112,14 @@ class PositionedBatch:
 _FILE, _ROW = "part_file", "part_row"
 
 
-def decisions(spark: Any, root: Path, where: str | None = None) -> Any:
-    """The decisions table as a DataFrame, its columns as in the layout plus each row's part file
-    and row within it (no partition column)."""
-    frame = spark.read.parquet(str(root / DECISIONS))
+def decisions(spark: Any, root: Path, where: str | None = None, column: bool = False) -> Any:
+    """The decisions table as a DataFrame, its columns as in the layout (with `column`, the
+    optional target_probabilities too) plus each row's part file and row within it (no
+    partition column)."""
+    # Parts written without the optional column: merged in as nulls.
+    frame = spark.read.option("mergeSchema", str(column).lower()).parquet(str(root / DECISIONS))
     frame = frame.select(
-        *decisions_schema(read_dataset_info(root)).names,
+        *decisions_schema(read_dataset_info(root), target_probabilities=column).names,
         frame["_metadata.file_path"].alias(_FILE),
         frame["_metadata.row_index"].alias(_ROW),
     )
@@ -183,7 +188,7 @@ def partition_sums(
     total: PartitionSums | None = None
     for found in batches:
         batch = found.batch
-        terms = batch_terms(batch.data, policies, model.predict_at(batch.data, found.positions))
+        terms = batch_terms(batch, policies, model.predict_at(batch.data, found.positions))
         sums = PartitionSums(
             terms.labels,
             ratio_sums(
@@ -206,11 +211,12 @@ def evaluate(
     seed: int = 0,
     where: str | None = None,
     replicates: int = REPLICATES,
+    reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
 ) -> Report:
     """The estimates of `policies` on the dataset's decisions (those matching the SQL condition
     `where`, when given)."""
-    reading = spark.sparkContext.broadcast(DatasetReading.of(root))
-    frame = decisions(spark, root, where)
+    reading = spark.sparkContext.broadcast(DatasetReading.of(root, reward_window_s))
+    frame = decisions(spark, root, where, reading.value.column)
     model = spark.sparkContext.broadcast(fit_reward_model(reading, frame, seed))
 
     def sums(batches: Iterator[pa.RecordBatch]) -> PartitionSums | None:

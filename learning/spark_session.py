@@ -10,11 +10,16 @@ interpreter's path) with keyart installed, and read the dataset (and any
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from learning.parquet_layout import DatasetError
 from learning.parquet_reader import DEFAULT_BATCH
+from learning.policy_probabilities import ProbabilitiesRefused
 
 DEFAULT_MASTER = f"local[{min(os.cpu_count() or 1, 4)}]"
 
@@ -53,3 +58,23 @@ def session(master: str = DEFAULT_MASTER, app: str = "keyart") -> Any:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# What an executor may refuse, by its class's name in the traceback Spark sends back.
+_REFUSALS = {"ProbabilitiesRefused": ProbabilitiesRefused, "DatasetError": DatasetError}
+_REFUSAL_LINE = re.compile(r"^(?:[\w.]+\.)?(" + "|".join(_REFUSALS) + r"): (.+)$", re.MULTILINE)
+
+
+@contextmanager
+def executor_refusals() -> Iterator[None]:
+    """Bad input an executor found (a missing or malformed outside-policy row, a decision naming
+    no action set) raised again on the driver as the numpy engine raises it: one line, not the
+    executor's traceback wrapped in Spark's."""
+    try:
+        yield
+    except Exception as error:
+        found = _REFUSAL_LINE.findall(str(error))
+        if not found:
+            raise
+        name, message = found[-1]
+        raise _REFUSALS[name](message) from None

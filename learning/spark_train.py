@@ -25,9 +25,9 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 
 from common.model_contract import RecipeWeights
 from learning import bilinear, spark_evaluate
-from learning.dataset import BanditData
+from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData
 from learning.decision_terms import Policies
-from learning.parquet_layout import DatasetInfo
+from learning.parquet_layout import DatasetInfo, read_info
 from learning.reward_model import chosen_only
 from learning.train import (
     EXPLORED_BELOW,
@@ -53,9 +53,9 @@ def _matrix(column: pa.Array, width: int) -> np.ndarray:
     return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
 
 
-def chosen_frame(spark: Any, root: Path) -> Any:
+def chosen_frame(spark: Any, root: Path, reward_window_s: float) -> Any:
     """The dataset's decisions cut to their logged choice (the fit's input), as a DataFrame."""
-    reading = spark.sparkContext.broadcast(spark_evaluate.DatasetReading.of(root))
+    reading = spark.sparkContext.broadcast(spark_evaluate.DatasetReading.of(root, reward_window_s))
 
     def cut(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for found in reading.value.batches(batches):
@@ -71,7 +71,8 @@ def chosen_frame(spark: Any, root: Path) -> Any:
                 }
             )
 
-    return spark_evaluate.decisions(spark, root).mapInArrow(cut, _CHOSEN)
+    frame = spark_evaluate.decisions(spark, root, column=reading.value.column)
+    return frame.mapInArrow(cut, _CHOSEN)
 
 
 def _total(frame: Any, info: DatasetInfo, of_batch: Callable[[BanditData], np.ndarray]) -> Any:
@@ -154,12 +155,13 @@ def train(
     settings: bilinear.FitSettings,
     holdout: float,
     allow_unexplored: bool = False,
+    reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
 ) -> dict:
     """numpy's train (learning/train.py) on the dataset at `root`, computed by Spark."""
-    info = spark_evaluate.DatasetReading.of(root).info
+    info = read_info(root)
     times = spark_evaluate.decisions(spark, root).select("time_ms").toArrow().column(0)
     cut_ms = holdout_cut(np.asarray(times.to_numpy()), holdout)
-    chosen = chosen_frame(spark, root).cache()
+    chosen = chosen_frame(spark, root, reward_window_s).cache()
     try:
         found = summary(chosen, cut_ms)
         estimable = check_trainable(found, str(root), allow_unexplored)
@@ -171,6 +173,7 @@ def train(
             Policies(random=False, default=False, fitted=(("learned", weights),)),
             settings.seed,
             where=f"time_ms >= {cut_ms}",
+            reward_window_s=reward_window_s,
         )
         fitted = Fitted(
             weights,

@@ -26,10 +26,6 @@ def foreign_dataset(root: Path) -> Path:
         (["evaluate", "--log", "logs", "--engine", "spark"], "--engine spark reads a dataset"),
         (["train", "--log", "logs", "--out", "m.onnx", "--engine", "spark"], "reads a dataset"),
         (["evaluate", "--dataset", "nowhere"], "nowhere: not a dataset (no dataset.json)"),
-        (
-            ["evaluate", "--dataset", "d", "--policy-probabilities", "p", "--engine", "spark"],
-            "--policy-probabilities is read by --engine numpy only",
-        ),
     ],
 )
 def test_a_command_line_without_one_source_is_refused(

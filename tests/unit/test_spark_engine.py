@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,26 @@ import pytest
 
 from common.features import SCHEMA_VERSION
 from learning import bilinear, reward_model, spark_evaluate, spark_train
+from learning.compact import compact
 from learning.decision_terms import Policies, report
 from learning.estimators import Estimate, estimate_all, logged_value
 from learning.evaluate import evaluate_dataset
-from learning.parquet_reader import DEFAULT_BATCH, concatenate, load_dataset, read_batches
+from learning.parquet_reader import (
+    DEFAULT_BATCH,
+    DecisionBatch,
+    concatenate,
+    load_dataset,
+    read_batches,
+)
 from learning.parquet_writer import create_for, write_bandit_data
 from learning.poisson_bootstrap import interval
+from learning.policy_probabilities import COLUMN_POLICY, PolicyFile, ProbabilitiesRefused
 from learning.reward_model import CrossFitted
+from learning.spark_session import executor_refusals
 from learning.train import train
 from services.ranker.model import RankingModel
 from tests.spark_session import spark  # noqa: F401  # the module's SparkSession fixture
+from tests.unit.gateway_log import write_gateway_log
 from tests.unit.learning_data import synthetic
 
 K = 5
@@ -47,7 +58,7 @@ def in_memory(root: Path) -> tuple[dict[str, list[Estimate]], CrossFitted]:
     predicted = model.predict(data, 0)
     found = {
         name: estimate_all(data, target, predicted)
-        for name, target in Policies().targets(data).items()
+        for name, target in Policies().targets(DecisionBatch(data, [])).items()
     }
     found["logged policy"] = [logged_value(data.reward)]
     return found, model
@@ -134,3 +145,83 @@ def test_spark_train_fits_numpy_s_model_and_its_holdout_estimate_is_inside_numpy
     data, _ = synthetic(50, K, seed=8)
     scores = [m.score(data.viewer[:1], data.context[:1], data.artwork[:K]) for m in served]
     np.testing.assert_allclose(scores[1], scores[0], atol=1e-3)
+
+
+def outside_policy_dataset(root: Path) -> tuple[Path, list[list[float]]]:
+    """3,000 decisions whose target_probabilities column is an outside policy (ε-greedy on the
+    first candidate), written in three parts; the same probabilities are returned."""
+    data, _ = synthetic(3_000, K, seed=7, logging="epsilon")
+    rows = [[0.6] + [0.4 / (K - 1)] * (K - 1) for _ in range(len(data))]
+    info = create_for(root, data, SCHEMA_VERSION)
+    known: set[str] = set()
+    for part in np.array_split(np.arange(len(data)), 3):
+        keep = np.zeros(len(data), bool)
+        keep[part] = True
+        ids = [f"d{i}" for i in part]
+        known = write_bandit_data(
+            root, info, data.subset(keep), ids, known, target_probabilities=[rows[i] for i in part]
+        )
+    return root, rows
+
+
+def test_outside_policies_on_spark_equal_numpy_to_1e_9(spark: Any, tmp_path: Path) -> None:  # noqa: F811
+    root, rows = outside_policy_dataset(tmp_path / "data")
+    policy_file = tmp_path / "outside.jsonl"
+    policy_file.write_text(
+        "".join(
+            json.dumps({"decision_id": f"d{i}", "probabilities": p}) + "\n"
+            for i, p in enumerate(reversed(rows))  # the same vectors: any order of lines
+        )
+    )
+    outside = PolicyFile(policy_file)
+    on_spark = spark_evaluate.evaluate(spark, root, Policies(outside=outside, column=True))
+    outside.check_all_used(on_spark.decisions)
+    on_numpy = evaluate_dataset(root, [], policy_file=policy_file, batch_size=700)
+    spark_values, numpy_values = values(on_spark.policies), values(on_numpy.policies)
+    assert {outside.name, COLUMN_POLICY} <= {policy for policy, _ in spark_values}
+    assert spark_values.keys() == numpy_values.keys()
+    for key, value in numpy_values.items():
+        assert spark_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    # The file and the column hold the same policy: the same estimates.
+    for estimator in ("ips", "snips", "dr"):
+        assert spark_values[(outside.name, estimator)] == pytest.approx(
+            spark_values[(COLUMN_POLICY, estimator)], rel=1e-12
+        )
+
+
+def test_an_outside_policy_row_an_executor_refuses_is_one_line_on_the_driver(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    root, rows = outside_policy_dataset(tmp_path / "data")
+    policy_file = tmp_path / "short.jsonl"
+    policy_file.write_text(
+        "".join(
+            json.dumps({"decision_id": f"d{i}", "probabilities": p}) + "\n"
+            for i, p in enumerate(rows[:-1])  # the last decision has none
+        )
+    )
+    with pytest.raises(ProbabilitiesRefused) as refused, executor_refusals():
+        spark_evaluate.evaluate(spark, root, Policies(outside=PolicyFile(policy_file)))
+    message = str(refused.value)
+    assert message.startswith(f"{policy_file}: decision_id: 'd2999' (row ")
+    assert message.endswith("is missing; every decision of the dataset needs one")
+    assert "\n" not in message
+
+
+def test_spark_joins_plays_within_the_reward_window_it_is_given(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    write_gateway_log(logs)
+    compact(logs, root)
+    logged = {}
+    for window_s in (60.0, 1800.0):
+        on_spark = spark_evaluate.evaluate(spark, root, Policies(), reward_window_s=window_s)
+        on_numpy = evaluate_dataset(root, [], reward_window_s=window_s)
+        logged[window_s] = on_spark.policies["logged policy"][0].value
+        assert logged[window_s] == pytest.approx(
+            on_numpy.policies["logged policy"][0].value, rel=1e-12
+        )
+    assert logged[60.0] < logged[1800.0]  # plays 1-30 minutes after their page count only in one
