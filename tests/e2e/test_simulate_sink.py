@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from learning.parquet_reader import load_dataset
 from tests.nats_server import NatsServer
 
 SMALL = ["--rounds", "2", "--viewers", "60", "--history-plays", "16", "--impressions", "3000"]
@@ -47,6 +48,31 @@ def test_the_loop_through_the_stream_serves_the_same_pages_and_learns_as_with_fi
     card = next((tmp_path / "nats" / "candidates").glob("*.card.json"))
     assert json.loads(card.read_text())["data"]["source"] == str(tmp_path / "nats" / "dataset")
     assert not list((tmp_path / "nats" / "logs").glob("impressions-*.jsonl"))
+    loop_on_the_collected_dataset(tmp_path / "nats")
+
+
+def loop_on_the_collected_dataset(workdir: Path) -> None:
+    """`keyart loop --once` on what the collector wrote, against the models the simulator
+    published: it judges the candidate against the served model and publishes only a winner."""
+    before = json.loads((workdir / "models" / "current.json").read_text())
+    paths = ["--dataset", str(workdir / "dataset"), "--models", str(workdir / "models")]
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "loop", "--once", "--days", "1", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,  # the status is asserted with stderr shown
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = done.stdout.splitlines()[0]
+    held = round(len(load_dataset(workdir / "dataset")) * 0.2)
+    assert f"serving={before['current']} dr=" in line and "(current.json)" in line, line
+    assert f" holdout={held} decision=" in line, line
+    after = json.loads((workdir / "models" / "current.json").read_text())
+    if "decision=publish" in line:
+        assert after["history"][0] == before["current"] != after["current"]
+    else:
+        assert "decision=keep" in line and after == before
 
 
 def test_a_sink_that_is_not_nats_is_refused_in_one_line(tmp_path: Path) -> None:
