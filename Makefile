@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-collect bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa bench-spark loadtest preview image clean chaos soak
+.PHONY: run run-scaled test docs lint proto model bench bench-ava bench-events bench-catalog bench-sink bench-collect bench-compact bench-interchange bench-learning bench-evaluate bench-experiment bench-aa bench-spark loadtest preview image clean chaos soak
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ model: proto
 
 run: proto model
 	$(VENV)/bin/keyart run
+
+# The production shape on this machine (docs/run-scaled.md); installs PostgreSQL, Redis and nats-server when root.
+run-scaled: proto
+	$(VENV)/bin/keyart run-scaled $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 # The preview page against a running suite (`make run` starts one itself); draws missing demo pictures first.
 preview: proto

@@ -65,12 +65,26 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.token)
 
 
+def _run_scaled(args: argparse.Namespace) -> int:
+    from cli.run_scaled import run_scaled
+
+    return run_scaled(args.data_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyart", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start all four services (embedded stores, demo data)")
     run.set_defaults(handler=_run)
+
+    scaled = commands.add_parser(
+        "run-scaled", help="the production shape: real stores, NATS, two replicas of each service"
+    )
+    scaled.add_argument(
+        "--data-dir", type=Path, help="where everything keeps its data (default: a new temp dir)"
+    )
+    scaled.set_defaults(handler=_run_scaled)
 
     page = commands.add_parser("page", help="render a viewer's demo page and print it")
     page.add_argument("--user", required=True, help="viewer id, e.g. romance-fan")
