@@ -22,16 +22,10 @@ from suite.debian_package import required, stop_server
 from suite.nats_server import NatsServer, nats_server_binary
 from suite.postgres_server import PostgresServer, postgres_binaries
 from suite.redis_server import RedisServer, redis_server_binary
-from suite.supervisor import free_address, is_serving
+from suite.supervisor import SERVICE_MODULES, START_ORDER, free_address, is_serving
 
 REPLICAS = 2
-SERVICES = ("profile", "artwork", "ranker", "gateway")
-SERVICE_MODULES = {
-    "profile": "services.profile.server",
-    "artwork": "services.artwork.server",
-    "ranker": "services.ranker.server",
-    "gateway": "gateway.server",
-}
+SERVICES = START_ORDER
 KEYART = (sys.executable, "-m", "cli.main")
 LOOP_EVERY_S = 60
 
@@ -120,7 +114,9 @@ def process_specs(layout: Layout, engines: Engines) -> list[ProcessSpec]:
     collect = ("collect", "--nats", engines.nats.url, "--dataset", str(layout.dataset))
     loop = ("loop", "--dataset", str(layout.dataset), "--models", str(layout.models))
     specs.append(ProcessSpec("collect", (*KEYART, *collect), {}))
-    specs.append(ProcessSpec("loop", (*KEYART, *loop, "--every", str(LOOP_EVERY_S)), {}))
+    # Before anything is published, the loop's baseline is the model the rankers serve.
+    bundled = {"RANKER_MODEL_PATH": str(layout.models / "bundled.onnx")}
+    specs.append(ProcessSpec("loop", (*KEYART, *loop, "--every", str(LOOP_EVERY_S)), bundled))
     return specs
 
 

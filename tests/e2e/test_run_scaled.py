@@ -1,6 +1,7 @@
 """`keyart run-scaled`'s shape (suite/scaled.py, the code the command runs) under load while one
 replica of each service is killed with SIGKILL: no page fails beyond those retried on the other
-gateway, and every acknowledged ReportEvent is in the NATS feedback stream exactly once."""
+gateway, and every acknowledged ReportEvent is in the NATS feedback stream exactly once and,
+through the collector, in the dataset exactly once."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from typing import TypeVar
 import grpc
 import nats
 import orjson
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.run_scaled import fresh_data_dir
 from demo.pages import demo_page
+from learning.parquet_layout import FEEDBACK as FEEDBACK_TABLE
+from learning.parquet_layout import parts
 from suite.client import PageClient
 from suite.scaled import ScaledSuite, scaled_suite
 
@@ -32,6 +36,7 @@ AFTER_KILLS_S = 6.0  # load after the last kill: the survivors carry it alone
 ATTEMPTS = 6  # per call, alternating gateways
 VIEWERS = ("romance-fan", "comedy-fan", "scaled-viewer")
 FEEDBACK = "KEYART_FEEDBACK"
+COLLECT_WAIT_S = 60.0  # the collector commits every COLLECT_FLUSH_S (10 s)
 
 Answer = TypeVar("Answer")
 
@@ -175,3 +180,21 @@ def test_killing_one_replica_of_each_service_loses_no_page_and_no_event(
     assert tally.pages > 20 and len(tally.acknowledged) > 20
     assert tally.retried_calls > 0  # the killed gateway was really in use
     assert counts == Counter({1: len(tally.acknowledged)})
+    # The collector (running all along) puts each of them in the dataset once.
+    collected = collected_event_ids(scaled, set(tally.acknowledged))
+    assert Counter(collected[event_id] for event_id in tally.acknowledged) == Counter(
+        {1: len(tally.acknowledged)}
+    )
+
+
+def collected_event_ids(scaled: ScaledSuite, expected: set[str]) -> Counter[str]:
+    """The dataset's feedback event ids, once it holds every one of `expected` (or after
+    COLLECT_WAIT_S, whatever it holds then)."""
+    end = time.monotonic() + COLLECT_WAIT_S
+    while True:
+        found: Counter[str] = Counter()
+        for path in parts(scaled.layout.dataset, FEEDBACK_TABLE):
+            found.update(pq.read_table(path, columns=["event_id"]).column(0).to_pylist())
+        if expected <= found.keys() or time.monotonic() > end:
+            return found
+        time.sleep(0.5)
