@@ -88,6 +88,8 @@ def service_env(layout: Layout, engines: Engines, service: str, replica: int) ->
         env |= {"ARTWORK_STORE": engines.postgres.url(), "ARTWORK_DB": str(own / "unused.db")}
     if service == "ranker":
         env |= {
+            # The loop learns only from explored decisions (docs/loop.md).
+            "RANKER_EXPLORATION": "epsilon_greedy",
             "RANKER_MODEL_DIR": str(layout.models),
             "RANKER_MODEL_PATH": str(layout.models / "bundled.onnx"),
         }
