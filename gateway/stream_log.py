@@ -1,7 +1,8 @@
 """The learning logs on NATS JetStream (GATEWAY_LOG_SINK=nats://host:port), docs/event-stream.md.
 
 The gateway is a grpc.aio server, so the nats-py client runs on the server's
-own event loop; rendering a page's record (a fraction of a millisecond)
+own event loop; rendering a page's record (about half a millisecond: the
+titles' entries are encoded once per catalog version, gateway/stream_records.py)
 runs on one worker thread, off the loop.
 
 - Impressions: `log_page` only queues the page (bounded, GATEWAY_NATS_BUFFER_PAGES);
@@ -46,7 +47,7 @@ from gateway.render import RenderedPage
 from gateway.spill import Spill
 from gateway.stream_catalogs import CatalogUploads
 from gateway.stream_config import NatsSinkConfig, StreamSettings
-from gateway.stream_records import encoded_page_message, message_headers, page_message
+from gateway.stream_records import PageMessages, message_headers
 
 log = get_logger(__name__)
 
@@ -91,6 +92,7 @@ class NatsLogs:
         self._queue: asyncio.Queue[QueuedPage] = asyncio.Queue(config.buffer_pages)
         self._spill = Spill(config.spill_dir, config.spill_max_bytes, config.buffer_pages)
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-records")
+        self._messages = PageMessages()
         self._window = asyncio.Semaphore(config.publish_window)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._uploads = CatalogUploads(log_dir, config.catalogs_bucket, config.replicas, RETRY_S)
@@ -195,7 +197,7 @@ class NatsLogs:
 
     def _spill_page(self, page: PageRequest, rendered: RenderedPage, served_ms: int) -> None:
         """The spill's writer renders the record (off the loop)."""
-        self._spill.add(partial(page_message, page, rendered, served_ms), rendered.page_id)
+        self._spill.add(partial(self._messages.record, page, rendered, served_ms), rendered.page_id)
 
     async def _publish(self) -> None:
         """The one publisher: replays the spill when connected, then publishes the queued
@@ -210,7 +212,7 @@ class NatsLogs:
                 continue
             try:
                 message = await loop.run_in_executor(
-                    self._render_pool, encoded_page_message, *queued
+                    self._render_pool, self._messages.encoded, *queued
                 )
                 await self._window.acquire()
             except asyncio.CancelledError:  # close(): the page goes to the spill, not lost
