@@ -7,8 +7,8 @@ runs on one worker thread, off the loop.
 
 - Impressions: `log_page` only queues the page (bounded, GATEWAY_NATS_BUFFER_PAGES);
   one publisher task renders each and publishes it, keeping up to
-  GATEWAY_NATS_PUBLISH_WINDOW pages awaiting JetStream's ack at once (one ack
-  round trip per page in turn was what held the sink back, docs/benchmarks.md).
+  GATEWAY_NATS_PUBLISH_WINDOW pages awaiting JetStream's ack at once, so a slow
+  ack does not hold the queue (figures: docs/benchmarks.md).
   A page that cannot be queued, published or acked goes to the spill
   (gateway/spill.py), which is replayed once the broker is back. The page id
   is the message id, so a page both acked late and replayed is stored once.
