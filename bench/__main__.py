@@ -5,7 +5,8 @@ Starts the real four processes on loopback, then prints, in one run:
 3. throughput at rising concurrency, for 1 and 2 gateway workers, and for
 2 workers with the impression log off (what the log costs);
 4. the Vowpal Wabbit peer; 5. the ratios; 6. pages failed while the ranker is
-killed mid-run. No pass/fail: figures only. The last line is a
+killed mid-run; 7. the NATS JetStream log sink beside the file sink (a second
+gateway on the same backends, bench/sink.py). No pass/fail: figures only. The last line is a
 machine-readable summary.
 
 The floor, RenderPage and VW pages of 1, 2 and 4 are timed in turns (10 floor
@@ -36,6 +37,8 @@ from keyart.gateway.v1 import gateway_service_pb2 as pb
 from keyart.profile.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 from bench.floor import InProcessPage
+from bench.reference import RENDER_PAGE, VIEWER, ms
+from bench.sink import add_sink_arguments, compare_sinks, sink_options
 from bench.vw_peer import VowpalPeer, page_examples
 from cli.run import ensure_model
 from cli.seed import seed_viewers
@@ -43,18 +46,12 @@ from common import features
 from demo.catalog import demo_titles
 from demo.pages import reference_page
 from loadgen.reference import reference_request
-from loadgen.runner import LoadPlan, LoadResult, percentile, run_load
+from loadgen.runner import LoadPlan, LoadResult, run_load
 from services.artwork.catalog import Catalog
 from suite.client import PageClient
 from suite.supervisor import ServiceProcess, Suite, SuiteConfig, local_suite_config
 
-RENDER_PAGE = "/keyart.gateway.v1.PageService/RenderPage"
-VIEWER = "romance-fan"
 DEFAULT_BUDGET_MS = 250
-
-
-def ms(values: list[float], pct: float) -> float:
-    return percentile(values, pct) * 1000
 
 
 def timed(decide, rounds: int) -> list[float]:
@@ -215,6 +212,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per concurrency level")
     parser.add_argument("--levels", default="1,2,4,6,8,12,16", help="clients, one level each")
     parser.add_argument("--rounds", type=int, default=200, help="pages for floor and p50/p99")
+    add_sink_arguments(parser)
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -300,6 +298,8 @@ def main() -> None:
                     f"p99 {killed['p99_ms']:.1f} ms (budget {DEFAULT_BUDGET_MS}), personalized again "
                     f"{killed['recovery_s']:.2f} s after the restart"
                 )
+                print(f"7. NATS JetStream sink beside the file sink (window {args.window}):")
+                sinks = compare_sinks(config, data_dir, log, request, sink_options(args))
         finally:
             suite.stop()
     print(f"host speed at the end: a million Python additions take {host_speed_ms():.1f} ms")
@@ -307,7 +307,7 @@ def main() -> None:
         f"summary: floor_ms={floor_ms:.3f} p50_ms={p50:.3f} p99_ms={p99:.3f} "
         f"ratio_p50_floor={p50 / floor_ms:.3f} max_pages_per_s={max_rate:.1f} "
         f"vw_page_ms={vw_ms:.3f} vw_ratio={vw_ms / p50:.3f} "
-        f"ranker_killed_failed_pages={killed['failed']}"
+        f"ranker_killed_failed_pages={killed['failed']} {sinks.summary()}"
     )
 
 

@@ -15,21 +15,27 @@ import asyncio
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import nats
 from google.protobuf import json_format
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
-from bench.__main__ import RENDER_PAGE, VIEWER, ms
+from bench.reference import RENDER_PAGE, VIEWER, ms
 from cli.run import ensure_model
 from cli.seed import seed_viewers
 from loadgen.reference import reference_request
 from loadgen.runner import LoadPlan, run_load
 from suite.client import PageClient
-from suite.supervisor import ServiceProcess, Suite, free_address, local_suite_config
+from suite.supervisor import (
+    ServiceProcess,
+    Suite,
+    SuiteConfig,
+    free_address,
+    local_suite_config,
+)
 from tests.nats_server import NatsServer, nats_server_binary
 
 SINKS = ("files", "nats")
@@ -54,26 +60,44 @@ def pages(target: str, request: bytes, concurrency: int, **plan: Any) -> tuple[f
     return len(ok) / result.wall_s, ms(ok, 50), len(ok)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench.sink", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput run")
-    parser.add_argument("--pages", type=int, default=100, help="one-client pages per run")
-    parser.add_argument("--rounds", type=int, default=2, help="turns of each sink")
-    parser.add_argument("--concurrency", type=int, default=4, help="clients for pages/s")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class SinkComparison:
+    """Medians over the rounds, per sink: pages/s at `concurrency` clients and one-client p50."""
+
+    rate: dict[str, float]
+    p50_ms: dict[str, float]
+    concurrency: int
+    served_nats: int
+    in_stream: int
+    spill_files: int
+
+    @property
+    def ratio(self) -> float:
+        return self.rate["nats"] / self.rate["files"]
+
+    def summary(self) -> str:
+        """The comparison's `k=v` fields for a summary line."""
+        return (
+            f"files_pages_per_s={self.rate['files']:.1f} nats_pages_per_s={self.rate['nats']:.1f} "
+            f"nats_vs_files={self.ratio:.3f} files_p50_ms={self.p50_ms['files']:.2f} "
+            f"nats_p50_ms={self.p50_ms['nats']:.2f} concurrency={self.concurrency} "
+            f"served_nats={self.served_nats} in_stream={self.in_stream} "
+            f"spill_files={self.spill_files}"
+        )
+
+
+def compare_sinks(
+    config: SuiteConfig,
+    data_dir: Path,
+    log: IO[bytes],
+    request: bytes,
+    args: argparse.Namespace,
+) -> SinkComparison:
+    """Beside the running suite of `config` (the files sink), a second gateway on the same
+    backends logging to a nats-server started here; times both in turns, prints each round."""
     binary = nats_server_binary()
     if binary is None:
-        raise SystemExit("bench-sink: nats-server is missing and cannot be installed (not root?)")
-    model = Path("var/models/bundled.onnx")
-    ensure_model(model)
-    data_dir = Path(tempfile.mkdtemp(prefix="keyart-bench-sink-"))
-    config = local_suite_config(data_dir, model)
-    request = json_format.ParseDict(
-        reference_request(VIEWER), pb.RenderPageRequest()
-    ).SerializeToString()
-    print(
-        f"keyart bench-sink {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, data in {data_dir}"
-    )
+        raise SystemExit("bench: nats-server is missing and cannot be installed (not root?)")
     broker = NatsServer(binary, data_dir / "nats")
     nats_config = replace(
         config,
@@ -83,59 +107,98 @@ def main() -> None:
             "GATEWAY_METRICS_ADDRESS": free_address(),
             "GATEWAY_LOG_SINK": broker.url,
             "GATEWAY_LOG_DIR": str(data_dir / "nats-gateway"),
+            "GATEWAY_NATS_PUBLISH_WINDOW": str(args.window),
         },
     )
     targets = {"files": config.addresses["gateway"], "nats": nats_config.addresses["gateway"]}
     figures: dict[str, dict[str, list[float]]] = {sink: {"rate": [], "p50": []} for sink in SINKS}
+    nats_gateway = ServiceProcess("gateway", nats_config, log)
     served = 0
-    with open(data_dir / "services.log", "wb") as log:
-        suite = Suite(config, log)
-        nats_gateway = ServiceProcess("gateway", nats_config, log)
-        try:
-            suite.start()
-            nats_gateway.start()
-            nats_gateway.wait_serving()
-            with PageClient(targets["files"]) as client:
-                seed_viewers(client)
-            for sink in SINKS:  # warm both
-                served += pages(targets[sink], request, 1, total=10)[2] if sink == "nats" else 0
-            for round_number in range(1, args.rounds + 1):
-                for sink in SINKS:
-                    _, p50, one = pages(targets[sink], request, 1, total=args.pages)
-                    rate, _, many = pages(
-                        targets[sink],
-                        request,
-                        args.concurrency,
-                        total=None,
-                        duration_s=args.seconds,
-                    )
-                    figures[sink]["rate"].append(rate)
-                    figures[sink]["p50"].append(p50)
-                    if sink == "nats":
-                        served += one + many
-                    print(
-                        f"  round {round_number} {sink:<5} {rate:7.1f} pages/s "
-                        f"(c={args.concurrency})  one-client p50 {p50:6.2f} ms",
-                        flush=True,
-                    )
-        finally:
-            nats_gateway.stop()  # publishes what it still holds before it exits
-            suite.stop()
+    try:
+        nats_gateway.start()
+        nats_gateway.wait_serving()
+        pages(targets["files"], request, 1, total=10)  # warm both
+        served += pages(targets["nats"], request, 1, total=10)[2]
+        for round_number in range(1, args.rounds + 1):
+            for sink in SINKS:
+                _, p50, one = pages(targets[sink], request, 1, total=args.pages)
+                rate, _, many = pages(
+                    targets[sink], request, args.concurrency, total=None, duration_s=args.seconds
+                )
+                figures[sink]["rate"].append(rate)
+                figures[sink]["p50"].append(p50)
+                if sink == "nats":
+                    served += one + many
+                print(
+                    f"  round {round_number} {sink:<5} {rate:7.1f} pages/s "
+                    f"(c={args.concurrency})  one-client p50 {p50:6.2f} ms",
+                    flush=True,
+                )
+    finally:
+        nats_gateway.stop()  # publishes what it still holds before it exits
         in_stream = asyncio.run(stream_messages(broker.url, "KEYART_IMPRESSIONS"))
         broker.stop()
-    spilled = sum(1 for _ in (data_dir / "nats-gateway" / "spill").glob("*.jsonl"))
-    median_rate = {sink: statistics.median(figures[sink]["rate"]) for sink in SINKS}
-    median_p50 = {sink: statistics.median(figures[sink]["p50"]) for sink in SINKS}
-    print(
-        f"NATS gateway: {served} pages served, {in_stream} messages in KEYART_IMPRESSIONS, "
-        f"{spilled} spill files left"
+    comparison = SinkComparison(
+        rate={sink: statistics.median(figures[sink]["rate"]) for sink in SINKS},
+        p50_ms={sink: statistics.median(figures[sink]["p50"]) for sink in SINKS},
+        concurrency=args.concurrency,
+        served_nats=served,
+        in_stream=in_stream,
+        spill_files=sum(1 for _ in (data_dir / "nats-gateway" / "spill").glob("*.jsonl")),
     )
     print(
-        f"summary: files_pages_per_s={median_rate['files']:.1f} nats_pages_per_s={median_rate['nats']:.1f} "
-        f"nats_vs_files={median_rate['nats'] / median_rate['files']:.3f} files_p50_ms={median_p50['files']:.2f} "
-        f"nats_p50_ms={median_p50['nats']:.2f} concurrency={args.concurrency} served_nats={served} "
-        f"in_stream={in_stream} spill_files={spilled}"
+        f"  NATS gateway: {served} pages served, {in_stream} messages in KEYART_IMPRESSIONS, "
+        f"{comparison.spill_files} spill files left; NATS/files pages/s {comparison.ratio:.3f}"
     )
+    return comparison
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sink-seconds", type=float, default=5.0, help="per throughput run")
+    parser.add_argument("--sink-pages", type=int, default=100, help="one-client pages per run")
+    parser.add_argument("--sink-rounds", type=int, default=2, help="turns of each sink")
+    parser.add_argument("--sink-concurrency", type=int, default=4, help="clients for pages/s")
+    parser.add_argument(
+        "--window", type=int, default=16, help="the NATS gateway's GATEWAY_NATS_PUBLISH_WINDOW"
+    )
+
+
+def sink_options(args: argparse.Namespace) -> argparse.Namespace:
+    """The --sink-* arguments under the names compare_sinks reads."""
+    return argparse.Namespace(
+        seconds=args.sink_seconds,
+        pages=args.sink_pages,
+        rounds=args.sink_rounds,
+        concurrency=args.sink_concurrency,
+        window=args.window,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.sink", description=__doc__)
+    add_sink_arguments(parser)
+    args = parser.parse_args()
+    model = Path("var/models/bundled.onnx")
+    ensure_model(model)
+    data_dir = Path(tempfile.mkdtemp(prefix="keyart-bench-sink-"))
+    config = local_suite_config(data_dir, model)
+    request = json_format.ParseDict(
+        reference_request(VIEWER), pb.RenderPageRequest()
+    ).SerializeToString()
+    print(
+        f"keyart bench-sink {time.strftime('%Y-%m-%d %H:%M')} — reference page 40×40×8, "
+        f"window {args.window}, data in {data_dir}"
+    )
+    with open(data_dir / "services.log", "wb") as log:
+        suite = Suite(config, log)
+        try:
+            suite.start()
+            with PageClient(config.addresses["gateway"]) as client:
+                seed_viewers(client)
+            comparison = compare_sinks(config, data_dir, log, request, sink_options(args))
+        finally:
+            suite.stop()
+    print(f"summary: {comparison.summary()} window={args.window}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class NatsSinkConfig:
     duplicate_window_s: float  # a retried event id within this is stored once
     publish_timeout_s: float  # ReportEvent answers UNAVAILABLE past this
     buffer_pages: int  # pages waiting to be published; past this they spill
+    publish_window: int  # pages published and awaiting their acks at once
     spill_dir: Path  # impressions not yet published, as segment files
     spill_max_bytes: int  # past this a page is dropped (logged, counted)
     catalogs_bucket: str  # the object store holding catalog snapshots, for the collector
@@ -80,6 +81,7 @@ def nats_sink_from_env(log_dir: Path) -> NatsSinkConfig | None:
             "GATEWAY_NATS_PUBLISH_TIMEOUT_S", 2.0, minimum=0.05, maximum=60.0
         ),
         buffer_pages=env_int("GATEWAY_NATS_BUFFER_PAGES", 256, minimum=1),
+        publish_window=env_int("GATEWAY_NATS_PUBLISH_WINDOW", 16, minimum=1, maximum=256),
         spill_dir=log_dir / "spill",
         spill_max_bytes=env_int("GATEWAY_NATS_SPILL_MAX_BYTES", 1 << 30, minimum=1 << 10),
         catalogs_bucket=env_str("GATEWAY_NATS_CATALOGS_BUCKET", CATALOGS_BUCKET),

@@ -1,11 +1,14 @@
 """The learning logs on NATS JetStream (GATEWAY_LOG_SINK=nats://host:port), docs/event-stream.md.
 
 The gateway is a grpc.aio server, so the nats-py client runs on the server's
-own event loop; rendering a page's record (a fraction of a millisecond)
+own event loop; rendering a page's record (about half a millisecond: the
+titles' entries are encoded once per catalog version, gateway/stream_records.py)
 runs on one worker thread, off the loop.
 
 - Impressions: `log_page` only queues the page (bounded, GATEWAY_NATS_BUFFER_PAGES);
-  one publisher task renders and publishes each, waiting for JetStream's ack.
+  one publisher task renders each and publishes it, keeping up to
+  GATEWAY_NATS_PUBLISH_WINDOW pages awaiting JetStream's ack at once, so a slow
+  ack does not hold the queue (figures: docs/benchmarks.md).
   A page that cannot be queued, published or acked goes to the spill
   (gateway/spill.py), which is replayed once the broker is back. The page id
   is the message id, so a page both acked late and replayed is stored once.
@@ -44,7 +47,7 @@ from gateway.render import RenderedPage
 from gateway.spill import Spill
 from gateway.stream_catalogs import CatalogUploads
 from gateway.stream_config import NatsSinkConfig, StreamSettings
-from gateway.stream_records import encoded_page_message, message_headers, page_message
+from gateway.stream_records import PageMessages, message_headers
 
 log = get_logger(__name__)
 
@@ -89,6 +92,9 @@ class NatsLogs:
         self._queue: asyncio.Queue[QueuedPage] = asyncio.Queue(config.buffer_pages)
         self._spill = Spill(config.spill_dir, config.spill_max_bytes, config.buffer_pages)
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="stream-records")
+        self._messages = PageMessages()
+        self._window = asyncio.Semaphore(config.publish_window)
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._uploads = CatalogUploads(log_dir, config.catalogs_bucket, config.replicas, RETRY_S)
         self._snapshots = (
             None
@@ -106,17 +112,18 @@ class NatsLogs:
         ]
 
     async def close(self) -> None:
-        """Publishes what is queued (for up to two publish timeouts), spills the rest, then
-        disconnects; only a page being published when that time runs out is lost."""
+        """Publishes what is queued (for up to two publish timeouts), lets the pages in flight
+        be acked or spilled (one more timeout at most), spills the rest, then disconnects."""
         self._tasks[0].cancel()
         self._tasks[2].cancel()  # a snapshot not uploaded yet is uploaded at the next start
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 2 * self._config.publish_timeout_s)
         self._tasks[1].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._in_flight:  # each ends acked or spilled; none is cancelled
+            await asyncio.wait(set(self._in_flight))
         while not self._queue.empty():
-            page, rendered, served_ms = self._queue.get_nowait()
-            self._spill.add(partial(page_message, page, rendered, served_ms), rendered.page_id)
+            self._spill_page(*self._queue.get_nowait())
         if self._snapshots is not None:
             await self._snapshots.close()
         if self._client.is_connected:
@@ -184,30 +191,46 @@ class NatsLogs:
         try:
             self._queue.put_nowait((page, rendered, served_ms))
         except asyncio.QueueFull:
-            self._spill.add(partial(page_message, page, rendered, served_ms), rendered.page_id)
+            self._spill_page(page, rendered, served_ms)
         if self._snapshots is not None:
             self._snapshots.note(group.catalog_version for group, _ in rendered.inputs.groups)
 
+    def _spill_page(self, page: PageRequest, rendered: RenderedPage, served_ms: int) -> None:
+        """The spill's writer renders the record (off the loop)."""
+        self._spill.add(partial(self._messages.record, page, rendered, served_ms), rendered.page_id)
+
     async def _publish(self) -> None:
-        """The one publisher: replays the spill when connected, then the queued pages in order."""
+        """The one publisher: replays the spill when connected, then publishes the queued
+        pages in order, each as soon as one of the window's slots is free."""
         loop = asyncio.get_running_loop()
         while True:
             if self._connected and self._spill.pending:
                 await self._replay()
             try:
-                page, rendered, served_ms = await asyncio.wait_for(self._queue.get(), RETRY_S)
+                queued = await asyncio.wait_for(self._queue.get(), RETRY_S)
             except TimeoutError:
                 continue
             try:
                 message = await loop.run_in_executor(
-                    self._render_pool, encoded_page_message, page, rendered, served_ms
+                    self._render_pool, self._messages.encoded, *queued
                 )
-                if message is not None and not await self._publish_page(
-                    rendered.page_id, message[1]
-                ):
-                    self._spill.add(partial(_kept, message[0]), rendered.page_id)
-            finally:
+                await self._window.acquire()
+            except asyncio.CancelledError:  # close(): the page goes to the spill, not lost
+                self._spill_page(*queued)
                 self._queue.task_done()
+                raise
+            task = asyncio.create_task(self._publish_queued(queued[1].page_id, message))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _publish_queued(self, page_id: str, message: tuple[dict, bytes] | None) -> None:
+        """Holds one of the window's slots until the page is acked or spilled."""
+        try:
+            if message is not None and not await self._publish_page(page_id, message[1]):
+                self._spill.add(partial(_kept, message[0]), page_id)
+        finally:
+            self._window.release()
+            self._queue.task_done()
 
     async def _publish_page(self, page_id: str, body: bytes) -> bool:
         """True once JetStream acked the page's message."""
@@ -228,14 +251,22 @@ class NatsLogs:
         STREAM_IMPRESSIONS.labels("published").inc()
         return True
 
+    async def _windowed(self, page_id: str, body: bytes) -> bool:
+        async with self._window:
+            return await self._publish_page(page_id, body)
+
     async def _replay(self) -> None:
-        """Publishes the spilled files oldest first, deleting each once all of it is acked."""
+        """Publishes the spilled files oldest first, a window's worth at a time, deleting
+        each file once all of it is acked."""
+        window = self._config.publish_window
         for path in await self._spill.files_to_replay():
             messages = await asyncio.to_thread(Spill.messages, path)
-            for page_id, body in messages:
-                if not await self._publish_page(page_id, body):
+            for at in range(0, len(messages), window):
+                chunk = messages[at : at + window]
+                acked = await asyncio.gather(*(self._windowed(*message) for message in chunk))
+                STREAM_IMPRESSIONS.labels("replayed").inc(sum(acked))
+                if not all(acked):
                     return  # the broker went again: the file stays for the next replay
-                STREAM_IMPRESSIONS.labels("replayed").inc()
             await asyncio.to_thread(self._spill.replayed, path)
             log.info("spilled impressions replayed", path=str(path), pages=len(messages))
 

@@ -7,9 +7,17 @@ first record of a fresh segment would. What a segment's header says travels
 in the message's headers (MESSAGE_HEADERS), and the body is the record
 itself, so a consumer decodes a message as a one-record segment with the
 existing readers (common/log_schema.py).
+
+Naming 1,600 titles a page is most of a message's bytes and, built as
+objects per title, most of the gateway's CPU under load (docs/benchmarks.md):
+so each title's entry is encoded once per catalog version (TitleEntries) and
+a page's `new_titles` is those pieces joined, numbered in page order.
 """
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import orjson
@@ -21,6 +29,7 @@ from gateway.page_request import PageRequest
 from gateway.render import RenderedPage, TitleGroup
 
 MSG_ID = "Nats-Msg-Id"  # JetStream stores one message per id within the duplicate window
+KEPT_VERSIONS = 2  # catalog versions whose entries are kept (a page may straddle a change)
 
 
 def message_headers(kind: str, message_id: str) -> dict[str, str]:
@@ -34,7 +43,7 @@ def message_headers(kind: str, message_id: str) -> dict[str, str]:
 
 
 class MessageTitles:
-    """Numbers every title of one message afresh, from 0, and names each in `new_titles`."""
+    """Numbers a message's titles from 0 in page order; names none itself (TitleEntries does)."""
 
     def __init__(self) -> None:
         self._named = 0
@@ -42,24 +51,72 @@ class MessageTitles:
     def __call__(self, group: TitleGroup) -> tuple[np.ndarray, dict[int, SegmentTitle]]:
         numbers = np.arange(self._named, self._named + len(group.titles), dtype=np.int64)
         self._named += len(group.titles)
-        new = {
-            number: SegmentTitle(
-                group.catalog_version, title.title_id, title.first_row, title.artwork_ids
-            )
-            for number, title in zip(numbers.tolist(), group.titles, strict=True)
-        }
-        return numbers, new
+        return numbers, {}
 
 
-def page_message(page: PageRequest, rendered: RenderedPage, served_ms: int) -> dict | None:
-    """The page's standalone `page` record (None when it logs nothing); runs off the loop."""
-    records = page_records(page, rendered, served_ms, MessageTitles())
-    return records[0] if records else None
+class TitleEntries:
+    """Each title's `new_titles` entry as JSON, less its leading number, encoded once per
+    catalog version and title (a title's first row names it within a version). Kept for the
+    last KEPT_VERSIONS versions: about 100 bytes a title. Shared by the render thread and
+    the spill's writer, hence the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: OrderedDict[str, dict[int, bytes]] = OrderedDict()
+
+    @property
+    def versions(self) -> list[str]:
+        """The catalog versions kept, least recently used first."""
+        with self._lock:
+            return list(self._versions)
+
+    def _version(self, catalog_version: str) -> dict[int, bytes]:
+        entries = self._versions.get(catalog_version)
+        if entries is None:
+            entries = self._versions[catalog_version] = {}
+            while len(self._versions) > KEPT_VERSIONS:
+                self._versions.popitem(last=False)
+        self._versions.move_to_end(catalog_version)
+        return entries
+
+    def page(self, groups: list[TitleGroup]) -> orjson.Fragment:
+        """The page's `new_titles`: every title of `groups`, numbered from 0 in their order."""
+        pieces: list[bytes] = []
+        with self._lock:
+            for group in groups:
+                entries = self._version(group.catalog_version)
+                for title in group.titles:
+                    tail = entries.get(title.first_row)
+                    if tail is None:
+                        entry = SegmentTitle(
+                            group.catalog_version,
+                            title.title_id,
+                            title.first_row,
+                            title.artwork_ids,
+                        ).to_entry(0)
+                        tail = entries[title.first_row] = orjson.dumps(entry[1:])[1:]
+                    pieces.append(b"[%d,%s" % (len(pieces), tail))
+        return orjson.Fragment(b"[" + b",".join(pieces) + b"]")
 
 
-def encoded_page_message(
-    page: PageRequest, rendered: RenderedPage, served_ms: int
-) -> tuple[dict, bytes] | None:
-    """The record and its message body (about 100 KB a reference page: encoded off the loop)."""
-    record = page_message(page, rendered, served_ms)
-    return None if record is None else (record, orjson.dumps(record))
+class PageMessages:
+    """Builds pages' standalone records; one per gateway, called off the event loop."""
+
+    def __init__(self) -> None:
+        self._titles = TitleEntries()
+
+    def record(self, page: PageRequest, rendered: RenderedPage, served_ms: int) -> dict | None:
+        """The page's standalone `page` record (None when it logs nothing)."""
+        records = page_records(page, rendered, served_ms, MessageTitles())
+        if not records or rendered.inputs is None:
+            return None
+        record = records[0]
+        record["new_titles"] = self._titles.page([group for group, _ in rendered.inputs.groups])
+        return record
+
+    def encoded(
+        self, page: PageRequest, rendered: RenderedPage, served_ms: int
+    ) -> tuple[dict, bytes] | None:
+        """The record and its message body (about 100 KB a reference page)."""
+        record = self.record(page, rendered, served_ms)
+        return None if record is None else (record, orjson.dumps(record))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -65,7 +68,12 @@ def stream_suite(
     """The four services, the gateway logging to the stream: its log directory and a client.
     The gateway starts with the broker down (the first test brings it up)."""
     data_dir = tmp_path_factory.mktemp("stream-suite")
-    config = nats_suite_config(data_dir, nats_server.url, GATEWAY_NATS_PUBLISH_TIMEOUT_S="1")
+    config = nats_suite_config(
+        data_dir,
+        nats_server.url,
+        GATEWAY_NATS_PUBLISH_TIMEOUT_S="1",
+        GATEWAY_NATS_PUBLISH_WINDOW="16",
+    )
     nats_server.stop()
     with open(data_dir / "services.log", "wb") as log:
         suite = Suite(config, log)
@@ -168,3 +176,29 @@ def test_with_the_broker_down_pages_render_and_spill_then_replay_when_it_returns
     assert play(client, "stream-event-down").duplicate is True
     stored = [r for _, r in stream_messages(nats_server, FEEDBACK)]
     assert [r["event_id"] for r in stored].count("stream-event-down") == 1
+
+
+def test_a_broker_stopped_mid_burst_loses_no_page_and_doubles_none(
+    stream_suite: tuple[Path, PageClient], nats_server: NatsServer
+) -> None:
+    """With 16 publishes in flight, the pages whose acks never come are spilled and replayed:
+    each page id is in the stream exactly once."""
+    logs, client = stream_suite
+    served: list[str] = []
+    stop_after, burst = 20, 80
+    stopped = threading.Event()
+
+    def render(_: int) -> None:
+        served.append(client.render_page("stream-viewer", demo_page()).page_id)
+        if len(served) >= stop_after and not stopped.is_set():
+            stopped.set()
+            nats_server.stop()
+
+    with ThreadPoolExecutor(4) as clients:
+        list(clients.map(render, range(burst)))
+    assert stopped.is_set() and len(served) == burst
+    nats_server.start()
+    wait_until(lambda: set(served) <= set(page_ids_in_stream(nats_server)), "burst stored", 60)
+    wait_until(lambda: not list((logs / "spill").glob("*.jsonl")), "spill files deleted")
+    counts = Counter(page_ids_in_stream(nats_server))
+    assert {page_id: counts[page_id] for page_id in served} == dict.fromkeys(served, 1)
