@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
+from common.features import SCHEMA_VERSION
 from learning import bilinear
 from learning import train as numpy_train  # a cycle: train.run calls train() here
 from learning.decision_terms import Policies
@@ -62,13 +62,6 @@ def evaluate(args: argparse.Namespace, seed: int = 0) -> Report:
     from learning import spark_evaluate
 
     info = read_info(args.dataset)
-    widths = (info.viewer_dim, info.context_dim, info.action_dim)
-    if widths != (VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM):
-        raise EngineUnavailable(
-            f"{args.dataset}: --engine spark needs keyart's feature widths "
-            f"{(VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)} (DR's reward model); the dataset's are "
-            f"{widths}: --engine numpy evaluates it without DR"
-        )
     outside = None if args.policy_probabilities is None else PolicyFile(args.policy_probabilities)
     policies = Policies(
         default=info.feature_schema == SCHEMA_VERSION,

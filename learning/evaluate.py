@@ -13,11 +13,8 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no
 
 from common import addresses
 from common.features import (
-    ARTWORK_DIM,
     COMPOSITION_SLOT,
-    CONTEXT_DIM,
     SCHEMA_VERSION,
-    VIEWER_DIM,
     VISUAL_QUALITY_SLOT,
 )
 from learning import engines, targets
@@ -94,18 +91,12 @@ def evaluate_dataset(
     if dataset_has_column(root):
         policies[COLUMN_POLICY] = column_target
     decisions = sum(pq.ParquetFile(path).metadata.num_rows for path in parts(root, DECISIONS))
-    widths = (info.viewer_dim, info.context_dim, info.action_dim)
     report = evaluate_batches(
         lambda: read_batches(root, batch_size, reward_window_s),
         decisions,
         policies,
         left_out,
         seed,
-        no_reward_model=None
-        if widths == (VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)
-        else f"DR's reward model is keyart's bilinear model, which needs keyart's feature "
-        f"widths {(VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)} (viewer, context, action); the "
-        f"dataset's are {widths}",
     )
     if outside is not None:
         outside.check_all_used()

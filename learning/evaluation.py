@@ -50,27 +50,16 @@ def evaluate_batches(
     policies: dict[str, Target],
     left_out: list[LeftOut],
     seed: int = 0,
-    no_reward_model: str | None = None,
 ) -> Report:
-    """`batches()` gives the log's `decisions` decisions in the same order each time it is called.
-
-    `no_reward_model`: why DR's reward model (keyart's bilinear model) cannot be fitted on
-    this log, e.g. features of other widths; DR is then left out with that note.
-    """
+    """`batches()` gives the log's `decisions` decisions in the same order each time it is called."""
     if decisions == 0:
         raise EvaluationRefused("the log holds no decisions")
-    model = (
-        None
-        if no_reward_model
-        else reward_model.fit((batch.data for batch in batches()), decisions, seed)
-    )
+    model = reward_model.fit((batch.data for batch in batches()), decisions, seed)
     terms: dict[str, list[Terms]] = {name: [] for name in policies}
     rewards: list[np.ndarray] = []
     uniform, first = True, 0
     for batch in batches():
-        predicted = (
-            np.zeros(len(batch.data.artwork)) if model is None else model.predict(batch.data, first)
-        )
+        predicted = model.predict(batch.data, first)
         for name, target in policies.items():
             terms[name].append(Terms.of(batch.data, target(batch), predicted))
         rewards.append(batch.data.reward)
@@ -81,9 +70,6 @@ def evaluate_batches(
     report = Report(decisions, left_out=list(left_out))
     for name, found in terms.items():
         estimates = Terms.concatenate(found).estimates(uniform)
-        if no_reward_model:
-            estimates = [e for e in estimates if e.estimator != "dr"]
-            report.left_out.append(LeftOut(name, "dr", no_reward_model))
         report.policies[name] = [e for e in estimates if e.computable]
         report.left_out.extend(
             LeftOut(name, e.estimator, why_not(e)) for e in estimates if not e.computable

@@ -11,6 +11,10 @@ r̂ is wrong. A fit needs only each decision's chosen candidate, so the sample
 holds one feature row per decision, not its whole action set: memory is
 bounded by SAMPLE_LIMIT, whatever the log's size. At or under the limit the
 sample is the whole log and r̂ equals reward_predictions' exactly.
+
+On features of other widths than keyart's (imported logs) the bilinear model
+cannot be fitted; the cross-fit is the same with learning/linear_reward.py's
+logistic regression instead.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
 from common.model_contract import RecipeWeights
-from learning import bilinear
+from learning import bilinear, linear_reward
 from learning.dataset import BanditData
+from learning.linear_reward import LinearWeights
 from learning.parquet_reader import concatenate
 
 SAMPLE_LIMIT = 50_000
@@ -48,11 +54,37 @@ def chosen_only(data: BanditData) -> BanditData:
     )
 
 
+Fitted = RecipeWeights | LinearWeights
+
+
+def keyart_widths(data: BanditData) -> bool:
+    """Whether `data` has keyart's feature widths, which the bilinear model needs."""
+    widths = (data.viewer.shape[1], data.context.shape[1], data.artwork.shape[1])
+    return widths == (VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)
+
+
+def family(data: BanditData) -> str:
+    """The reward model a report names for `data`."""
+    return "bilinear" if keyart_widths(data) else "linear logistic (features of other widths)"
+
+
+def _fit(sample: BanditData, seed: int) -> Fitted:
+    if keyart_widths(sample):
+        return bilinear.fit(sample, bilinear.FitSettings(weighted=False, seed=seed))
+    return linear_reward.fit(sample)
+
+
+def _scores(model: Fitted, data: BanditData) -> np.ndarray:
+    if isinstance(model, LinearWeights):
+        return model.scores(data)
+    return bilinear.candidate_scores(model, data)
+
+
 @dataclass(frozen=True)
 class CrossFitted:
     fold: np.ndarray  # (n,) bool over the log's decisions in reading order
-    for_fold: RecipeWeights  # fitted on the other fold: predicts decisions where fold is true
-    for_other: RecipeWeights
+    for_fold: Fitted  # fitted on the other fold: predicts decisions where fold is true
+    for_other: Fitted
 
     def predict(self, data: BanditData, first: int) -> np.ndarray:
         """r̂ (N,) for every candidate of `data`, the log's decisions first … first + len - 1."""
@@ -62,12 +94,16 @@ class CrossFitted:
         """r̂ (N,) for every candidate of `data`, whose decisions are at `positions` (n,) of the
         log's reading order (a Spark partition's rows need not be consecutive)."""
         held = self.fold[positions]
+        for_fold, for_other = self.for_fold, self.for_other
+        if isinstance(for_fold, LinearWeights) or isinstance(for_other, LinearWeights):
+            rows = np.repeat(held, data.counts)
+            return np.where(rows, _scores(for_fold, data), _scores(for_other, data))
         effects = np.where(
             held[:, None],
-            bilinear.decision_effects(self.for_fold, data),
-            bilinear.decision_effects(self.for_other, data),
+            bilinear.decision_effects(for_fold, data),
+            bilinear.decision_effects(for_other, data),
         )
-        bias = np.where(held, np.float32(self.for_fold.bias), np.float32(self.for_other.bias))
+        bias = np.where(held, np.float32(for_fold.bias), np.float32(for_other.bias))
         return bilinear.scores_from_effects(effects, bias.astype(np.float32), data)
 
 
@@ -96,14 +132,11 @@ def fit_sample(sample: BanditData, sampled: np.ndarray, seed: int = 0) -> CrossF
     sample_mask) is true, in reading order."""
     fold = folds(sampled.size, seed)
     in_fold = fold[sampled]
-    settings = bilinear.FitSettings(weighted=False, seed=seed)
     if not in_fold.any() or in_fold.all():
-        both = bilinear.fit(sample, settings)
+        both = _fit(sample, seed)
         return CrossFitted(fold, both, both)
     return CrossFitted(
-        fold,
-        bilinear.fit(sample.subset(~in_fold), settings),
-        bilinear.fit(sample.subset(in_fold), settings),
+        fold, _fit(sample.subset(~in_fold), seed), _fit(sample.subset(in_fold), seed)
     )
 
 

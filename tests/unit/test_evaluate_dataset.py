@@ -20,7 +20,7 @@ from learning.estimators import LOW_ESS, Estimate, doubly_robust, ips, snips
 from learning.evaluate import evaluate, evaluate_dataset, format_report, report_json
 from learning.evaluation import EvaluationRefused, Report
 from learning.parquet_writer import create_for, write_bandit_data
-from tests.unit.learning_data import epsilon_greedy_log, synthetic
+from tests.unit.learning_data import epsilon_greedy_log, synthetic, true_value
 
 K = 4
 
@@ -167,28 +167,30 @@ def test_default_is_left_out_with_a_note_on_foreign_features(
     assert [g["policy"] for g in gone] == ["default"] and gone[0]["estimator"] is None
 
 
-def test_dr_is_left_out_with_a_note_when_the_widths_are_not_keyarts(
-    logged: BanditData, tmp_path: Path
+def test_dr_on_other_widths_uses_a_linear_reward_model_and_covers_the_truth(
+    tmp_path: Path,
 ) -> None:
-    """An imported log of other widths (DSJSON, OBP): IPS and SNIPS as on any data; DR's
-    reward model (keyart's bilinear model) cannot be fitted, so DR is said to be missing."""
-    narrow = BanditData(
-        logged.viewer[:, :5],
-        logged.context,
-        logged.artwork[:, :7],
-        logged.counts,
-        logged.chosen,
-        logged.propensity,
-        logged.reward,
-        logged.time_ms,
+    """An imported log of other widths (DSJSON, OBP): keyart's bilinear reward model cannot be
+    fitted, so DR's r̂ is learning/linear_reward.py's logistic regression; DR stays unbiased
+    and, as r̂ explains part of the reward, its interval is narrower than IPS's."""
+    data, truth = synthetic(8_000, K, seed=3, logging="epsilon")
+    other = BanditData(
+        data.viewer,
+        data.context[:, :3],  # a context of another width: not keyart's layout
+        data.artwork,
+        data.counts,
+        data.chosen,
+        data.propensity,
+        data.reward,
+        data.time_ms,
     )
-    report = evaluate_dataset(written(tmp_path, narrow, schema=None), [])
+    report = evaluate_dataset(written(tmp_path, other, schema=None), [])
     found = by_estimator(report, "random")
-    assert {"ips", "snips"} <= set(found) and "dr" not in found
-    assert_same(found["ips"], ips(narrow, targets.uniform(narrow)))
-    assert "left out: random dr: DR's reward model is keyart's bilinear model" in format_report(
-        report
-    )
+    assert {"ips", "snips", "dr"} <= set(found)
+    assert not [gone for gone in report.left_out if gone.estimator == "dr"]
+    assert found["dr"].covers(true_value(targets.uniform(other), truth, other.counts))
+    assert found["dr"].high - found["dr"].low < found["ips"].high - found["ips"].low
+    assert_same(found["ips"], ips(other, targets.uniform(other)))
 
 
 def test_the_log_path_leaves_default_out_when_candidates_have_no_quality_features(

@@ -90,8 +90,5 @@ def test_the_documented_obd_conversion_imports_with_the_formulas_values(
     assert found["ips"]["low"] < found["ips"]["value"] < found["ips"]["high"]
     ess = np.sum(weights) ** 2 / np.sum(weights**2)
     assert found["snips"]["ess"] == pytest.approx(ess)
-    assert (
-        "dr" not in found
-        and {"policy": "random", "estimator": "dr"}.items()
-        <= next(gone for gone in report["left_out"] if gone["estimator"] == "dr").items()
-    )
+    # DR with the linear reward model of other widths (learning/linear_reward.py).
+    assert found["dr"]["low"] <= found["dr"]["value"] <= found["dr"]["high"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,20 @@ def test_spark_joins_plays_within_the_reward_window_it_is_given(
             on_numpy.policies["logged policy"][0].value, rel=1e-12
         )
     assert logged[60.0] < logged[1800.0]  # plays 1-30 minutes after their page count only in one
+
+
+def test_spark_on_features_of_other_widths_equals_numpy_dr_included(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An imported log's widths: both engines fit the same linear reward model for DR."""
+    data, _ = synthetic(2_000, K, seed=9, logging="epsilon")
+    narrow = replace(data, context=data.context[:, :3])
+    root = tmp_path / "data"
+    write_bandit_data(root, create_for(root, narrow, None), narrow, [f"d{i}" for i in range(2_000)])
+    on_spark = spark_evaluate.evaluate(spark, root, Policies(default=False))
+    on_numpy = evaluate_dataset(root, [], batch_size=700)
+    spark_values, numpy_values = values(on_spark.policies), values(on_numpy.policies)
+    assert ("random", "dr") in numpy_values and spark_values.keys() == numpy_values.keys()
+    for key, value in numpy_values.items():
+        assert spark_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
