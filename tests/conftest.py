@@ -9,6 +9,7 @@ import pytest
 from tests.nats_server import NatsServer, nats_server_binary
 from tests.postgres_server import PostgresServer, postgres_binaries
 from tests.redis_server import RedisServer, redis_server_binary
+from tests.s3_server import S3Server
 
 
 def _binary_or_skip(binary: str | None, package: str) -> str:
@@ -37,6 +38,13 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = NatsServer(
         _binary_or_skip(nats_server_binary(), "nats-server"), tmp_path_factory.mktemp("nats")
     )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3"))
     yield server
     server.stop()
 
