@@ -19,9 +19,13 @@ ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin":
 
 
 def retry_service_config(service: str) -> str:
-    """A client service config retrying `service`'s calls on UNAVAILABLE and RESOURCE_EXHAUSTED
-    (up to 5 attempts, with backoff), each attempt waiting for the channel to be ready: a
-    restarting or overloaded server costs latency, not calls.
+    """A client service config retrying `service`'s calls on UNAVAILABLE, RESOURCE_EXHAUSTED and
+    CANCELLED (up to 5 attempts, with backoff), each attempt waiting for the channel to be
+    ready: a restarting or overloaded server costs latency, not calls.
+
+    CANCELLED is what a stopping gRPC server answers to calls it received but never handed
+    to a handler (grpc/grpc#41785): they never ran. gRPC retries only statuses a server
+    sent, so a client's own cancellation or deadline is never resent.
 
     For clients of idempotent calls only: RenderPage reads, ReportEvent is keyed by event_id.
     """
@@ -36,7 +40,7 @@ def retry_service_config(service: str) -> str:
                         "initialBackoff": "0.05s",
                         "maxBackoff": "1s",
                         "backoffMultiplier": 2,
-                        "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                        "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED"],
                     },
                 }
             ]

@@ -172,22 +172,32 @@ def test_sigterm_lets_an_in_flight_page_finish(chaos: ProxiedSuite) -> None:
 
 
 def test_gateway_restart_under_load_loses_nothing_with_retries(chaos: ProxiedSuite) -> None:
+    """Once under `make test`; 25 times under `make chaos`, since the CANCELLED of gRPC's stop
+    race (docs/reliability.md) showed in about one restart of ten before clients retried it."""
     gateway = chaos.suite.services["gateway"]
-    plan = render_plan(
-        chaos.gateway, BUDGET_MS, scaled(4.0, 15.0), retry=True, keep_responses=False
-    )
-    with background_load(plan) as load:
-        time.sleep(0.5)
-        started = time.monotonic()
-        gateway.stop()
-        gateway.start()
-        gateway.wait_serving()
-        restart_s = time.monotonic() - started
-    result = load.result()
-    latencies = [record.latency_s for record in result.records]
-    print(
-        f"\ngateway restarted under load in {restart_s:.2f} s: {len(latencies)} pages, "
-        f"{result.errors} failed, longest wait {ms(latencies, 100):.0f} ms (retry on UNAVAILABLE)"
-    )
-    assert result.errors == 0, {r.code + ": " + r.detail for r in result.records if r.code != "OK"}
-    assert ms(latencies, 100) >= restart_s * 500  # a call did wait out the restart
+    restarts = int(scaled(1, 25))
+    failed: dict[str, int] = {}
+    pages = 0
+    for _ in range(restarts):
+        plan = render_plan(chaos.gateway, BUDGET_MS, 4.0, retry=True, keep_responses=False)
+        with background_load(plan) as load:
+            time.sleep(0.5)
+            started = time.monotonic()
+            gateway.stop()
+            gateway.start()
+            gateway.wait_serving()
+            restart_s = time.monotonic() - started
+        result = load.result()
+        latencies = [record.latency_s for record in result.records]
+        pages += len(latencies)
+        for record in result.records:
+            if record.code != "OK":
+                key = f"{record.code}: {record.detail}"
+                failed[key] = failed.get(key, 0) + 1
+        print(
+            f"\ngateway restarted under load in {restart_s:.2f} s: {len(latencies)} pages, "
+            f"{result.errors} failed, longest wait {ms(latencies, 100):.0f} ms (retry policy)"
+        )
+        assert ms(latencies, 100) >= restart_s * 500  # a call did wait out the restart
+    print(f"summary: restarts={restarts} pages={pages} failed={sum(failed.values())}")
+    assert failed == {}

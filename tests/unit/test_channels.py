@@ -56,9 +56,14 @@ def test_requests_on_one_channel_reach_every_backend() -> None:
     assert answers.count(b"a") >= 5 and answers.count(b"b") >= 5
 
 
-def test_the_retry_policy_resends_calls_refused_as_overloaded_or_unavailable() -> None:
-    """A server that refuses RESOURCE_EXHAUSTED, then UNAVAILABLE, then answers: one call, OK."""
-    refusals = [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE]
+def test_the_retry_policy_resends_calls_refused_as_overloaded_unavailable_or_cancelled() -> None:
+    """A server that refuses RESOURCE_EXHAUSTED, UNAVAILABLE, then CANCELLED (a stopping
+    server's answer to calls it never ran), then answers: one call, OK."""
+    refusals = [
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+    ]
 
     async def answer(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         if refusals:
