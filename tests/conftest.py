@@ -32,12 +32,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def nats_binary() -> str:
+    """The nats-server program (installed from Debian when missing and root), or a skip."""
+    return _binary_or_skip(nats_server_binary(), "nats-server")
+
+
 @pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+def nats_server(nats_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """One per module: a module that stops and restarts it leaves the others alone."""
-    server = NatsServer(
-        _binary_or_skip(nats_server_binary(), "nats-server"), tmp_path_factory.mktemp("nats")
-    )
+    server = NatsServer(nats_binary, tmp_path_factory.mktemp("nats"))
     yield server
     server.stop()
 

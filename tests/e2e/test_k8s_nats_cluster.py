@@ -16,9 +16,7 @@ import pytest
 from nats.js.api import StorageType, StreamConfig
 
 from suite.supervisor import free_address
-from tests.conftest import _binary_or_skip
 from tests.debian_package import stop_server
-from tests.nats_server import nats_server_binary
 from tests.unit.test_k8s_manifests import container_of, of_kind, render
 
 SERVERS = 3
@@ -101,9 +99,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    binary = _binary_or_skip(nats_server_binary(), "nats-server")
-    running = Cluster(binary, tmp_path_factory.mktemp("nats"))
+def cluster(nats_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = Cluster(nats_binary, tmp_path_factory.mktemp("nats"))
     try:
         yield running
     finally:
