@@ -299,7 +299,7 @@ def main() -> None:
                     f"{killed['recovery_s']:.2f} s after the restart"
                 )
                 print(f"7. NATS JetStream sink beside the file sink (window {args.window}):")
-                sinks = compare_sinks(config, data_dir, log, request, sink_options(args))
+                sinks = compare_sinks(suite, config, data_dir, log, request, sink_options(args))
         finally:
             suite.stop()
     print(f"host speed at the end: a million Python additions take {host_speed_ms():.1f} ms")

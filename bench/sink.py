@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -39,6 +40,13 @@ from suite.supervisor import (
 from tests.nats_server import NatsServer, nats_server_binary
 
 SINKS = ("files", "nats")
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time process `pid` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
 
 
 async def stream_messages(url: str, stream: str) -> int:
@@ -62,10 +70,14 @@ def pages(target: str, request: bytes, concurrency: int, **plan: Any) -> tuple[f
 
 @dataclass(frozen=True)
 class SinkComparison:
-    """Medians over the rounds, per sink: pages/s at `concurrency` clients and one-client p50."""
+    """Medians over the rounds, per sink: pages/s at `concurrency` clients and one-client p50;
+    and, over all the throughput runs, CPU per page of each gateway and of the broker (steadier
+    than pages/s on a shared machine: another job's load slows a page, not its CPU time)."""
 
     rate: dict[str, float]
     p50_ms: dict[str, float]
+    cpu_ms_per_page: dict[str, float]
+    broker_cpu_ms_per_page: float
     concurrency: int
     served_nats: int
     in_stream: int
@@ -80,20 +92,25 @@ class SinkComparison:
         return (
             f"files_pages_per_s={self.rate['files']:.1f} nats_pages_per_s={self.rate['nats']:.1f} "
             f"nats_vs_files={self.ratio:.3f} files_p50_ms={self.p50_ms['files']:.2f} "
-            f"nats_p50_ms={self.p50_ms['nats']:.2f} concurrency={self.concurrency} "
+            f"nats_p50_ms={self.p50_ms['nats']:.2f} "
+            f"files_gateway_cpu_ms_per_page={self.cpu_ms_per_page['files']:.2f} "
+            f"nats_gateway_cpu_ms_per_page={self.cpu_ms_per_page['nats']:.2f} "
+            f"broker_cpu_ms_per_page={self.broker_cpu_ms_per_page:.2f} "
+            f"concurrency={self.concurrency} "
             f"served_nats={self.served_nats} in_stream={self.in_stream} "
             f"spill_files={self.spill_files}"
         )
 
 
 def compare_sinks(
+    suite: Suite,
     config: SuiteConfig,
     data_dir: Path,
     log: IO[bytes],
     request: bytes,
     args: argparse.Namespace,
 ) -> SinkComparison:
-    """Beside the running suite of `config` (the files sink), a second gateway on the same
+    """Beside the running `suite` of `config` (the files sink), a second gateway on the same
     backends logging to a nats-server started here; times both in turns, prints each round."""
     binary = nats_server_binary()
     if binary is None:
@@ -114,17 +131,30 @@ def compare_sinks(
     figures: dict[str, dict[str, list[float]]] = {sink: {"rate": [], "p50": []} for sink in SINKS}
     nats_gateway = ServiceProcess("gateway", nats_config, log)
     served = 0
+    cpu = {sink: 0.0 for sink in (*SINKS, "broker")}
+    loaded_pages = {sink: 0 for sink in SINKS}
     try:
         nats_gateway.start()
         nats_gateway.wait_serving()
+        assert suite.services["gateway"].process and nats_gateway.process and broker.process
+        pids = {
+            "files": suite.services["gateway"].process.pid,
+            "nats": nats_gateway.process.pid,
+            "broker": broker.process.pid,
+        }
         pages(targets["files"], request, 1, total=10)  # warm both
         served += pages(targets["nats"], request, 1, total=10)[2]
         for round_number in range(1, args.rounds + 1):
             for sink in SINKS:
                 _, p50, one = pages(targets[sink], request, 1, total=args.pages)
+                measured = (sink, "broker") if sink == "nats" else (sink,)
+                before = {name: cpu_seconds(pids[name]) for name in measured}
                 rate, _, many = pages(
                     targets[sink], request, args.concurrency, total=None, duration_s=args.seconds
                 )
+                for name in measured:
+                    cpu[name] += cpu_seconds(pids[name]) - before[name]
+                loaded_pages[sink] += many
                 figures[sink]["rate"].append(rate)
                 figures[sink]["p50"].append(p50)
                 if sink == "nats":
@@ -141,6 +171,8 @@ def compare_sinks(
     comparison = SinkComparison(
         rate={sink: statistics.median(figures[sink]["rate"]) for sink in SINKS},
         p50_ms={sink: statistics.median(figures[sink]["p50"]) for sink in SINKS},
+        cpu_ms_per_page={sink: 1000 * cpu[sink] / max(loaded_pages[sink], 1) for sink in SINKS},
+        broker_cpu_ms_per_page=1000 * cpu["broker"] / max(loaded_pages["nats"], 1),
         concurrency=args.concurrency,
         served_nats=served,
         in_stream=in_stream,
@@ -149,6 +181,11 @@ def compare_sinks(
     print(
         f"  NATS gateway: {served} pages served, {in_stream} messages in KEYART_IMPRESSIONS, "
         f"{comparison.spill_files} spill files left; NATS/files pages/s {comparison.ratio:.3f}"
+    )
+    print(
+        f"  CPU per page under load: files gateway {comparison.cpu_ms_per_page['files']:.2f} ms, "
+        f"NATS gateway {comparison.cpu_ms_per_page['nats']:.2f} ms, "
+        f"nats-server {comparison.broker_cpu_ms_per_page:.2f} ms"
     )
     return comparison
 
@@ -195,7 +232,7 @@ def main() -> None:
             suite.start()
             with PageClient(config.addresses["gateway"]) as client:
                 seed_viewers(client)
-            comparison = compare_sinks(config, data_dir, log, request, sink_options(args))
+            comparison = compare_sinks(suite, config, data_dir, log, request, sink_options(args))
         finally:
             suite.stop()
     print(f"summary: {comparison.summary()} window={args.window}")
