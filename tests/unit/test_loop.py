@@ -26,6 +26,7 @@ from learning.loop import DAY_MS, RULE, Judged, LoopSettings, decide, judge
 from learning.parquet_layout import DatasetError
 from learning.parquet_writer import create_for, write_bandit_data
 from learning.train import TrainingRefused, train
+from tests.s3_server import S3Server
 from tests.unit.learning_data import synthetic
 
 NOW_MS = int(time.time() * 1000)
@@ -107,6 +108,29 @@ def test_the_serving_model_itself_is_not_published_again(
     (line,) = capsys.readouterr().out.splitlines()
     assert first is not None and read_pointer(Location.local(models)) == first
     assert f"({'current.json'})" in line
+    assert line.endswith("decision=keep: the candidate is the serving model")
+
+
+def test_the_loop_publishes_to_and_judges_against_models_on_s3(
+    explored_log: tuple[Path, BanditData],
+    s3_server: S3Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dataset, _ = explored_log
+    store = Location.parse(s3_server.url("models"))
+    settings = replace(settings_for(dataset, tmp_path / "models"), models=store)
+    run_once(settings, None, 0.0)
+    first = read_pointer(store)
+    assert first is not None
+    published = capsys.readouterr().out.splitlines()[-1]
+    assert published == f"loop: published {first.current} to {store} (was none)"
+
+    run_once(settings, None, 0.0)  # judged against the model it reads back from the store
+
+    (line,) = capsys.readouterr().out.splitlines()
+    assert read_pointer(store) == first
+    assert f"serving={first.current} dr=" in line and "(current.json)" in line
     assert line.endswith("decision=keep: the candidate is the serving model")
 
 
