@@ -34,10 +34,12 @@ serving.
 The directory is a Location (common/storage.py): a local path or a filesystem URL
 such as `s3://bucket/models?endpoint_override=…`. A model on an object store is read
 whole and loaded from its bytes, its card read from beside it; a check's reading and
-validating run off the event loop. A store that cannot be reached is logged once per
-outage ("models location unreachable; still serving") and the serving model keeps
-serving; once it answers again ("models location reachable again") the pointer, or
-the newest file, is tried afresh, so a model the outage interrupted is not lost.
+validating run off the event loop, on a thread of the watcher's own (a store that
+hangs holds that one, not the inference threads). A store that cannot be reached
+is logged once per outage ("models location unreachable; still serving") and the
+serving model keeps serving; once it answers again ("models location reachable
+again") the pointer, or the newest file, is tried afresh, so a model the outage
+interrupted is not lost.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from common.logging import get_logger
@@ -120,7 +123,7 @@ def _fmt(estimate: float | None) -> str:
     return "none" if estimate is None else f"{estimate:.5f}"
 
 
-Chosen = tuple[Location, Candidate]
+Chosen = tuple[Location, Candidate]  # a model to swap in: where it is, and it validated
 
 
 class ModelWatcher:
@@ -147,6 +150,7 @@ class ModelWatcher:
         # (pointer file, named model file) as last tried, so each form is tried once.
         self._pointer_tried: tuple[object, ...] | None = None
         self._in_outage = False  # the location could not be reached at the last check
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
 
     def _models(self) -> list[tuple[Location, FileStat]]:
         """Each model file with its modification time and size, newest first."""
@@ -316,7 +320,7 @@ class ModelWatcher:
     async def check_once(self) -> bool:
         """Follows the pointer, or tries the newest new file; True when a model was swapped in."""
         try:
-            chosen = await asyncio.to_thread(self._choose)
+            chosen = await asyncio.get_running_loop().run_in_executor(self._reader, self._choose)
         except StorageError as error:
             self._unreachable(error)
             return False
@@ -336,3 +340,4 @@ class ModelWatcher:
             await self.check_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.poll_s)
+        self._reader.shutdown(wait=False)
