@@ -145,7 +145,11 @@ def offline_estimate(model: Path | Location) -> float | None:
         return None
     except StorageError:
         raise
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        if card.local_path is None:  # the store went away between its listing and this read
+            raise StorageError(f"{card}: cannot be read ({error})") from None
+        raise CardError(f"model card {card} cannot be read: {error}") from error
+    except ValueError as error:
         raise CardError(f"model card {card} cannot be read: {error}") from error
     estimate = body.get("offline_estimate") if isinstance(body, dict) else None
     if estimate is None:
