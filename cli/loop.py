@@ -23,6 +23,7 @@ from pathlib import Path
 from cli.models import ModelsRefused, publish_file
 from common.config import ConfigError, env_float, env_str
 from common.models_pointer import PointerError
+from common.storage import Location, StorageError
 from learning import bilinear
 from learning.compact import compact
 from learning.loop import LoopSettings, judge
@@ -38,6 +39,7 @@ REFUSALS = (
     PointerError,
     ModelError,
     ConfigError,
+    StorageError,
 )
 
 
@@ -53,7 +55,7 @@ def _settings(args: argparse.Namespace) -> LoopSettings:
     models = args.models or env_str("LOOP_MODELS", env_str("RANKER_MODEL_DIR", "var/models"))
     return LoopSettings(
         dataset=Path(dataset),
-        models=Path(models),
+        models=Location.parse(models),
         days=days,
         holdout=args.holdout,
         reward_window_s=args.reward_window_min * 60,
@@ -112,7 +114,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     loop.add_argument("--dataset", help="the Parquet dataset (default: $LOOP_DATASET)")
     loop.add_argument(
         "--models",
-        help="the models location (default: $LOOP_MODELS, else $RANKER_MODEL_DIR, else var/models)",
+        help="the models directory or filesystem URL, such as s3://bucket/models "
+        "(default: $LOOP_MODELS, else $RANKER_MODEL_DIR, else var/models)",
     )
     loop.add_argument(
         "--days",

@@ -1,12 +1,16 @@
 """`keyart model publish|list|rollback`: the models location every ranker replica watches.
 
 A published directory holds `<version>.onnx`, `<version>.card.json` and
-`current.json` (common/models_pointer.py). Publishing validates the model with
-the ranker's own checks and swap rule, copies the card and then the model in
-(each atomically), and only then moves the pointer, so a ranker that reads the
-pointer finds both files. Writers take a lock (`.lock`, flock) so two publishes
-or rollbacks do not lose each other's history. Input that cannot be used is
-answered by one line on stderr and exit status 2.
+`current.json` (common/models_pointer.py); `--models` is a local directory or a
+filesystem URL (`s3://bucket/models?…`, common/storage.py). Publishing validates
+the model with the ranker's own checks and swap rule, copies the card and then the
+model in (each an atomic whole-file or whole-object write), and only then moves
+the pointer, so a ranker that reads the pointer finds both files. On a local
+directory writers take a lock (`.lock`, flock) so two publishes or rollbacks do not
+lose each other's history; an object store has no such lock, so its writers must
+take turns (the loop's CronJob runs one at a time). Input that cannot be used, or
+a location that cannot be reached, is answered by one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -24,9 +28,8 @@ from pathlib import Path
 import grpc
 from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 
-from common.atomic_files import write_atomically, write_file_atomically
 from common.config import env_choice, env_float, env_str
-from common.model_contract import CardError, card_path, offline_estimate
+from common.model_contract import CardError, card_location, card_path, offline_estimate
 from common.models_pointer import (
     MODEL_SUFFIX,
     Pointer,
@@ -34,8 +37,10 @@ from common.models_pointer import (
     model_file,
     read_pointer,
     valid_version,
+    version_named,
     write_pointer,
 )
+from common.storage import Location, StorageError
 from services.ranker.model import ModelError
 from services.ranker.model_watch import SWAP_RULES, Candidate, rule_refuses, validate_model
 
@@ -46,36 +51,44 @@ class ModelsRefused(Exception):
     """The command cannot do what was asked; the message says why."""
 
 
-def _directory(path: Path, create: bool = False) -> Path:
-    if create and not path.exists():
-        path.mkdir(parents=True)
-    if not path.is_dir():
-        raise ModelsRefused(f"--models: {path} is not a directory")
-    return path
+def _directory(location: Location, create: bool = False) -> Location:
+    """The --models location; a local one must be (or, with `create`, become) a directory."""
+    local = location.local_path
+    if local is None:  # an object store has no directories to make or check
+        return location
+    if create and not local.exists():
+        local.mkdir(parents=True)
+    if not local.is_dir():
+        raise ModelsRefused(f"--models: {location} is not a directory")
+    return location
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    with open(directory / ".lock", "a") as lock:
+def _locked(directory: Location) -> Iterator[None]:
+    local = directory.local_path
+    if local is None:  # no lock on an object store: see the module docstring
+        yield
+        return
+    with open(local / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def _validated(path: Path, min_offline_estimate: float) -> Candidate:
+def _validated(model: Location, min_offline_estimate: float) -> Candidate:
     try:
-        return validate_model(path, 1, min_offline_estimate)
+        return validate_model(model, 1, min_offline_estimate)
     except ModelError as error:
         raise ModelsRefused(str(error)) from error
 
 
-def _estimate_or_none(path: Path) -> float | None:
+def _estimate_or_none(model: Location) -> float | None:
     try:
-        return offline_estimate(path)
+        return offline_estimate(model)
     except CardError:
         return None
 
 
-def _swap_refusal(candidate: Candidate, serving: Path, rule: str) -> str | None:
+def _swap_refusal(candidate: Candidate, serving: Location, rule: str) -> str | None:
     """The ranker's swap rule (RANKER_MODEL_SWAP), applied once here for every replica."""
     serving_estimate = _estimate_or_none(serving)
     if serving_estimate is None or not rule_refuses(rule, candidate.estimate, serving_estimate):
@@ -83,26 +96,27 @@ def _swap_refusal(candidate: Candidate, serving: Path, rule: str) -> str | None:
     shown = "none" if candidate.estimate is None else f"{candidate.estimate:.5f}"
     return (
         f"offline estimate {shown} is below the current model's {serving_estimate:.5f} "
-        f"({serving.stem}; --rule better): pass --rule newest to publish it anyway"
+        f"({version_named(serving)}; --rule better): pass --rule newest to publish it anyway"
     )
 
 
-def _copy_in(source: Path, directory: Path, version: str) -> None:
+def _copy_in(source: Path, directory: Location, version: str) -> None:
     """Card first, then the model: a reader that sees the model sees its card."""
     target = model_file(directory, version)
     card = card_path(source)
     if card.exists():
-        write_atomically(card_path(target), card.read_bytes())
+        card_location(target).write_bytes(card.read_bytes())
     with open(source, "rb") as model:
-        write_file_atomically(target, lambda temp: shutil.copyfileobj(model, temp))
+        target.write_with(lambda out: shutil.copyfileobj(model, out))
 
 
-def publish_file(file: Path, models: Path, rule: str, min_offline_estimate: float) -> str:
-    """Validates `file` and makes it current in `models`; returns what was done, in one line.
-    Raises ModelsRefused (or PointerError) when it cannot."""
+def publish_file(file: Path, models: Location, rule: str, min_offline_estimate: float) -> str:
+    """Validates `file` and makes it current in `models` (a directory or a filesystem URL);
+    returns what was done, in one line. Raises ModelsRefused, PointerError or StorageError
+    when it cannot."""
     if not file.is_file():
         raise ModelsRefused(f"{file}: no such model file")
-    candidate = _validated(file, min_offline_estimate)
+    candidate = _validated(Location.local(file), min_offline_estimate)
     version = candidate.model.version
     if not valid_version(version):
         raise ModelsRefused(
@@ -126,12 +140,14 @@ def publish_file(file: Path, models: Path, rule: str, min_offline_estimate: floa
 
 
 def publish(args: argparse.Namespace) -> int:
-    print(publish_file(args.file, args.models, args.rule, args.min_offline_estimate))
+    print(
+        publish_file(args.file, Location.parse(args.models), args.rule, args.min_offline_estimate)
+    )
     return 0
 
 
 def rollback(args: argparse.Namespace) -> int:
-    directory = _directory(args.models)
+    directory = _directory(Location.parse(args.models))
     with _locked(directory):
         pointer = read_pointer(directory)
         if pointer is None:
@@ -143,7 +159,7 @@ def rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _created(card: Path) -> str:
+def _created(card: Location) -> str:
     try:
         created_ms = json.loads(card.read_text())["created_at_ms"]
         return datetime.fromtimestamp(created_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -169,17 +185,16 @@ def _served(address: str) -> str:
 
 
 def list_models(args: argparse.Namespace) -> int:
-    directory = _directory(args.models)
+    directory = _directory(Location.parse(args.models))
     pointer = read_pointer(directory)
     print(f"{'VERSION':<28} {'CREATED':<20} {'ESTIMATE':>9}  STATE")
-    for path in sorted(directory.glob(f"*{MODEL_SUFFIX}")):
-        if path.name.startswith("."):
-            continue
-        estimate = _estimate_or_none(path)
+    for model in directory.files(MODEL_SUFFIX):
+        estimate = _estimate_or_none(model)
         shown = "-" if estimate is None else f"{estimate:.5f}"
+        version = version_named(model)
         print(
-            f"{path.stem:<28} {_created(card_path(path)):<20} {shown:>9}  "
-            f"{_state(path.stem, pointer)}".rstrip()
+            f"{version:<28} {_created(card_location(model)):<20} {shown:>9}  "
+            f"{_state(version, pointer)}".rstrip()
         )
     unreachable = 0
     for address in args.ranker:
@@ -195,7 +210,7 @@ def _refusing(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (ModelsRefused, PointerError) as error:
+        except (ModelsRefused, PointerError, StorageError) as error:
             print(f"keyart model {args.model_command}: {error}", file=sys.stderr)
             return 2
 
@@ -226,9 +241,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ):
         sub.add_argument(
             "--models",
-            type=Path,
-            default=Path(env_str("RANKER_MODEL_DIR", "var/models")),
-            help="the models directory (default: $RANKER_MODEL_DIR or var/models)",
+            default=env_str("RANKER_MODEL_DIR", "var/models"),
+            help="the models directory or filesystem URL, such as s3://bucket/models "
+            "(default: $RANKER_MODEL_DIR or var/models)",
         )
         sub.set_defaults(handler=_refusing(handler), min_offline_estimate=0.0)
     for sub in (publish_parser, rollback_parser):

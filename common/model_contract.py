@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import onnx
@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from common.atomic_files import write_atomically
 from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
+from common.storage import Location, StorageError
 
 # What every ranking model takes: name → shape, with None for the batch axis.
 INPUTS: dict[str, tuple[int | None, ...]] = {
@@ -128,20 +129,32 @@ def write_card(model_path: Path, card: dict) -> Path:
     return write_atomically(card_path(model_path), (json.dumps(card, indent=2) + "\n").encode())
 
 
-def offline_estimate(model_path: Path) -> float | None:
+def card_location(model: Location) -> Location:
+    """The card beside a model file in a models location (local or an object store)."""
+    return model.parent() / (PurePosixPath(model.name).stem + CARD_SUFFIX)
+
+
+def offline_estimate(model: Path | Location) -> float | None:
     """The card's offline estimate of the model's reward; None when there is no card or
-    the card has none (null); CardError when the card cannot be read."""
-    path = card_path(model_path)
+    the card has none (null); CardError when the card cannot be read, StorageError when
+    its store cannot be reached."""
+    card = card_location(model if isinstance(model, Location) else Location.local(model))
     try:
-        card = json.loads(path.read_text())
+        body = json.loads(card.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as error:
-        raise CardError(f"model card {path} cannot be read: {error}") from error
-    estimate = card.get("offline_estimate") if isinstance(card, dict) else None
+    except StorageError:
+        raise
+    except OSError as error:
+        if card.local_path is None:  # the store went away between its listing and this read
+            raise StorageError(f"{card}: cannot be read ({error})") from None
+        raise CardError(f"model card {card} cannot be read: {error}") from error
+    except ValueError as error:
+        raise CardError(f"model card {card} cannot be read: {error}") from error
+    estimate = body.get("offline_estimate") if isinstance(body, dict) else None
     if estimate is None:
         return None
     try:
         return float(estimate["value"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CardError(f"model card {path}: offline_estimate.value is not a number") from error
+        raise CardError(f"model card {card}: offline_estimate.value is not a number") from error

@@ -6,8 +6,10 @@ model, plus `current.json`:
     {"schema": "keyart-models/1", "current": "<version>", "history": ["<older>", …]}
 
 `history` lists the versions served before, newest first (at most HISTORY_LIMIT),
-so a rollback knows what to serve again. The pointer is written atomically
-(common/atomic_files.py): a ranker reads the old pointer or the whole new one.
+so a rollback knows what to serve again. The directory is a Location
+(common/storage.py): a local path or a filesystem URL such as `s3://bucket/models`.
+The pointer is written as one atomic whole-object write: a ranker reads the old
+pointer or the whole new one.
 The ranker (services/ranker/model_watch.py) and `keyart model` (cli/models.py)
 share this module.
 """
@@ -17,10 +19,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeGuard
 
-from common.atomic_files import write_atomically
+from common.storage import Location
 
 POINTER_NAME = "current.json"
 POINTER_SCHEMA = "keyart-models/1"
@@ -38,13 +39,18 @@ def valid_version(version: object) -> TypeGuard[str]:
     return isinstance(version, str) and _VERSION.fullmatch(version) is not None
 
 
-def pointer_path(directory: Path) -> Path:
+def pointer_path(directory: Location) -> Location:
     return directory / POINTER_NAME
 
 
-def model_file(directory: Path, version: str) -> Path:
+def model_file(directory: Location, version: str) -> Location:
     """Where the model of `version` lives in a published directory."""
     return directory / f"{version}{MODEL_SUFFIX}"
+
+
+def version_named(model: Location) -> str:
+    """The version a published model file's name gives (`model_file`'s inverse)."""
+    return model.name.removesuffix(MODEL_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,13 @@ class Pointer:
         return (json.dumps(body, indent=2) + "\n").encode()
 
 
-def _refuse(path: Path, line: int, field: str, problem: str) -> PointerError:
+def _refuse(path: Location, line: int, field: str, problem: str) -> PointerError:
     return PointerError(f"{path}:{line}: {field}: {problem}")
 
 
-def read_pointer(directory: Path) -> Pointer | None:
-    """The directory's pointer; None when it has none (the legacy, newest-file layout)."""
+def read_pointer(directory: Location) -> Pointer | None:
+    """The directory's pointer; None when it has none (the legacy, newest-file layout).
+    StorageError when the store cannot be reached."""
     path = pointer_path(directory)
     try:
         text = path.read_text()
@@ -97,5 +104,5 @@ def read_pointer(directory: Path) -> Pointer | None:
     return Pointer(current, tuple(history))
 
 
-def write_pointer(directory: Path, pointer: Pointer) -> Path:
-    return write_atomically(pointer_path(directory), pointer.to_json())
+def write_pointer(directory: Location, pointer: Pointer) -> Location:
+    return pointer_path(directory).write_bytes(pointer.to_json())

@@ -27,12 +27,13 @@ import numpy as np
 
 from common.model_contract import write_card
 from common.models_pointer import model_file, read_pointer
+from common.storage import Location
 from learning import bilinear, targets
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS, Estimate, estimate_all, logged_value
 from learning.parquet_reader import load_dataset
 from learning.train import servable_info, split, train
-from services.ranker.model import RankingModel
+from services.ranker.model import RankingModel, model_at
 
 RULE = "publish when the candidate's DR lower 95% bound > the serving model's DR estimate"
 DAY_MS = 86_400_000
@@ -41,7 +42,7 @@ DAY_MS = 86_400_000
 @dataclass(frozen=True)
 class LoopSettings:
     dataset: Path
-    models: Path
+    models: Location  # a directory or a filesystem URL (common/storage.py)
     days: float
     holdout: float
     reward_window_s: float
@@ -94,14 +95,13 @@ class Verdict:
 
 def serving_policy(settings: LoopSettings, held: BanditData, predictions: np.ndarray) -> Judged:
     """The serving model's DR estimate on the holdout (see the module docstring for which)."""
-    pointer = read_pointer(settings.models) if settings.models.is_dir() else None
+    pointer = read_pointer(settings.models)
     if pointer is not None:
-        path, source = model_file(settings.models, pointer.current), "current.json"
+        model, source = model_at(model_file(settings.models, pointer.current)), "current.json"
     elif settings.ranker_model.is_file():
-        path, source = settings.ranker_model, "RANKER_MODEL_PATH"
+        model, source = RankingModel(settings.ranker_model), "RANKER_MODEL_PATH"
     else:
         return Judged.of("logged policy", "the holdout", logged_value(held.reward))
-    model = RankingModel(path)
     target = targets.greedy(targets.scores_of(model, held), held)
     dr = next(e for e in estimate_all(held, target, predictions) if e.estimator == "dr")
     return Judged.of(model.version, source, dr)

@@ -23,10 +23,11 @@ SECRET_KEY = "keyart-test-secret"
 
 
 class S3Server:
-    """`url(prefix)` names a location in a fresh bucket; `env` holds the credentials."""
+    """`url(prefix)` names a location in a fresh bucket; `env` holds the credentials.
+    `port`: listen there (a restart of a stopped server, which comes back empty)."""
 
-    def __init__(self, log_dir: Path) -> None:
-        self.port = int(free_address().rsplit(":", 1)[1])
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.port = port or int(free_address().rsplit(":", 1)[1])
         self.endpoint = f"127.0.0.1:{self.port}"
         self.env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         binary = Path(sys.executable).with_name("moto_server")

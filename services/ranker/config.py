@@ -8,6 +8,7 @@ from pathlib import Path
 from common import addresses
 from common.config import ConfigError, env_choice, env_float, env_int, env_str
 from common.server import ServerSettings, settings_from_env
+from common.storage import Location, StorageError
 from common.tls import ClientTls, client_tls_from_env
 from services.ranker.model_watch import SWAP_RULES
 from services.ranker.policy import Policy
@@ -31,7 +32,7 @@ class RankerConfig:
     artwork_tls: ClientTls | None = None
     temperature: float = 0.05
     sticky_s: int = 0
-    model_dir: Path | None = None
+    model_dir: Location | None = None  # a local directory or a filesystem URL
     model_poll_s: float = 2.0
     min_offline_estimate: float = 0.0
     model_swap: str = (
@@ -56,7 +57,7 @@ class RankerConfig:
             catalog_poll_s=env_float("RANKER_CATALOG_POLL_S", 2.0, minimum=0.05),
             catalog_wait_s=env_float("RANKER_CATALOG_WAIT_S", 10.0, minimum=0.0),
             artwork_tls=client_tls_from_env("RANKER_ARTWORK"),
-            model_dir=Path(model_dir) if (model_dir := env_str("RANKER_MODEL_DIR", "")) else None,
+            model_dir=_model_dir(),
             model_poll_s=env_float("RANKER_MODEL_POLL_S", 2.0, minimum=0.05, maximum=3600.0),
             min_offline_estimate=env_float("RANKER_MIN_OFFLINE_ESTIMATE", 0.0, minimum=0.0),
             model_swap=env_choice("RANKER_MODEL_SWAP", "better", SWAP_RULES),
@@ -73,12 +74,28 @@ class RankerConfig:
         )
 
 
+def _model_dir() -> Location | None:
+    """RANKER_MODEL_DIR: a directory or a filesystem URL (common/storage.py); None: unset."""
+    model_dir = env_str("RANKER_MODEL_DIR", "")
+    if not model_dir:
+        return None
+    try:
+        return Location.parse(model_dir)
+    except StorageError as error:
+        raise ConfigError(f"RANKER_MODEL_DIR: {error}") from None
+
+
 def _cell_model_dir() -> Path | None:
-    """RANKER_CELL_MODEL_DIR, which must not be the production models directory: its
-    newest file would become the production model."""
+    """RANKER_CELL_MODEL_DIR, a local directory which must not be the production models
+    directory: its newest file would become the production model."""
     cell_dir = env_str("RANKER_CELL_MODEL_DIR", "")
     if not cell_dir:
         return None
+    if "://" in cell_dir:
+        raise ConfigError(
+            f"RANKER_CELL_MODEL_DIR: {cell_dir.split('?', 1)[0]} is a URL; the experiment "
+            "cells' models must be a local directory (a mounted volume)"
+        )
     model_dir = env_str("RANKER_MODEL_DIR", "")
     if model_dir and Path(model_dir).resolve() == Path(cell_dir).resolve():
         raise ConfigError(

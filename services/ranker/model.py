@@ -10,6 +10,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.model_contract import INPUTS, OUTPUT, SCHEMA_KEY, VERSION_KEY
+from common.storage import Location, StorageError
 
 _FLOAT = "tensor(float)"
 _PROBE_ROWS = 3
@@ -36,9 +37,13 @@ class RankingModel:
     Safe to call from several threads at once (onnxruntime sessions are).
     """
 
-    def __init__(self, path: Path, *, intra_op_threads: int = 1) -> None:
+    def __init__(
+        self, path: Path | str, *, intra_op_threads: int = 1, content: bytes | None = None
+    ) -> None:
+        """Loads the file at `path`, or `content` when given (a model read from an object
+        store, `path` then only naming it in messages)."""
         self.path = path
-        if not path.is_file():
+        if content is None and not Path(path).is_file():
             raise ModelError(f"model file {path} does not exist")
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -49,7 +54,9 @@ class RankingModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(path) if content is None else content,
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
         except _ORT_ERRORS as error:
             raise ModelError(f"model file {path} cannot be loaded: {error}") from error
@@ -109,3 +116,18 @@ class RankingModel:
             raise self._fail(f"fails on a probe batch: {error}") from error
         if scores.shape != (_PROBE_ROWS,) or not np.isfinite(scores).all():
             raise self._fail(f"gives {scores!r} for a {_PROBE_ROWS}-candidate probe batch")
+
+
+def model_at(model: Location, *, intra_op_threads: int = 1) -> RankingModel:
+    """The model at `model`: from its file on a local disk, from its bytes on an object
+    store; StorageError when the store cannot be reached."""
+    local = model.local_path
+    if local is not None:
+        return RankingModel(local, intra_op_threads=intra_op_threads)
+    try:
+        content = model.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"model file {model} does not exist") from None
+    except OSError as error:  # the store went away between its listing and this read
+        raise StorageError(f"{model}: cannot be read ({error})") from None
+    return RankingModel(str(model), intra_op_threads=intra_op_threads, content=content)

@@ -30,6 +30,16 @@ applied, since `keyart model publish` applied it once for every replica and a
 rollback is an explicit choice. A pointer that cannot be read, or names a missing
 or invalid model, is logged once with the reason and the serving model keeps
 serving.
+
+The directory is a Location (common/storage.py): a local path or a filesystem URL
+such as `s3://bucket/models?endpoint_override=…`. A model on an object store is read
+whole and loaded from its bytes, its card read from beside it; a check's reading and
+validating run off the event loop, on a thread of the watcher's own (a store that
+hangs holds that one, not the inference threads). A store that cannot be reached
+is logged once per outage ("models location unreachable; still serving") and the
+serving model keeps serving; once it answers again ("models location reachable
+again") the pointer, or the newest file, is tried afresh, so a model the outage
+interrupted is not lost.
 """
 
 from __future__ import annotations
@@ -37,13 +47,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from common.logging import get_logger
 from common.model_contract import CardError, offline_estimate
-from common.models_pointer import PointerError, model_file, pointer_path, read_pointer
-from services.ranker.model import ModelError, RankingModel
+from common.models_pointer import (
+    MODEL_SUFFIX,
+    PointerError,
+    model_file,
+    pointer_path,
+    read_pointer,
+    version_named,
+)
+from common.storage import FileStat, Location, StorageError
+from services.ranker.model import ModelError, RankingModel, model_at
 
 log = get_logger(__name__)
 
@@ -52,7 +70,7 @@ SWAP_RULES = ("better", "newest")
 
 @dataclass(frozen=True)
 class WatchSettings:
-    directory: Path
+    directory: Location
     poll_s: float
     min_offline_estimate: float  # 0: no minimum
     intra_op_threads: int
@@ -67,36 +85,30 @@ class Candidate:
     estimate: float | None
 
 
-def _estimate(path: Path) -> float | None:
+def _estimate(model: Location) -> float | None:
     try:
-        return offline_estimate(path)
+        return offline_estimate(model)
     except CardError as error:
         raise ModelError(str(error)) from error
 
 
-def validate_model(path: Path, intra_op_threads: int, min_offline_estimate: float) -> Candidate:
+def validate_model(
+    model: Location, intra_op_threads: int, min_offline_estimate: float
+) -> Candidate:
     """The loaded model and its estimate, or ModelError saying why it may not serve
-    (`min_offline_estimate` 0: no minimum). `keyart model publish` checks the same."""
-    model = RankingModel(path, intra_op_threads=intra_op_threads)
-    estimate = _estimate(path)
+    (`min_offline_estimate` 0: no minimum); StorageError when its store cannot be
+    reached. `keyart model publish` checks the same."""
+    loaded = model_at(model, intra_op_threads=intra_op_threads)
+    estimate = _estimate(model)
     if min_offline_estimate > 0:
         if estimate is None:
-            raise ModelError(f"model card of {path} has no offline estimate")
+            raise ModelError(f"model card of {model} has no offline estimate")
         if estimate < min_offline_estimate:
             raise ModelError(
-                f"model {path} has offline estimate {estimate:.5f} "
+                f"model {model} has offline estimate {estimate:.5f} "
                 f"< minimum {min_offline_estimate:.5f}"
             )
-    return Candidate(model, estimate)
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    """(mtime, size) of `path`, None when it does not exist."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
+    return Candidate(loaded, estimate)
 
 
 def rule_refuses(rule: str, estimate: float | None, serving_estimate: float | None) -> bool:
@@ -111,6 +123,9 @@ def _fmt(estimate: float | None) -> str:
     return "none" if estimate is None else f"{estimate:.5f}"
 
 
+Chosen = tuple[Location, Candidate]  # a model to swap in: where it is, and it validated
+
+
 class ModelWatcher:
     """Polls `directory`; hands each validated model to `use_model`."""
 
@@ -119,49 +134,47 @@ class ModelWatcher:
         settings: WatchSettings,
         use_model: Callable[[RankingModel], None],
         current_version: Callable[[], str],
-        serving_path: Path,
+        serving: Location,
     ) -> None:
         self._settings = settings
         self._use_model = use_model
         self._current_version = current_version
-        self._serving_path = serving_path
+        self._serving = serving
         try:
-            self._serving_estimate = offline_estimate(serving_path)
+            self._serving_estimate = offline_estimate(serving)
         except CardError as error:
             log.warning("serving model's card ignored", reason=str(error))
             self._serving_estimate = None
-        self._tried: dict[Path, tuple[int, int]] = {}
+        self._tried: dict[str, FileStat] = {}  # model file path → its form as last tried
         self._orphaned = False  # serving a deleted file, with nothing to go back to
         # (pointer file, named model file) as last tried, so each form is tried once.
         self._pointer_tried: tuple[object, ...] | None = None
+        self._in_outage = False  # the location could not be reached at the last check
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-watch")
 
-    def _models(self) -> list[tuple[int, str, Path, int]]:
-        """(mtime, name, path, size) of each model file, newest first."""
-        found = []
-        for path in self._settings.directory.glob("*.onnx"):
-            if path.name.startswith("."):
-                continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue
-            found.append((stat.st_mtime_ns, path.name, path, stat.st_size))
-        return sorted(found, reverse=True)
+    def _models(self) -> list[tuple[Location, FileStat]]:
+        """Each model file with its modification time and size, newest first."""
+        found = [
+            (model, stat)
+            for model in self._settings.directory.files(MODEL_SUFFIX)
+            if (stat := model.stat()) is not None
+        ]
+        return sorted(found, key=lambda entry: (entry[1].mtime_ns, entry[0].name), reverse=True)
 
-    def newest(self) -> Path | None:
+    def newest(self) -> Location | None:
         """The newest model file, if it has not been tried in its present form."""
         models = self._models()
         if not models:
             return None
-        mtime, _, path, size = models[0]
-        if self._tried.get(path) == (mtime, size):
+        model, stat = models[0]
+        if self._tried.get(model.path) == stat:
             return None
-        self._tried[path] = (mtime, size)
-        return path
+        self._tried[model.path] = stat
+        return model
 
-    def validate(self, path: Path) -> Candidate:
+    def validate(self, model: Location) -> Candidate:
         return validate_model(
-            path, self._settings.intra_op_threads, self._settings.min_offline_estimate
+            model, self._settings.intra_op_threads, self._settings.min_offline_estimate
         )
 
     def refusal(self, candidate: Candidate) -> str | None:
@@ -173,36 +186,36 @@ class ModelWatcher:
             f"{_fmt(self._serving_estimate)} (RANKER_MODEL_SWAP=better)"
         )
 
-    def _swap(self, path: Path, candidate: Candidate) -> bool:
+    def _swap(self, model: Location, candidate: Candidate) -> bool:
         previous = self._current_version()
-        self._serving_path, self._serving_estimate = path, candidate.estimate
+        self._serving, self._serving_estimate = model, candidate.estimate
         self._orphaned = False
         if candidate.model.version == previous:
             return False
         self._use_model(candidate.model)
         log.info(
             "model swapped",
-            path=str(path),
+            path=str(model),
             model_version=candidate.model.version,
             previous=previous,
             offline_estimate=candidate.estimate,
         )
         return True
 
-    async def _go_back(self) -> bool:
-        """The serving file is gone: serve the newest remaining valid model."""
-        deleted = self._serving_path
-        for mtime, _, path, size in self._models():
-            self._tried[path] = (mtime, size)
+    def _go_back(self) -> Chosen | None:
+        """The serving file is gone: the newest remaining valid model."""
+        deleted = self._serving
+        for model, stat in self._models():
+            self._tried[model.path] = stat
             try:
-                candidate = await asyncio.to_thread(self.validate, path)
+                candidate = self.validate(model)
             except ModelError as error:
-                log.warning("model rejected", path=str(path), reason=str(error))
+                log.warning("model rejected", path=str(model), reason=str(error))
                 continue
             log.warning(
-                "serving model file deleted; going back", deleted=str(deleted), to=str(path)
+                "serving model file deleted; going back", deleted=str(deleted), to=str(model)
             )
-            return self._swap(path, candidate)
+            return model, candidate
         if not self._orphaned:
             self._orphaned = True
             log.error(
@@ -211,13 +224,12 @@ class ModelWatcher:
                 deleted=str(deleted),
                 directory=str(self._settings.directory),
             )
-        return False
+        return None
 
-    def _pointed(self) -> Path | None:
+    def _pointed(self, pointer_state: FileStat) -> Location | None:
         """The model `current.json` names, if the pointer or that file changed since last
         tried; raises PointerError when the pointer cannot be read."""
         directory = self._settings.directory
-        pointer_state = _stat(pointer_path(directory))
         try:
             pointer = read_pointer(directory)
         except PointerError:
@@ -225,71 +237,97 @@ class ModelWatcher:
             raise
         if pointer is None:
             return None
-        path = model_file(directory, pointer.current)
-        key = (pointer_state, pointer.current, _stat(path))
+        model = model_file(directory, pointer.current)
+        key = (pointer_state, pointer.current, model.stat())
         if key == self._pointer_tried:
             return None
         self._pointer_tried = key
-        return path
+        return model
 
-    def _validate_pointed(self, path: Path) -> Candidate:
-        candidate = self.validate(path)
-        if candidate.model.version != path.stem:
+    def _validate_pointed(self, model: Location) -> Candidate:
+        candidate = self.validate(model)
+        if candidate.model.version != version_named(model):
             raise ModelError(
-                f"model file {path} carries version {candidate.model.version!r}, "
-                f"not the {path.stem!r} its name and current.json give"
+                f"model file {model} carries version {candidate.model.version!r}, "
+                f"not the {version_named(model)!r} its name and current.json give"
             )
         return candidate
 
-    async def _follow_pointer(self) -> bool:
-        """Serves what current.json names; True when a model was swapped in."""
+    def _follow_pointer(self, pointer_state: FileStat) -> Chosen | None:
+        """What current.json names, once validated."""
         previous_try = self._pointer_tried
         try:
-            path = self._pointed()
+            model = self._pointed(pointer_state)
         except PointerError as error:
             if self._pointer_tried != previous_try:
                 log.warning("models pointer rejected; still serving", reason=str(error))
-            return False
-        if path is None:
-            return False
+            return None
+        if model is None:
+            return None
         try:
-            candidate = await asyncio.to_thread(self._validate_pointed, path)
+            return model, self._validate_pointed(model)
         except ModelError as error:
             log.warning(
                 "model rejected; still serving",
-                path=str(path),
+                path=str(model),
                 reason=str(error),
                 serving=self._current_version(),
             )
-            return False
-        return self._swap(path, candidate)
+            return None
 
-    async def check_once(self) -> bool:
-        """Follows the pointer, or tries the newest new file; True when a model was swapped in."""
-        if pointer_path(self._settings.directory).exists():
-            return await self._follow_pointer()
-        if not self._serving_path.exists():
-            return await self._go_back()
-        path = self.newest()
-        if path is None:
-            return False
+    def _choose(self) -> Chosen | None:
+        """The model to swap in, if any: what the pointer names, or the newest new file
+        (blocking: it reads the location)."""
+        pointer_state = pointer_path(self._settings.directory).stat()
+        if pointer_state is not None:
+            return self._follow_pointer(pointer_state)
+        if not self._serving.exists():
+            return self._go_back()
+        model = self.newest()
+        if model is None:
+            return None
         try:
-            candidate = await asyncio.to_thread(self.validate, path)
+            candidate = self.validate(model)
         except ModelError as error:
-            log.warning("model rejected", path=str(path), reason=str(error))
-            return False
+            log.warning("model rejected", path=str(model), reason=str(error))
+            return None
         reason = self.refusal(candidate)
         if reason is not None:
             log.warning(
                 "model not swapped in",
-                path=str(path),
+                path=str(model),
                 reason=reason,
                 offline_estimate=candidate.estimate,
-                serving_path=str(self._serving_path),
+                serving_path=str(self._serving),
                 serving_offline_estimate=self._serving_estimate,
             )
+            return None
+        return model, candidate
+
+    def _unreachable(self, error: StorageError) -> None:
+        """Logs the outage once; forgets what was tried, which it may have cut short."""
+        if not self._in_outage:
+            log.warning(
+                "models location unreachable; still serving",
+                directory=str(self._settings.directory),
+                reason=str(error),
+                serving=self._current_version(),
+            )
+        self._in_outage = True
+        self._tried.clear()
+        self._pointer_tried = None
+
+    async def check_once(self) -> bool:
+        """Follows the pointer, or tries the newest new file; True when a model was swapped in."""
+        try:
+            chosen = await asyncio.get_running_loop().run_in_executor(self._reader, self._choose)
+        except StorageError as error:
+            self._unreachable(error)
             return False
-        return self._swap(path, candidate)
+        if self._in_outage:
+            self._in_outage = False
+            log.info("models location reachable again", directory=str(self._settings.directory))
+        return chosen is not None and self._swap(*chosen)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Checks every `poll_s` until `stop` is set."""
@@ -302,3 +340,4 @@ class ModelWatcher:
             await self.check_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.poll_s)
+        self._reader.shutdown(wait=False)

@@ -13,6 +13,7 @@ from keyart.ranker.v1 import ranker_service_pb2, ranker_service_pb2_grpc
 from common.logging import get_logger
 from common.metrics import MODEL_INFO
 from common.server import ServingServer, run_service, run_until_signalled
+from common.storage import Location
 from services.ranker.catalog_features import CatalogFeatures
 from services.ranker.cell_models import CellModels
 from services.ranker.config import RankerConfig
@@ -74,7 +75,7 @@ def model_watcher(config: RankerConfig, servicer: RankerServicer) -> ModelWatche
         settings,
         lambda model: serve_model(servicer, model),
         lambda: servicer.model_version,
-        config.model_path,
+        Location.local(config.model_path),
     )
 
 

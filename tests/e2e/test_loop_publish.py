@@ -12,8 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from cli.run import ensure_model
-from common.model_contract import build_model, card_path, save_model
+from common.model_contract import build_model, card_location, save_model
 from common.models_pointer import model_file, read_pointer
+from common.storage import Location
 from services.ranker.model import RankingModel
 from services.ranker.model_recipe import bundled_weights
 from tests.e2e.replicas import running_replicas
@@ -62,7 +63,7 @@ def test_the_rankers_serve_what_the_loop_publishes(tmp_path: Path) -> None:
         assert errors == ""
         assert f"serving={serving} dr=" in first and "(current.json)" in first
         assert "decision=publish" in first, first
-        pointer = read_pointer(models)
+        pointer = read_pointer(Location.local(models))
         assert pointer is not None and pointer.history == (serving,)
         assert published == f"loop: published {pointer.current} to {models} (was {serving})\n"
         assert second.endswith("decision=keep: the candidate is the serving model\n"), second
@@ -70,7 +71,9 @@ def test_the_rankers_serve_what_the_loop_publishes(tmp_path: Path) -> None:
         assert all(
             line.endswith("the candidate is the serving model") for line in rest.split("\n")[:-1]
         )
-        card = json.loads(card_path(model_file(models, pointer.current)).read_text())
+        card = json.loads(
+            card_location(model_file(Location.local(models), pointer.current)).read_text()
+        )
         assert card["loop"]["serving"]["name"] == serving
         wait_until_served(rankers, pointer.current)
 

@@ -4,10 +4,12 @@ offline against the Kubernetes schemas (strict), and the project's own rules hol
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -18,6 +20,8 @@ from suite.supervisor import SERVICE_MODULES
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())
+# What the project's rules are checked on: every overlay, and one with the opt-in components.
+RENDERS = [*OVERLAYS, "prod-managed+object-storage"]
 # Native gRPC probes are GA from 1.27; check the oldest we claim and the newest schemas known.
 KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
@@ -33,18 +37,36 @@ def kubectl() -> str:
     return found
 
 
-def render(overlay: str) -> list[dict]:
-    out = subprocess.run(
-        [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+def render(name: str) -> list[dict]:
+    """The objects of overlay `name`, or of `OVERLAY+COMPONENT+…`: that overlay with those
+    opt-in components of k8s/components/ added, as an overlay of one's own would add them."""
+    overlay, *components = name.split("+")
+    with tempfile.TemporaryDirectory(prefix="keyart-kustomize-") as staging:
+
+        def relative(path: Path) -> str:  # kustomize takes no absolute paths
+            return os.path.relpath(path, staging)
+
+        target = str(K8S / "overlays" / overlay)
+        if components:
+            target = staging
+            kustomization = {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [relative(K8S / "overlays" / overlay)],
+                "components": [relative(K8S / "components" / c) for c in components],
+            }
+            Path(staging, "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        out = subprocess.run(
+            [kubectl(), "kustomize", target],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
+@pytest.fixture(scope="module", params=RENDERS)
 def objects(request: pytest.FixtureRequest) -> list[dict]:
     return render(request.param)
 

@@ -16,8 +16,9 @@ import pytest
 
 from cli.loop import run_once
 from common.features import SCHEMA_VERSION
-from common.model_contract import card_path
+from common.model_contract import card_location, card_path
 from common.models_pointer import model_file, read_pointer
+from common.storage import Location
 from learning import bilinear
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS
@@ -25,6 +26,7 @@ from learning.loop import DAY_MS, RULE, Judged, LoopSettings, decide, judge
 from learning.parquet_layout import DatasetError
 from learning.parquet_writer import create_for, write_bandit_data
 from learning.train import TrainingRefused, train
+from tests.s3_server import S3Server
 from tests.unit.learning_data import synthetic
 
 NOW_MS = int(time.time() * 1000)
@@ -47,7 +49,7 @@ def settings_for(
 ) -> LoopSettings:
     return LoopSettings(
         dataset=dataset,
-        models=models,
+        models=Location.local(models),
         days=days,
         holdout=0.25,
         reward_window_s=1800.0,
@@ -72,9 +74,11 @@ def test_a_better_candidate_is_published_with_the_verdict_in_its_card(
     run_once(settings_for(dataset, models), None, 0.0)
 
     line, published = capsys.readouterr().out.splitlines()
-    pointer = read_pointer(models)
+    pointer = read_pointer(Location.local(models))
     assert pointer is not None and pointer.history == ()
-    card = json.loads(card_path(model_file(models, pointer.current)).read_text())
+    card = json.loads(
+        card_location(model_file(Location.local(models), pointer.current)).read_text()
+    )
     loop = card["loop"]
     assert loop["rule"] == RULE and loop["publish"] is True
     # Nothing served yet, no ranker model: the baseline is the logged policy on the holdout.
@@ -96,14 +100,37 @@ def test_the_serving_model_itself_is_not_published_again(
     dataset, _ = explored_log
     models = tmp_path / "models"
     run_once(settings_for(dataset, models), None, 0.0)
-    first = read_pointer(models)
+    first = read_pointer(Location.local(models))
     capsys.readouterr()
 
     run_once(settings_for(dataset, models), None, 0.0)  # same data, same seed: the same model
 
     (line,) = capsys.readouterr().out.splitlines()
-    assert first is not None and read_pointer(models) == first
+    assert first is not None and read_pointer(Location.local(models)) == first
     assert f"({'current.json'})" in line
+    assert line.endswith("decision=keep: the candidate is the serving model")
+
+
+def test_the_loop_publishes_to_and_judges_against_models_on_s3(
+    explored_log: tuple[Path, BanditData],
+    s3_server: S3Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dataset, _ = explored_log
+    store = Location.parse(s3_server.url("models"))
+    settings = replace(settings_for(dataset, tmp_path / "models"), models=store)
+    run_once(settings, None, 0.0)
+    first = read_pointer(store)
+    assert first is not None
+    published = capsys.readouterr().out.splitlines()[-1]
+    assert published == f"loop: published {first.current} to {store} (was none)"
+
+    run_once(settings, None, 0.0)  # judged against the model it reads back from the store
+
+    (line,) = capsys.readouterr().out.splitlines()
+    assert read_pointer(store) == first
+    assert f"serving={first.current} dr=" in line and "(current.json)" in line
     assert line.endswith("decision=keep: the candidate is the serving model")
 
 
@@ -129,13 +156,13 @@ def test_a_candidate_whose_lower_bound_does_not_beat_the_serving_model_is_kept(
         check=True,
         capture_output=True,
     )
-    before = read_pointer(models)
+    before = read_pointer(Location.local(models))
     out = tmp_path / "candidate.onnx"
 
     # The window ends when the data do, however long the tests before took.
     verdict = judge(settings_for(dataset, models, days=0.5), out, now_ms=NOW_MS)
 
-    assert before is not None and read_pointer(models) == before  # untouched
+    assert before is not None and read_pointer(Location.local(models)) == before  # untouched
     assert verdict.serving.source == "current.json" and verdict.serving.name == before.current
     assert verdict.candidate.name != before.current
     assert verdict.holdout_decisions == round(len(data) / 12 * 0.25)

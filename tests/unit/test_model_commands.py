@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 from cli.main import main
-from common.model_contract import build_model, card_path, save_model
-from common.models_pointer import Pointer, model_file, pointer_path, read_pointer
+from common.model_contract import build_model, card_location, card_path, save_model
+from common.models_pointer import POINTER_NAME, Pointer, model_file, read_pointer
+from common.storage import Location
 from services.ranker.model_recipe import bundled_weights
 from tests.unit.test_model_watch import other_model
 
@@ -45,11 +46,11 @@ def test_publish_copies_model_and_card_and_points_at_it(
     assert keyart(capsys, "model", "publish", str(first), "--models", str(models))[0] == 0
     code, out, _ = keyart(capsys, "model", "publish", str(second), "--models", str(models))
     assert (code, out) == (0, f"published {v2} to {models} (was {v1})\n")
-    assert read_pointer(models) == Pointer(v2, (v1,))
-    assert model_file(models, v2).read_bytes() == second.read_bytes()
-    assert json.loads(card_path(model_file(models, v2)).read_text())["offline_estimate"] == {
-        "value": 0.12
-    }
+    assert read_pointer(Location.local(models)) == Pointer(v2, (v1,))
+    assert model_file(Location.local(models), v2).read_bytes() == second.read_bytes()
+    assert json.loads(card_location(model_file(Location.local(models), v2)).read_text())[
+        "offline_estimate"
+    ] == {"value": 0.12}
 
     code, out, _ = keyart(capsys, "model", "list", "--models", str(models))
     lines = out.splitlines()
@@ -66,7 +67,7 @@ def test_rollback_serves_the_previous_and_refuses_when_there_is_none(
         keyart(capsys, "model", "publish", str(path), "--models", str(models))
     code, out, _ = keyart(capsys, "model", "rollback", "--models", str(models))
     assert (code, out) == (0, f"rolled back {models} from {v2} to {v1}\n")
-    assert read_pointer(models) == Pointer(v1)
+    assert read_pointer(Location.local(models)) == Pointer(v1)
     code, out, err = keyart(capsys, "model", "rollback", "--models", str(models))
     assert (code, out) == (2, "")
     assert err == f"keyart model rollback: no previous model to roll back to (only {v1} served)\n"
@@ -82,10 +83,13 @@ def test_a_model_the_rule_refuses_is_not_published_unless_the_rule_is_newest(
     code, _, err = keyart(capsys, "model", "publish", str(worse), "--models", str(models))
     assert code == 2
     assert err.startswith(f"keyart model publish: {worse}: offline estimate 0.05000 is below")
-    assert read_pointer(models) == Pointer(v1) and not model_file(models, v2).exists()
+    assert (
+        read_pointer(Location.local(models)) == Pointer(v1)
+        and not model_file(Location.local(models), v2).exists()
+    )
     argv = ("model", "publish", str(worse), "--models", str(models), "--rule", "newest")
     assert keyart(capsys, *argv)[0] == 0
-    assert read_pointer(models) == Pointer(v2, (v1,))
+    assert read_pointer(Location.local(models)) == Pointer(v2, (v1,))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +118,7 @@ def test_a_bad_model_is_refused_in_one_line_and_changes_nothing(
     assert err.count("\n") == 1 and err.startswith("keyart model publish: ") and problem in err
     assert "Traceback" not in err
     assert sorted(p.name for p in models.iterdir()) == before
-    assert read_pointer(models) == Pointer(v1)
+    assert read_pointer(Location.local(models)) == Pointer(v1)
 
 
 def test_bad_models_directory_and_pointer_are_refused(
@@ -123,11 +127,11 @@ def test_bad_models_directory_and_pointer_are_refused(
     missing = tmp_path / "nowhere"
     code, _, err = keyart(capsys, "model", "list", "--models", str(missing))
     assert (code, err) == (2, f"keyart model list: --models: {missing} is not a directory\n")
-    pointer_path(tmp_path).write_text('{"schema": "keyart-models/1", "current": ""}')
+    (tmp_path / POINTER_NAME).write_text('{"schema": "keyart-models/1", "current": ""}')
     code, _, err = keyart(capsys, "model", "rollback", "--models", str(tmp_path))
     assert code == 2
     assert err == (
-        f"keyart model rollback: {pointer_path(tmp_path)}:1: current: "
+        f"keyart model rollback: {tmp_path / POINTER_NAME}:1: current: "
         "expected a model version, got ''\n"
     )
     empty = tmp_path / "empty"

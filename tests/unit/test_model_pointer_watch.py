@@ -7,7 +7,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from common.models_pointer import Pointer, model_file, pointer_path, write_pointer
+from common.models_pointer import POINTER_NAME, Pointer, write_pointer
+from common.storage import Location
 from services.ranker.config import RankerConfig
 from services.ranker.model_watch import ModelWatcher
 from tests.unit.test_model_watch import Stub, other_model, run_with_watcher
@@ -18,7 +19,7 @@ def published(models: Path, bias: float, estimate: float | None = None) -> str:
     """A valid model written as `<version>.onnx` (its card beside it); returns the version."""
     staging = models / ".staging.onnx"
     version = other_model(staging, bias, estimate)
-    staging.rename(model_file(models, version))
+    staging.rename(models / f"{version}.onnx")
     if estimate is not None:
         (models / ".staging.card.json").rename(models / f"{version}.card.json")
     return version
@@ -35,14 +36,14 @@ def test_the_ranker_serves_what_the_pointer_names_even_a_worse_model_on_rollback
         better = published(models, -2.0, estimate=0.2)
         worse = published(models, -2.5, estimate=0.05)
         for pointer in (Pointer(worse), Pointer(better, (worse,)), Pointer(worse)):
-            write_pointer(models, pointer)
+            write_pointer(Location.local(models), pointer)
             assert await watcher.check_once()
             assert not await watcher.check_once()  # unchanged pointer: nothing to do
             served.append((await stub.RankPage(page_request())).model_version)
         return [*served, better, worse]
 
     first, second, third, better, worse = run_with_watcher(
-        replace(ranker_config, model_dir=models), scenario
+        replace(ranker_config, model_dir=Location.local(models)), scenario
     )
     assert (first, second, third) == (worse, better, worse)  # no swap rule under a pointer
 
@@ -55,20 +56,20 @@ def test_a_pointer_to_a_missing_or_invalid_model_keeps_the_serving_one_and_says_
 
     async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[list[str], list[str], str]:
         good = published(models, -2.0)
-        write_pointer(models, Pointer(good))
+        write_pointer(Location.local(models), Pointer(good))
         assert await watcher.check_once()
         impostor = published(models, -2.5)
-        model_file(models, impostor).rename(model_file(models, "learned-claimed"))
-        model_file(models, "broken").write_bytes(b"not an onnx model")
+        (models / f"{impostor}.onnx").rename(models / "learned-claimed.onnx")
+        (models / "broken.onnx").write_bytes(b"not an onnx model")
         reasons = []
         for bad in ("missing-1", "broken", "learned-claimed"):
-            write_pointer(models, Pointer(bad, (good,)))
+            write_pointer(Location.local(models), Pointer(bad, (good,)))
             with capture_logs() as logs:
                 assert not await watcher.check_once()
                 assert not await watcher.check_once()  # logged once, not retried
             assert len(logs) == 1 and logs[0]["event"] == "model rejected; still serving"
             reasons.append(logs[0]["reason"])
-        pointer_path(models).write_text("{not json")
+        (models / POINTER_NAME).write_text("{not json")
         with capture_logs() as logs:
             assert not await watcher.check_once()
             assert not await watcher.check_once()
@@ -76,7 +77,9 @@ def test_a_pointer_to_a_missing_or_invalid_model_keeps_the_serving_one_and_says_
         assert answered == good
         return reasons, [entry["reason"] for entry in logs], good
 
-    reasons, pointer_logs, _ = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    reasons, pointer_logs, _ = run_with_watcher(
+        replace(ranker_config, model_dir=Location.local(models)), scenario
+    )
     assert "missing-1.onnx does not exist" in reasons[0]
     assert "cannot be loaded" in reasons[1]
     assert "not the 'learned-claimed' its name and current.json give" in reasons[2]
@@ -94,5 +97,7 @@ def test_without_a_pointer_the_newest_file_rule_still_applies(
         assert await watcher.check_once()
         return newest, (await stub.RankPage(page_request())).model_version
 
-    newest, answered = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    newest, answered = run_with_watcher(
+        replace(ranker_config, model_dir=Location.local(models)), scenario
+    )
     assert answered == newest

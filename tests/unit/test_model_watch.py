@@ -17,6 +17,7 @@ from keyart.ranker.v1 import ranker_service_pb2_grpc
 from structlog.testing import capture_logs
 
 from common.model_contract import build_model, card_path, save_model
+from common.storage import Location
 from services.ranker.config import RankerConfig
 from services.ranker.model_recipe import bundled_weights
 from services.ranker.model_watch import ModelWatcher
@@ -64,7 +65,7 @@ def test_good_model_swaps_in_while_rpcs_are_in_flight_and_none_fails(
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    watching = replace(ranker_config, model_dir=models, model_poll_s=0.05)
+    watching = replace(ranker_config, model_dir=Location.local(models), model_poll_s=0.05)
 
     async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[list[str], ...]:
         seen: list[str] = []
@@ -101,7 +102,7 @@ def test_bad_files_are_rejected_with_a_reason_and_the_old_model_keeps_serving(
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    watching = replace(ranker_config, model_dir=models, min_offline_estimate=0.05)
+    watching = replace(ranker_config, model_dir=Location.local(models), min_offline_estimate=0.05)
 
     def wrong_schema(path: Path) -> None:
         model = build_model(bundled_weights(), name="learned")
@@ -157,7 +158,9 @@ def test_a_model_whose_card_estimates_less_than_the_serving_ones_is_not_swapped_
         assert not swapped
         return serving, (await stub.RankPage(page_request())).model_version, logs
 
-    serving, answered, logs = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    serving, answered, logs = run_with_watcher(
+        replace(ranker_config, model_dir=Location.local(models)), scenario
+    )
     assert answered == serving
     assert len(logs) == 1 and logs[0]["event"] == "model not swapped in"
     assert (logs[0]["offline_estimate"], logs[0]["serving_offline_estimate"]) == (0.05, 0.12)
@@ -169,7 +172,7 @@ def test_with_model_swap_newest_a_worse_model_is_swapped_in(
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    newest = replace(ranker_config, model_dir=models, model_swap="newest")
+    newest = replace(ranker_config, model_dir=Location.local(models), model_swap="newest")
 
     async def scenario(stub: Stub, watcher: ModelWatcher) -> tuple[str, str]:
         other_model(models / "learned.onnx", -2.0, estimate=0.12)
@@ -213,5 +216,7 @@ def test_deleting_the_serving_model_goes_back_to_the_newest_remaining_one(
         assert len(orphaned) == 1 and "still serving it from memory" in orphaned[0]["event"]
         return first, went_back, still
 
-    first, went_back, still = run_with_watcher(replace(ranker_config, model_dir=models), scenario)
+    first, went_back, still = run_with_watcher(
+        replace(ranker_config, model_dir=Location.local(models)), scenario
+    )
     assert went_back == first and still == first

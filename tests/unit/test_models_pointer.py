@@ -8,12 +8,13 @@ import pytest
 
 from common.models_pointer import (
     HISTORY_LIMIT,
+    POINTER_NAME,
     Pointer,
     PointerError,
-    pointer_path,
     read_pointer,
     write_pointer,
 )
+from common.storage import Location
 
 
 def test_publishing_pushes_the_current_version_onto_the_history() -> None:
@@ -45,13 +46,13 @@ def test_rollback_with_no_history_is_refused() -> None:
 
 
 def test_a_written_pointer_reads_back(tmp_path: Path) -> None:
-    write_pointer(tmp_path, Pointer("learned-0123abcd", ("bundled-99",)))
-    assert read_pointer(tmp_path) == Pointer("learned-0123abcd", ("bundled-99",))
+    write_pointer(Location.local(tmp_path), Pointer("learned-0123abcd", ("bundled-99",)))
+    assert read_pointer(Location.local(tmp_path)) == Pointer("learned-0123abcd", ("bundled-99",))
     assert [p.name for p in tmp_path.iterdir()] == ["current.json"]  # no temporary left
 
 
 def test_a_directory_without_a_pointer_has_none(tmp_path: Path) -> None:
-    assert read_pointer(tmp_path) is None
+    assert read_pointer(Location.local(tmp_path)) is None
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_a_directory_without_a_pointer_has_none(tmp_path: Path) -> None:
 def test_a_bad_pointer_is_refused_naming_file_line_and_field(
     tmp_path: Path, text: str, expected: str
 ) -> None:
-    pointer_path(tmp_path).write_text(text)
+    (tmp_path / POINTER_NAME).write_text(text)
     with pytest.raises(PointerError) as refused:
-        read_pointer(tmp_path)
-    assert str(refused.value).startswith(f"{pointer_path(tmp_path)}{expected}")
+        read_pointer(Location.local(tmp_path))
+    assert str(refused.value).startswith(f"{tmp_path / POINTER_NAME}{expected}")
