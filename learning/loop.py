@@ -27,6 +27,7 @@ import numpy as np
 
 from common.model_contract import write_card
 from common.models_pointer import model_file, read_pointer
+from common.storage import Location
 from learning import bilinear, targets
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS, Estimate, estimate_all, logged_value
@@ -40,7 +41,7 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True)
 class LoopSettings:
-    dataset: Path
+    dataset: Location  # a directory or a filesystem URL (common/storage.py)
     models: Path
     days: float
     holdout: float

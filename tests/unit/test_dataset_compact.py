@@ -17,11 +17,12 @@ from cli.main import main
 from common.features import SCHEMA_VERSION
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import segments
+from common.storage import Location
 from gateway.impressions import LearningLogs
 from learning import compact as compaction
 from learning.compact import compact, read_manifest
 from learning.dataset import BanditData, load, read_pages
-from learning.parquet_layout import ACTION_SETS, DECISIONS, parts
+from learning.parquet_layout import ACTION_SETS, DECISIONS, table_dataset
 from learning.parquet_layout import FEEDBACK as FEEDBACK_TABLE
 from learning.parquet_reader import load_dataset
 from learning.parquet_writer import create_for
@@ -37,7 +38,7 @@ def assert_same(back: BanditData, logged: BanditData) -> None:
 
 
 def table(root: Path, name: str) -> pads.Dataset:
-    return pads.dataset(parts(root, name))
+    return table_dataset(Location.local(root), name)
 
 
 def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
@@ -47,11 +48,11 @@ def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     write_gateway_log(logs)
     assert len(segments(logs, IMPRESSIONS)) > 3 and len(segments(logs, FEEDBACK)) > 3  # rolled
 
-    summary = compact(logs, root)
+    summary = compact(logs, Location.local(root))
 
     logged = load(logs)
     assert len(logged) == 150 * 5  # cat-2's decision on each page has no snapshot
-    assert_same(load_dataset(root), logged)
+    assert_same(load_dataset(Location.local(root)), logged)
     assert logged.reward.sum() > 10 and (logged.propensity < 1).sum() > 100
     added = summary.added
     assert (added.decisions, added.skipped) == (750, 150)
@@ -76,7 +77,7 @@ def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     assert set(policies) == {"epsilon_greedy(epsilon=0.3)", "default_fallback"}
 
     files = {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
-    again = compact(logs, root)
+    again = compact(logs, Location.local(root))
     assert (again.added.segments, again.added.decisions, again.added.feedback) == (0, 0, 0)
     assert {path: path.read_bytes() for path in root.rglob("*") if path.is_file()} == files
 
@@ -95,19 +96,19 @@ def test_a_crash_between_parts_and_manifest_adds_no_row_twice(
         calls += 1
         if calls == crash_at:
             raise KeyboardInterrupt  # this segment's parts are written, not recorded
-        real_write(root, compacted)
+        real_write(Location.local(root), compacted)
 
     monkeypatch.setattr(compaction, "_write_manifest", crash)
     with pytest.raises(KeyboardInterrupt):
-        compact(logs, root)
-    assert len(read_manifest(root)) == crash_at - 1
+        compact(logs, Location.local(root))
+    assert len(read_manifest(Location.local(root))) == crash_at - 1
     monkeypatch.setattr(compaction, "_write_manifest", real_write)
 
-    rerun = compact(logs, root)
+    rerun = compact(logs, Location.local(root))
 
     closed = len(segments(logs, IMPRESSIONS) + segments(logs, FEEDBACK))
     assert rerun.added.segments == closed - (crash_at - 1)
-    assert_same(load_dataset(root), load(logs))
+    assert_same(load_dataset(Location.local(root)), load(logs))
     assert table(root, FEEDBACK_TABLE).count_rows() == 80 + 3
     names = table(root, ACTION_SETS).to_table().column("action_set").to_pylist()
     assert len(names) == len(set(names))
@@ -123,13 +124,13 @@ def test_the_segment_being_written_waits_for_a_later_run(tmp_path: Path) -> None
         assert time.monotonic() < deadline, "the pages were not written within 10 s"
         time.sleep(0.05)
 
-    while_open = compact(logs, root)
+    while_open = compact(logs, Location.local(root))
 
     assert while_open.open_segments == 2  # the newest impression and feedback segments
     asyncio.run(running.close())
-    after = compact(logs, root)
+    after = compact(logs, Location.local(root))
     assert (after.added.segments, after.open_segments) == (2, 0)
-    assert_same(load_dataset(root), load(logs))
+    assert_same(load_dataset(Location.local(root)), load(logs))
 
 
 def test_train_from_the_log_and_from_its_dataset_makes_the_same_model(
@@ -159,7 +160,7 @@ def test_a_dataset_of_other_features_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, _ = synthetic(50, 3, seed=5)
-    create_for(tmp_path / "foreign", data, None)
+    create_for(Location.local(tmp_path / "foreign"), data, None)
     out = tmp_path / "m.onnx"
 
     code = main(["train", "--dataset", str(tmp_path / "foreign"), "--out", str(out)])
@@ -175,7 +176,7 @@ def test_compacting_into_a_dataset_of_other_features_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, _ = synthetic(50, 3, seed=5)
-    create_for(tmp_path / "foreign", data, None)
+    create_for(Location.local(tmp_path / "foreign"), data, None)
     (tmp_path / "logs").mkdir()
     argv = ["dataset", "compact", "--logs", str(tmp_path / "logs")]
 

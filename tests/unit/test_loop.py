@@ -18,6 +18,7 @@ from cli.loop import run_once
 from common.features import SCHEMA_VERSION
 from common.model_contract import card_path
 from common.models_pointer import model_file, read_pointer
+from common.storage import Location
 from learning import bilinear
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS
@@ -31,8 +32,8 @@ NOW_MS = int(time.time() * 1000)
 
 
 def dataset_of(root: Path, data: BanditData, schema: str | None = SCHEMA_VERSION) -> Path:
-    info = create_for(root, data, schema)
-    write_bandit_data(root, info, data, [f"d{i}" for i in range(len(data))])
+    info = create_for(Location.local(root), data, schema)
+    write_bandit_data(Location.local(root), info, data, [f"d{i}" for i in range(len(data))])
     return root
 
 
@@ -46,7 +47,7 @@ def settings_for(
     dataset: Path, models: Path, days: float = 7.0, ranker_model: Path | None = None
 ) -> LoopSettings:
     return LoopSettings(
-        dataset=dataset,
+        dataset=Location.local(dataset),
         models=models,
         days=days,
         holdout=0.25,
