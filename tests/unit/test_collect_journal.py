@@ -35,18 +35,9 @@ def test_sequence_ranges_merge_and_answer_membership() -> None:
     assert SequenceRanges(ranges.as_lists()).as_lists() == ranges.as_lists()
 
 
-@pytest.fixture(params=["local", "s3"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
-    """A dataset on the local disk, or on a real S3-compatible server over loopback."""
-    if request.param == "local":
-        return Location.local(tmp_path)
-    server: S3Server = request.getfixturevalue("s3_server")
-    return Location.parse(server.url("dataset"))
-
-
-def _staged_batch(root: Location, *event_ids: str) -> Location:
+def _staged_batch(dataset_root: Location, *event_ids: str) -> Location:
     """A staged batch of one feedback part per event (their dates differ, so do their parts)."""
-    batch = journal_files.new_batch(root)
+    batch = journal_files.new_batch(dataset_root)
     table = pa.table(
         {
             "event_id": list(event_ids),
@@ -63,72 +54,74 @@ def _staged_batch(root: Location, *event_ids: str) -> Location:
     return batch
 
 
-def _event_ids(root: Location) -> list[str]:
-    return sorted(table_dataset(root, FEEDBACK).to_table().column("event_id").to_pylist())
+def _event_ids(dataset_root: Location) -> list[str]:
+    return sorted(table_dataset(dataset_root, FEEDBACK).to_table().column("event_id").to_pylist())
 
 
-def _batches_left(root: Location) -> list[str]:
+def _batches_left(dataset_root: Location) -> list[str]:
     return [
         entry.name
-        for entry in (root / journal_files.STAGING).children()
+        for entry in (dataset_root / journal_files.STAGING).children()
         if entry.name.startswith(journal_files.BATCH_PREFIX)
     ]
 
 
-def test_a_batch_staged_but_not_committed_is_removed_at_restart(root: Location) -> None:
-    journal = journal_files.read_journal(root)
-    _staged_batch(root, "e1")  # the crash: before the journal names it
-    journal_files.recover(root, journal_files.read_journal(root))
-    assert parts(root, FEEDBACK) == []
-    assert _batches_left(root) == []
+def test_a_batch_staged_but_not_committed_is_removed_at_restart(dataset_root: Location) -> None:
+    journal = journal_files.read_journal(dataset_root)
+    _staged_batch(dataset_root, "e1")  # the crash: before the journal names it
+    journal_files.recover(dataset_root, journal_files.read_journal(dataset_root))
+    assert parts(dataset_root, FEEDBACK) == []
+    assert _batches_left(dataset_root) == []
     assert journal.stream("KEYART_FEEDBACK").committed.count() == 0
 
 
-def test_a_committed_batch_not_yet_moved_in_is_finished_at_restart(root: Location) -> None:
-    journal = journal_files.read_journal(root)
-    batch = _staged_batch(root, "e1")
+def test_a_committed_batch_not_yet_moved_in_is_finished_at_restart(dataset_root: Location) -> None:
+    journal = journal_files.read_journal(dataset_root)
+    batch = _staged_batch(dataset_root, "e1")
     journal.stream("KEYART_FEEDBACK").committed.add([1])
     journal.moving = batch.name
-    journal_files.write_journal(root, journal)  # the crash: before the files moved in
-    reread = journal_files.read_journal(root)
-    journal_files.recover(root, reread)
-    assert _event_ids(root) == ["e1"]
+    journal_files.write_journal(dataset_root, journal)  # the crash: before the files moved in
+    reread = journal_files.read_journal(dataset_root)
+    journal_files.recover(dataset_root, reread)
+    assert _event_ids(dataset_root) == ["e1"]
     assert not batch.exists()
     assert 1 in reread.stream("KEYART_FEEDBACK").committed
 
 
-def test_a_batch_left_half_moved_is_finished_once_at_restart(root: Location) -> None:
+def test_a_batch_left_half_moved_is_finished_once_at_restart(dataset_root: Location) -> None:
     """The crash came mid-move: one part moved in, one copied but not yet deleted from the
     batch (an object store's move is a copy, then a delete), one not moved at all."""
-    journal = journal_files.read_journal(root)
-    batch = _staged_batch(root, "e1", "e2", "e3")
+    journal = journal_files.read_journal(dataset_root)
+    batch = _staged_batch(dataset_root, "e1", "e2", "e3")
     journal.stream("KEYART_FEEDBACK").committed.add([1, 2, 3])
     journal.moving = batch.name
-    journal_files.write_journal(root, journal)
+    journal_files.write_journal(dataset_root, journal)
     staged = batch.files(".parquet", recursive=True)
     assert len(staged) == 3
 
     def final(part: Location) -> Location:
-        return root / part.path[len(batch.path) + 1 :]
+        return dataset_root / part.path[len(batch.path) + 1 :]
 
     staged[0].move_to(final(staged[0]))
     final(staged[1]).write_bytes(staged[1].read_bytes())
-    journal_files.recover(root, journal_files.read_journal(root))
-    assert _event_ids(root) == ["e1", "e2", "e3"]
-    assert len(parts(root, FEEDBACK)) == 3
-    assert not batch.exists() and _batches_left(root) == []
-    journal_files.recover(root, journal_files.read_journal(root))  # and a second restart
-    assert _event_ids(root) == ["e1", "e2", "e3"]
+    journal_files.recover(dataset_root, journal_files.read_journal(dataset_root))
+    assert _event_ids(dataset_root) == ["e1", "e2", "e3"]
+    assert len(parts(dataset_root, FEEDBACK)) == 3
+    assert not batch.exists() and _batches_left(dataset_root) == []
+    journal_files.recover(
+        dataset_root, journal_files.read_journal(dataset_root)
+    )  # and a second restart
+    assert _event_ids(dataset_root) == ["e1", "e2", "e3"]
 
 
-def test_commit_moves_the_batch_in_and_records_its_sequences(root: Location) -> None:
-    journal = journal_files.read_journal(root)
-    batch = _staged_batch(root, "e1")
-    journal_files.commit(root, journal, batch, {"KEYART_FEEDBACK": [4, 5]})
-    reread = journal_files.read_journal(root)
+def test_commit_moves_the_batch_in_and_records_its_sequences(dataset_root: Location) -> None:
+    journal = journal_files.read_journal(dataset_root)
+    batch = _staged_batch(dataset_root, "e1")
+    journal_files.commit(dataset_root, journal, batch, {"KEYART_FEEDBACK": [4, 5]})
+    reread = journal_files.read_journal(dataset_root)
     assert reread.stream("KEYART_FEEDBACK").committed.as_lists() == [[4, 5]]
     assert reread.totals.messages == 2 and reread.totals.last_commit_ms > 0
-    assert _event_ids(root) == ["e1"] and not batch.exists()
+    assert _event_ids(dataset_root) == ["e1"] and not batch.exists()
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path: Path) -> None:

@@ -41,23 +41,22 @@ K = 5
 pytestmark = pytest.mark.timeout(900)
 
 
-def dataset(root: Path, logging: str, parts: int = 3) -> Path:
+def dataset(directory: Path, logging: str, parts: int = 3) -> Location:
     """A 3,000-decision synthetic log with keyart's features, written in `parts` part files."""
+    root = Location.local(directory)
     data, _ = synthetic(3_000, K, seed=7, logging=logging)
-    info = create_for(Location.local(root), data, SCHEMA_VERSION)
+    info = create_for(root, data, SCHEMA_VERSION)
     known: set[str] = set()
     for part in np.array_split(np.arange(len(data)), parts):
         keep = np.zeros(len(data), bool)
         keep[part] = True
-        known = write_bandit_data(
-            Location.local(root), info, data.subset(keep), [f"d{i}" for i in part], known
-        )
+        known = write_bandit_data(root, info, data.subset(keep), [f"d{i}" for i in part], known)
     return root
 
 
-def in_memory(root: Path) -> tuple[dict[str, list[Estimate]], CrossFitted]:
+def in_memory(root: Location) -> tuple[dict[str, list[Estimate]], CrossFitted]:
     """estimators.py on the whole dataset in memory, with the engines' reward model."""
-    data = concatenate([batch.data for batch in read_batches(Location.local(root))])
+    data = concatenate([batch.data for batch in read_batches(root)])
     model = reward_model.fit([data], len(data))
     predicted = model.predict(data, 0)
     found = {
@@ -78,8 +77,8 @@ def values(policies: dict[str, list[Estimate]]) -> dict[tuple[str, str], tuple[f
 @pytest.mark.parametrize("logging", ["uniform", "epsilon"])
 def test_spark_estimates_equal_numpy_to_1e_9(spark: Any, tmp_path: Path, logging: str) -> None:  # noqa: F811
     root = dataset(tmp_path, logging)
-    on_spark = spark_evaluate.evaluate(spark, Location.local(root), Policies())
-    on_numpy = evaluate_dataset(Location.local(root), [], batch_size=700)
+    on_spark = spark_evaluate.evaluate(spark, root, Policies())
+    on_numpy = evaluate_dataset(root, [], batch_size=700)
     reference, _ = in_memory(root)
     assert on_spark.decisions == on_numpy.decisions == 3_000
     expected = values(reference)
@@ -103,10 +102,8 @@ def test_spark_intervals_are_the_poisson_bootstrap_the_coverage_test_measures(
     batch: Spark's intervals are then partition_sums over the same batch, computed here
     without Spark (tests/unit/test_poisson_bootstrap.py measures that method's coverage)."""
     root = dataset(tmp_path, "epsilon", parts=1)
-    on_spark = spark_evaluate.evaluate(spark, Location.local(root), Policies())
-    batches = list(
-        read_batches(Location.local(root), batch_size=DEFAULT_BATCH)
-    )  # Spark's batch size too
+    on_spark = spark_evaluate.evaluate(spark, root, Policies())
+    batches = list(read_batches(root, batch_size=DEFAULT_BATCH))  # Spark's batch size too
     assert len(batches) == 1
     _, model = in_memory(root)
     local = spark_evaluate.partition_sums(
@@ -139,12 +136,8 @@ def test_spark_train_fits_numpy_s_model_and_its_holdout_estimate_is_inside_numpy
 ) -> None:
     root = dataset(tmp_path / "data", "epsilon")
     settings = bilinear.FitSettings()
-    numpy_card = train(
-        load_dataset(Location.local(root)), tmp_path / "numpy.onnx", settings, 0.2, str(root)
-    )
-    spark_card = spark_train.train(
-        spark, Location.local(root), tmp_path / "spark.onnx", settings, 0.2
-    )
+    numpy_card = train(load_dataset(root), tmp_path / "numpy.onnx", settings, 0.2, str(root))
+    spark_card = spark_train.train(spark, root, tmp_path / "spark.onnx", settings, 0.2)
     assert spark_card["data"] == numpy_card["data"]  # the same split: the times are distinct
     numpy_dr, spark_dr = numpy_card["offline_estimate"], spark_card["offline_estimate"]
     print("holdout DR numpy", numpy_dr, "spark", spark_dr)
@@ -157,19 +150,20 @@ def test_spark_train_fits_numpy_s_model_and_its_holdout_estimate_is_inside_numpy
     np.testing.assert_allclose(scores[1], scores[0], atol=1e-3)
 
 
-def outside_policy_dataset(root: Path) -> tuple[Path, list[list[float]]]:
+def outside_policy_dataset(directory: Path) -> tuple[Location, list[list[float]]]:
     """3,000 decisions whose target_probabilities column is an outside policy (ε-greedy on the
     first candidate), written in three parts; the same probabilities are returned."""
     data, _ = synthetic(3_000, K, seed=7, logging="epsilon")
     rows = [[0.6] + [0.4 / (K - 1)] * (K - 1) for _ in range(len(data))]
-    info = create_for(Location.local(root), data, SCHEMA_VERSION)
+    root = Location.local(directory)
+    info = create_for(root, data, SCHEMA_VERSION)
     known: set[str] = set()
     for part in np.array_split(np.arange(len(data)), 3):
         keep = np.zeros(len(data), bool)
         keep[part] = True
         ids = [f"d{i}" for i in part]
         known = write_bandit_data(
-            Location.local(root),
+            root,
             info,
             data.subset(keep),
             ids,
@@ -189,11 +183,9 @@ def test_outside_policies_on_spark_equal_numpy_to_1e_9(spark: Any, tmp_path: Pat
         )
     )
     outside = PolicyFile(policy_file)
-    on_spark = spark_evaluate.evaluate(
-        spark, Location.local(root), Policies(outside=outside, column=True)
-    )
+    on_spark = spark_evaluate.evaluate(spark, root, Policies(outside=outside, column=True))
     outside.check_all_used(on_spark.decisions)
-    on_numpy = evaluate_dataset(Location.local(root), [], policy_file=policy_file, batch_size=700)
+    on_numpy = evaluate_dataset(root, [], policy_file=policy_file, batch_size=700)
     spark_values, numpy_values = values(on_spark.policies), values(on_numpy.policies)
     assert {outside.name, COLUMN_POLICY} <= {policy for policy, _ in spark_values}
     assert spark_values.keys() == numpy_values.keys()
@@ -219,9 +211,7 @@ def test_an_outside_policy_row_an_executor_refuses_is_one_line_on_the_driver(
         )
     )
     with pytest.raises(ProbabilitiesRefused) as refused, executor_refusals():
-        spark_evaluate.evaluate(
-            spark, Location.local(root), Policies(outside=PolicyFile(policy_file))
-        )
+        spark_evaluate.evaluate(spark, root, Policies(outside=PolicyFile(policy_file)))
     message = str(refused.value)
     assert message.startswith(f"{policy_file}: decision_id: 'd2999' (row ")
     assert message.endswith("is missing; every decision of the dataset needs one")
@@ -232,15 +222,13 @@ def test_spark_joins_plays_within_the_reward_window_it_is_given(
     spark: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs)
-    compact(logs, Location.local(root))
+    compact(logs, root)
     logged = {}
     for window_s in (60.0, 1800.0):
-        on_spark = spark_evaluate.evaluate(
-            spark, Location.local(root), Policies(), reward_window_s=window_s
-        )
-        on_numpy = evaluate_dataset(Location.local(root), [], reward_window_s=window_s)
+        on_spark = spark_evaluate.evaluate(spark, root, Policies(), reward_window_s=window_s)
+        on_numpy = evaluate_dataset(root, [], reward_window_s=window_s)
         logged[window_s] = on_spark.policies["logged policy"][0].value
         assert logged[window_s] == pytest.approx(
             on_numpy.policies["logged policy"][0].value, rel=1e-12
@@ -255,15 +243,15 @@ def test_spark_on_features_of_other_widths_equals_numpy_dr_included(
     """An imported log's widths: both engines fit the same linear reward model for DR."""
     data, _ = synthetic(2_000, K, seed=9, logging="epsilon")
     narrow = replace(data, context=data.context[:, :3])
-    root = tmp_path / "data"
+    root = Location.local(tmp_path / "data")
     write_bandit_data(
-        Location.local(root),
-        create_for(Location.local(root), narrow, None),
+        root,
+        create_for(root, narrow, None),
         narrow,
         [f"d{i}" for i in range(2_000)],
     )
-    on_spark = spark_evaluate.evaluate(spark, Location.local(root), Policies(default=False))
-    on_numpy = evaluate_dataset(Location.local(root), [], batch_size=700)
+    on_spark = spark_evaluate.evaluate(spark, root, Policies(default=False))
+    on_numpy = evaluate_dataset(root, [], batch_size=700)
     spark_values, numpy_values = values(on_spark.policies), values(on_numpy.policies)
     assert ("random", "dr") in numpy_values and spark_values.keys() == numpy_values.keys()
     for key, value in numpy_values.items():
