@@ -256,3 +256,15 @@ def test_spark_on_features_of_other_widths_equals_numpy_dr_included(
     assert ("random", "dr") in numpy_values and spark_values.keys() == numpy_values.keys()
     for key, value in numpy_values.items():
         assert spark_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_a_file_url_is_read_as_its_directory(spark: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Spark reads a local dataset given as a path or as file://…; other URLs are refused
+    before a session starts (tests/unit/test_dataset_location.py)."""
+    root = dataset(tmp_path / "data", "epsilon")
+    as_url = Location.parse((tmp_path / "data").as_uri())
+    assert str(as_url).startswith("file://")
+    by_path = spark_evaluate.evaluate(spark, root, Policies())
+    by_url = spark_evaluate.evaluate(spark, as_url, Policies())
+    assert by_url.decisions == by_path.decisions == 3_000
+    assert values(by_url.policies) == values(by_path.policies)
