@@ -37,22 +37,22 @@ def assert_same(back: BanditData, logged: BanditData) -> None:
         np.testing.assert_array_equal(getattr(back, name), getattr(logged, name), err_msg=name)
 
 
-def table(root: Path, name: str) -> pads.Dataset:
-    return table_dataset(Location.local(root), name)
+def table(root: Location, name: str) -> pads.Dataset:
+    return table_dataset(root, name)
 
 
 def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     tmp_path: Path,
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs)
     assert len(segments(logs, IMPRESSIONS)) > 3 and len(segments(logs, FEEDBACK)) > 3  # rolled
 
-    summary = compact(logs, Location.local(root))
+    summary = compact(logs, root)
 
     logged = load(logs)
     assert len(logged) == 150 * 5  # cat-2's decision on each page has no snapshot
-    assert_same(load_dataset(Location.local(root)), logged)
+    assert_same(load_dataset(root), logged)
     assert logged.reward.sum() > 10 and (logged.propensity < 1).sum() > 100
     added = summary.added
     assert (added.decisions, added.skipped) == (750, 150)
@@ -76,46 +76,47 @@ def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     assert policies.count("default_fallback") == 15 * 5  # every tenth page: ranker down
     assert set(policies) == {"epsilon_greedy(epsilon=0.3)", "default_fallback"}
 
-    files = {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
-    again = compact(logs, Location.local(root))
+    directory = tmp_path / "dataset"
+    files = {path: path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+    again = compact(logs, root)
     assert (again.added.segments, again.added.decisions, again.added.feedback) == (0, 0, 0)
-    assert {path: path.read_bytes() for path in root.rglob("*") if path.is_file()} == files
+    assert {path: path.read_bytes() for path in directory.rglob("*") if path.is_file()} == files
 
 
 @pytest.mark.parametrize("crash_at", [1, 3])  # the first segment adds every action set
 def test_a_crash_between_parts_and_manifest_adds_no_row_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs, pages=80, seed=1)
     real_write = compaction._write_manifest
     calls = 0
 
-    def crash(root: Path, compacted: dict) -> None:
+    def crash(root: Location, compacted: dict) -> None:
         nonlocal calls
         calls += 1
         if calls == crash_at:
             raise KeyboardInterrupt  # this segment's parts are written, not recorded
-        real_write(Location.local(root), compacted)
+        real_write(root, compacted)
 
     monkeypatch.setattr(compaction, "_write_manifest", crash)
     with pytest.raises(KeyboardInterrupt):
-        compact(logs, Location.local(root))
-    assert len(read_manifest(Location.local(root))) == crash_at - 1
+        compact(logs, root)
+    assert len(read_manifest(root)) == crash_at - 1
     monkeypatch.setattr(compaction, "_write_manifest", real_write)
 
-    rerun = compact(logs, Location.local(root))
+    rerun = compact(logs, root)
 
     closed = len(segments(logs, IMPRESSIONS) + segments(logs, FEEDBACK))
     assert rerun.added.segments == closed - (crash_at - 1)
-    assert_same(load_dataset(Location.local(root)), load(logs))
+    assert_same(load_dataset(root), load(logs))
     assert table(root, FEEDBACK_TABLE).count_rows() == 80 + 3
     names = table(root, ACTION_SETS).to_table().column("action_set").to_pylist()
     assert len(names) == len(set(names))
 
 
 def test_the_segment_being_written_waits_for_a_later_run(tmp_path: Path) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     running = LearningLogs(config(logs))
     running.start()
     write_gateway_log(logs, pages=60, seed=2, logs=running)
@@ -124,13 +125,13 @@ def test_the_segment_being_written_waits_for_a_later_run(tmp_path: Path) -> None
         assert time.monotonic() < deadline, "the pages were not written within 10 s"
         time.sleep(0.05)
 
-    while_open = compact(logs, Location.local(root))
+    while_open = compact(logs, root)
 
     assert while_open.open_segments == 2  # the newest impression and feedback segments
     asyncio.run(running.close())
-    after = compact(logs, Location.local(root))
+    after = compact(logs, root)
     assert (after.added.segments, after.open_segments) == (2, 0)
-    assert_same(load_dataset(Location.local(root)), load(logs))
+    assert_same(load_dataset(root), load(logs))
 
 
 def test_train_from_the_log_and_from_its_dataset_makes_the_same_model(
