@@ -3,8 +3,12 @@
 Starts the suite with the gateway on a loopback nats-server with JetStream,
 renders PAGES reference pages (40 rows × 40 titles: 1,600 decisions each)
 with two clients and a qualified play per page, then runs
-`keyart collect --once` into a new dataset, timed, with its peak RSS. Last
-line: `summary: pages=… decisions=… wall_s=… decisions_per_s=… peak_rss_mib=…`.
+`keyart collect --once` into a new dataset, timed, with its peak RSS. With
+`--s3`, a second `--once` then collects the same streams into a bucket of an
+S3-compatible server on loopback (moto_server, tests/s3_server.py: from
+memory on this machine, so keyart's overhead, not a real store's latency).
+Last line: `summary: pages=… decisions=… wall_s=… decisions_per_s=…
+peak_rss_mib=… [s3_wall_s=… s3_decisions_per_s=… s3_peak_rss_mib=…]`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from suite.client import PageClient
 from suite.supervisor import Suite
 from tests.e2e.stream_suite import nats_suite_config
 from tests.nats_server import NatsServer, nats_server_binary
+from tests.s3_server import S3Server
 
 CLIENTS = 2
 
@@ -48,7 +53,7 @@ def _render(target: str, pages: int, client_index: int) -> int:
     return decisions
 
 
-def _collect_once(url: str, dataset: Path) -> tuple[float, float, str]:
+def _collect_once(url: str, dataset: Path | str) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MiB and the status line of one `keyart collect --once`."""
     started = time.monotonic()
     command = ["collect", "--once", "--nats", url, "--dataset", str(dataset)]
@@ -67,6 +72,9 @@ def _collect_once(url: str, dataset: Path) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=400)
+    parser.add_argument(
+        "--s3", action="store_true", help="also collect into an S3-compatible server's bucket"
+    )
     args = parser.parse_args()
     binary = nats_server_binary()
     if binary is None:
@@ -90,14 +98,29 @@ def main() -> None:
                     decisions = sum(job.result() for job in jobs)
                 time.sleep(2)  # the gateway's publisher drains its buffer
                 wall_s, peak_mib, status = _collect_once(broker.url, work / "dataset")
+                print(status)
+                on_s3 = _collect_into_s3(broker.url, work, decisions) if args.s3 else ""
             finally:
                 suite.stop()
     finally:
         broker.stop()
-    print(status)
     print(
         f"summary: pages={share * CLIENTS} decisions={decisions} wall_s={wall_s:.1f} "
-        f"decisions_per_s={decisions / wall_s:.0f} peak_rss_mib={peak_mib:.0f}"
+        f"decisions_per_s={decisions / wall_s:.0f} peak_rss_mib={peak_mib:.0f}{on_s3}"
+    )
+
+
+def _collect_into_s3(url: str, work: Path, decisions: int) -> str:
+    """The same streams collected anew into a fresh bucket: the summary's s3_… figures."""
+    server = S3Server(work)
+    try:
+        wall_s, peak_mib, status = _collect_once(url, server.url("dataset"))
+    finally:
+        server.stop()
+    print(f"s3: {status}")
+    return (
+        f" s3_wall_s={wall_s:.1f} s3_decisions_per_s={decisions / wall_s:.0f} "
+        f"s3_peak_rss_mib={peak_mib:.0f}"
     )
 
 

@@ -4,11 +4,16 @@ The log is written by the gateway's own writer (gateway/impressions.py
 LearningLogs) under one catalog version with its snapshot; `keyart dataset
 compact` then runs in a child process, whose peak RSS is the figure (the
 parts hold at most CHUNK_DECISIONS decisions, so it should not grow with the
-log). A second run shows what a run with nothing new costs. Last line:
-`summary: pages=… decisions=… log_mb=… dataset_mb=… compact_s=… decisions_per_s=…
-peak_rss_mb=… rerun_s=…`.
+log). A second run shows what a run with nothing new costs. With `--s3` the
+same log is then compacted into a bucket of an S3-compatible server on
+loopback (moto_server, tests/s3_server.py, a dev requirement), twice, in the
+same run: what the object-store path (each part staged on the local disk, then
+one upload) costs beside the local one. moto answers from memory on this
+machine, so the figure is keyart's overhead, not a real store's latency. Last
+line: `summary: pages=… decisions=… log_mb=… dataset_mb=… compact_s=…
+decisions_per_s=… peak_rss_mb=… rerun_s=… [s3_compact_s=… s3_rerun_s=…]`.
 
-    python -m bench.compact [--pages 400 --segment-mb 4]
+    python -m bench.compact [--pages 400 --segment-mb 4] [--s3]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from gateway.backends import Ranking, ViewerFeatures
 from gateway.impressions import LearningLogConfig, LearningLogs
 from gateway.page_request import PageContext, PageRequest
 from gateway.render import RankedInputs, RenderedPage, TitleGroup
+from tests.s3_server import S3Server
 from tests.unit.gateway_log import catalog
 
 ROWS, TITLES_A_ROW, CANDIDATES = 40, 40, 8
@@ -78,7 +84,7 @@ def megabytes(directory: Path, pattern: str = "*") -> float:
     return sum(path.stat().st_size for path in directory.rglob(pattern) if path.is_file()) / 1e6
 
 
-def run_compact(logs: Path, dataset: Path) -> tuple[float, str]:
+def run_compact(logs: Path, dataset: Path | str) -> tuple[float, str]:
     started = time.perf_counter()
     command = ["dataset", "compact", "--logs", str(logs), "--dataset", str(dataset)]
     done = subprocess.run(
@@ -90,10 +96,27 @@ def run_compact(logs: Path, dataset: Path) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout.splitlines()[-1]
 
 
+def compact_to_s3(logs: Path, work: Path) -> dict[str, float]:
+    """The same compaction (and its rerun) into a fresh bucket; its children's memory is not
+    told apart from the local run's, so only the times are figures."""
+    server = S3Server(work)
+    try:
+        dataset = server.url("dataset")
+        compact_s, line = run_compact(logs, dataset)
+        print(f"s3: {line}")
+        rerun_s, _ = run_compact(logs, dataset)
+    finally:
+        server.stop()
+    return {"s3_compact_s": round(compact_s, 2), "s3_rerun_s": round(rerun_s, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=400)
     parser.add_argument("--segment-mb", type=float, default=4.0)
+    parser.add_argument(
+        "--s3", action="store_true", help="also compact into an S3-compatible server's bucket"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="keyart-bench-compact-") as work:
         logs, dataset = Path(work) / "logs", Path(work) / "dataset"
@@ -114,6 +137,8 @@ def main() -> None:
             "peak_rss_mb": round(peak_rss_mb),
             "rerun_s": round(rerun_s, 2),
         }
+        if args.s3:
+            figures.update(compact_to_s3(logs, Path(work)))
     print("summary: " + " ".join(f"{name}={value}" for name, value in figures.items()))
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
+from common.storage import Location
 from learning.bootstrap import ratio_interval
 from learning.parquet_layout import (
     DECISIONS,
@@ -96,10 +97,10 @@ def write_dataset(root: Path, decisions: int, k: int, seed: int) -> float:
     """Writes the dataset; returns the uniform random policy's true value."""
     rng = np.random.default_rng(seed)
     info = DatasetInfo(VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM, feature_schema=None)
-    create(root, info)
+    create(Location.local(root), info)
     artwork = shared_candidates(rng, k)
     write_action_sets(
-        root,
+        Location.local(root),
         pa.table(
             {
                 "action_set": [ACTION_SET],

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import signal
 import sys
-from pathlib import Path
 
 from common.config import ConfigError, env_float, env_int, env_str
 from common.logging import configure_logging
 from common.metrics import start_metrics_server
+from common.storage import Location, StorageError
 from gateway.stream_config import parse_nats_url
 from learning.collect_journal import read_journal
 from learning.collect_status import status_line, stream_lags
@@ -22,10 +22,12 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
     if not args.nats:
         raise ConfigError("--nats (or COLLECT_NATS_URL): the NATS server to read, nats://host:port")
     if not args.dataset:
-        raise ConfigError("--dataset (or COLLECT_DATASET): the dataset directory to write")
+        raise ConfigError(
+            "--dataset (or COLLECT_DATASET): the dataset to write, a directory or a filesystem URL"
+        )
     return CollectorConfig(
         url=parse_nats_url(args.nats, f"--nats {args.nats!r}: not nats://host:port"),
-        dataset=Path(args.dataset),
+        dataset=Location.parse(args.dataset),
         impressions_stream=env_str(
             "COLLECT_IMPRESSIONS_STREAM", CollectorConfig.impressions_stream
         ),
@@ -58,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         configure_logging("collector")
         start_metrics_server(args.metrics_address)
         asyncio.run(_collect(config, args.once))
-    except (ConfigError, DatasetError) as error:
+    except (ConfigError, DatasetError, StorageError) as error:
         print(f"keyart collect: {error}", file=sys.stderr)
         return 2
     return 0
@@ -70,7 +72,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     collect.add_argument("--nats", default=env_str("COLLECT_NATS_URL", ""), help="nats://host:port")
     collect.add_argument(
-        "--dataset", default=env_str("COLLECT_DATASET", ""), help="the dataset directory"
+        "--dataset",
+        default=env_str("COLLECT_DATASET", ""),
+        help="the dataset: a directory or a filesystem URL (s3://bucket/prefix, …)",
     )
     collect.add_argument(
         "--metrics-address",

@@ -9,15 +9,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from common.storage import Location
 from learning.commands import refusing
 from learning.compact import compact
 from learning.input_checks import InputError, reward_range
 from learning.interchange import formats
 from learning.interchange.dsjson_import import Options
 
+LOCATION_HELP = (
+    "the dataset: a directory or a filesystem URL (s3://bucket/prefix, …; docs/dataset.md)"
+)
+
 
 def _compact(args: argparse.Namespace) -> int:
-    print(compact(args.logs, args.dataset).line())
+    print(compact(args.logs, Location.parse(args.dataset)).line())
     return 0
 
 
@@ -28,14 +33,16 @@ def _import(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InputError(f"--reward-range: {error}") from None
     options = Options(reward_range=bounds, viewer_namespace=args.viewer_namespace)
-    count = importer(args.file, args.dataset, options)
-    print(f"imported {count} decisions from {args.file} into {args.dataset}")
+    root = Location.parse(args.dataset)
+    count = importer(args.file, root, options)
+    print(f"imported {count} decisions from {args.file} into {root}")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    count = formats.pick(formats.EXPORTERS, args.format)(args.dataset, args.file)
-    print(f"exported {count} decisions from {args.dataset} to {args.file}")
+    root = Location.parse(args.dataset)
+    count = formats.pick(formats.EXPORTERS, args.format)(root, args.file)
+    print(f"exported {count} decisions from {root} to {args.file}")
     return 0
 
 
@@ -53,14 +60,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compact_verb.add_argument(
         "--logs", type=Path, required=True, help="the gateway's log directory (GATEWAY_LOG_DIR)"
     )
-    compact_verb.add_argument(
-        "--dataset", type=Path, required=True, help="the dataset directory (made if missing)"
-    )
+    compact_verb.add_argument("--dataset", required=True, help=f"{LOCATION_HELP} (made if missing)")
     compact_verb.set_defaults(handler=refusing("dataset compact", _compact))
     imports = verbs.add_parser("import", help="a DSJSON or OBP log into a new dataset")
     imports.add_argument("file", type=Path)
     imports.add_argument("--format", required=True, help="dsjson or obp")
-    imports.add_argument("--dataset", type=Path, required=True, help="a new dataset directory")
+    imports.add_argument("--dataset", required=True, help=f"a new dataset: {LOCATION_HELP}")
     imports.add_argument(
         "--reward-range",
         default="0,1",
@@ -74,5 +79,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     exports = verbs.add_parser("export", help="a dataset as DSJSON or OBP")
     exports.add_argument("file", type=Path)
     exports.add_argument("--format", required=True, help="dsjson or obp")
-    exports.add_argument("--dataset", type=Path, required=True)
+    exports.add_argument("--dataset", required=True, help=LOCATION_HELP)
     exports.set_defaults(handler=refusing("dataset export", _export))

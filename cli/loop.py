@@ -46,7 +46,9 @@ REFUSALS = (
 def _settings(args: argparse.Namespace) -> LoopSettings:
     dataset = args.dataset or env_str("LOOP_DATASET", "")
     if not dataset:
-        raise ConfigError("--dataset (or LOOP_DATASET): the dataset directory to train on")
+        raise ConfigError(
+            "--dataset (or LOOP_DATASET): the dataset to train on, a directory or a filesystem URL"
+        )
     days = args.days if args.days is not None else env_float("LOOP_DAYS", 7.0, minimum=0.0)
     if not days > 0:
         raise ConfigError(f"--days: expected a positive number of days, got {days:g}")
@@ -54,7 +56,7 @@ def _settings(args: argparse.Namespace) -> LoopSettings:
         raise ConfigError(f"--holdout: expected a share between 0 and 1, got {args.holdout:g}")
     models = args.models or env_str("LOOP_MODELS", env_str("RANKER_MODEL_DIR", "var/models"))
     return LoopSettings(
-        dataset=Path(dataset),
+        dataset=Location.parse(dataset),
         models=Location.parse(models),
         days=days,
         holdout=args.holdout,
@@ -111,7 +113,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     loop = commands.add_parser(
         "loop", help="train on the dataset's last days; publish the model only if it wins"
     )
-    loop.add_argument("--dataset", help="the Parquet dataset (default: $LOOP_DATASET)")
+    loop.add_argument(
+        "--dataset",
+        help="the Parquet dataset, a directory or a filesystem URL (s3://bucket/prefix, …; "
+        "default: $LOOP_DATASET)",
+    )
     loop.add_argument(
         "--models",
         help="the models directory or filesystem URL, such as s3://bucket/models "

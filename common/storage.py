@@ -180,3 +180,12 @@ class Location:
 
     def parent(self) -> Location:
         return Location(self.filesystem, self.path.rsplit("/", 1)[0], self.shown.rsplit("/", 1)[0])
+
+    def children(self) -> list[Location]:
+        """The files and directories directly here, dot-named ones too, sorted by path."""
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        try:
+            infos = self.filesystem.get_file_info(selector)
+        except OSError as error:
+            raise StorageError(f"{self}: cannot be listed ({error})") from None
+        return sorted((self / info.base_name for info in infos), key=lambda found: found.path)

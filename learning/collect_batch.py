@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 
 from common.events import FeedbackEvent
 from common.features import CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.log_schema import SCHEMA, LogFormatError, PageImpression, feedback_from_record
+from common.storage import Location
 from learning.compact import Catalogs, DecisionChunk, feedback_table
 from learning.parquet_layout import write_action_sets, write_decisions, write_feedback
 
@@ -67,7 +67,7 @@ def decode_feedback(message: StreamMessage) -> FeedbackEvent:
 class StagedBatch:
     """What one batch adds; its files are under `directory` until committed."""
 
-    directory: Path
+    directory: Location
     decisions: int = 0
     feedback: int = 0
     action_sets: int = 0
@@ -77,7 +77,7 @@ class StagedBatch:
 
 
 def stage(
-    directory: Path,
+    directory: Location,
     pages: list[PageImpression],
     events: list[FeedbackEvent],
     catalogs: Catalogs,

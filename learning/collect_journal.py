@@ -17,8 +17,18 @@ acknowledged, so they come again. A message whose sequence the journal holds
 is acknowledged and skipped: it is in the dataset already (a crash between
 step 3 and the acknowledgement, or an acknowledgement lost).
 
-One collector writes a dataset at a time: `lock` takes an flock on
-`DATASET/.collect/lock` for the process's life.
+DATASET is a Location (common/storage.py). On a local disk a rename is
+os.replace, and the directory is fsynced. On an object store there is no
+rename: a file is moved by a copy and then a delete (`Location.move_to`), so a
+crash may leave a file both staged and in place. Step 3 is rerun from the
+staged files that are left: a file already moved is no longer staged and is
+not moved again; one copied and not yet deleted is copied again over the same
+bytes. The journal and the uploads are durable once their PUT returned.
+
+One collector writes a dataset at a time. On a local disk `lock` takes an flock
+on `DATASET/.collect/lock` for the process's life; an object store has no such
+lock, so there that is the deployment's job (one replica, strategy Recreate:
+k8s/, docs/collector.md) and `lock` takes none.
 """
 
 from __future__ import annotations
@@ -26,7 +36,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -34,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from common.atomic_files import write_atomically
+from common.storage import Location, StorageError
 from learning.parquet_layout import DatasetError
 
 JOURNAL = "collected.json"
@@ -135,10 +144,8 @@ class Journal:
         return (json.dumps(document, indent=1) + "\n").encode()
 
 
-def read_journal(root: Path) -> Journal:
+def read_journal(root: Location) -> Journal:
     path = root / JOURNAL
-    if not path.exists():
-        return Journal()
     try:
         document = json.loads(path.read_text())
         if document.get("schema") != SCHEMA:
@@ -151,18 +158,26 @@ def read_journal(root: Path) -> Journal:
             totals=Totals(**document["totals"]),
             moving=document["moving"],
         )
+    except FileNotFoundError:
+        return Journal()
+    except StorageError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: unreadable journal ({error!r})") from None
 
 
-def write_journal(root: Path, journal: Journal) -> None:
-    write_atomically(root / JOURNAL, journal.to_json())
+def write_journal(root: Location, journal: Journal) -> None:
+    (root / JOURNAL).write_bytes(journal.to_json())
 
 
-def lock(root: Path) -> IO[bytes]:
-    """Holds the dataset for this collector (released when the process ends)."""
-    (root / STAGING).mkdir(parents=True, exist_ok=True)
-    handle = open(root / STAGING / "lock", "ab")  # noqa: SIM115 - held for the process's life
+def lock(root: Location) -> IO[bytes] | None:
+    """Holds a local dataset for this collector (released when the process ends); None for
+    an object store, which has no lock (see the module docstring)."""
+    local = root.local_path
+    if local is None:
+        return None
+    (local / STAGING).mkdir(parents=True, exist_ok=True)
+    handle = open(local / STAGING / "lock", "ab")  # noqa: SIM115 - held for the process's life
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -171,11 +186,11 @@ def lock(root: Path) -> IO[bytes]:
     return handle
 
 
-def new_batch(root: Path) -> Path:
+def new_batch(root: Location) -> Location:
     """An empty staging directory for one batch, named uniquely (its parts take the name)."""
-    path = root / STAGING / f"{BATCH_PREFIX}{time.time_ns()}-{os.getpid()}"
-    path.mkdir(parents=True)
-    return path
+    batch = root / STAGING / f"{BATCH_PREFIX}{time.time_ns()}-{os.getpid()}"
+    batch.make_directory()
+    return batch
 
 
 def _fsync_directory(path: Path) -> None:
@@ -186,20 +201,31 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def move_in(root: Path, batch: Path) -> int:
-    """Renames the batch's staged files to the same places in the dataset; returns how many."""
+def _move(staged: Location, final: Location) -> None:
+    local = staged.local_path
+    if local is None:
+        staged.move_to(final)  # a copy, then a delete: see the module docstring
+        return
+    target = Path(final.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(local, target)
+    _fsync_directory(target.parent)
+
+
+def move_in(root: Location, batch: Location) -> int:
+    """Renames the batch's staged files to the same places in the dataset and removes the
+    batch; returns how many were moved. Rerun after a crash, it moves those still staged."""
     moved = 0
-    for staged in sorted(p for p in batch.rglob("*.parquet") if not p.name.startswith(".")):
-        final = root / staged.relative_to(batch)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
-        _fsync_directory(final.parent)
+    for staged in batch.files(".parquet", recursive=True):
+        _move(staged, root / staged.path[len(batch.path) + 1 :])
         moved += 1
-    shutil.rmtree(batch)
+    batch.delete()
     return moved
 
 
-def commit(root: Path, journal: Journal, batch: Path, sequences: dict[str, list[int]]) -> None:
+def commit(
+    root: Location, journal: Journal, batch: Location, sequences: dict[str, list[int]]
+) -> None:
     """Steps 2 and 3 of the module docstring, for a batch whose files are staged in `batch`."""
     for stream, numbers in sequences.items():
         journal.stream(stream).committed.add(numbers)
@@ -210,10 +236,11 @@ def commit(root: Path, journal: Journal, batch: Path, sequences: dict[str, list[
     move_in(root, batch)
 
 
-def recover(root: Path, journal: Journal) -> None:
+def recover(root: Location, journal: Journal) -> None:
     """Finishes the batch a crash left moving and removes batches never committed."""
     staging = root / STAGING
     if journal.moving and (staging / journal.moving).exists():
         move_in(root, staging / journal.moving)
-    for leftover in staging.glob(f"{BATCH_PREFIX}*"):
-        shutil.rmtree(leftover)
+    for leftover in staging.children():
+        if leftover.name.startswith(BATCH_PREFIX):
+            leftover.delete()

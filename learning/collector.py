@@ -5,6 +5,9 @@ are gathered into a batch until it holds `flush_decisions` decisions or
 feedback rows, or `flush_s` passed since its first message; the batch is
 then staged, committed to the journal and renamed into the dataset
 (learning/collect_journal.py), and only then are its messages acknowledged.
+The dataset is a local directory or a filesystem URL (common/storage.py); on an
+object store a file is durable once its upload returned, so the acks follow
+the uploads.
 So an acknowledged message is in the dataset; a message in the dataset and
 not acknowledged (a crash, a lost ack) comes again and is skipped by its
 sequence number.
@@ -13,8 +16,10 @@ At start the consumers are (re)created to deliver from the first sequence
 the journal does not hold: messages a killed collector had fetched come again
 at once, not after the ack wait.
 
-A page's catalog snapshot is fetched from the object store
-(gateway/stream_catalogs.py) into `DATASET/.collect/catalogs/`. A page whose
+A page's catalog snapshot is fetched from the NATS object store
+(gateway/stream_catalogs.py) into `DATASET/.collect/catalogs/` (for a dataset on
+an object store, into a temporary directory on the local disk: what is not
+there after a restart is fetched again). A page whose
 snapshot is not there yet is left unacknowledged (delivered again shortly)
 for up to `snapshot_wait_s` after it was served; after that its decisions
 are skipped and counted, as `dataset compact` does.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +54,7 @@ from common.metrics import (
     COLLECTOR_MESSAGES,
     COLLECTOR_PARTS,
 )
+from common.storage import Location
 from gateway.stream_config import CATALOGS_BUCKET
 from learning import collect_journal as journal_files
 from learning.collect_batch import (
@@ -74,7 +81,7 @@ IDLE_WAIT_S, BUSY_WAIT_S = (
 @dataclass(frozen=True)
 class CollectorConfig:
     url: str
-    dataset: Path
+    dataset: Location
     impressions_stream: str = "KEYART_IMPRESSIONS"
     feedback_stream: str = "KEYART_FEEDBACK"
     catalogs_bucket: str = CATALOGS_BUCKET
@@ -148,7 +155,8 @@ class Collector:
         self._reconnected = False  # set by the client's callback: subscribe again
         self._fetch_wait_s = IDLE_WAIT_S
         self._commit_task: asyncio.Task[None] | None = None
-        self._catalog_dir = self._root / journal_files.STAGING / "catalogs"
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None  # the catalog cache's
+        self._catalog_dir = self._catalog_cache()
         self._catalogs = Catalogs(self._catalog_dir)
         self._cached = {
             path.name.removeprefix("catalog-").removesuffix(".npy")
@@ -156,9 +164,23 @@ class Collector:
         }
         create(self._root, KEYART_INFO)
         self._lock = journal_files.lock(self._root)
+        if self._lock is None:
+            log.info(
+                "the dataset is on an object store: no lock; one collector per dataset is "
+                "the deployment's job (docs/collector.md)",
+                dataset=str(self._root),
+            )
         self.journal = journal_files.read_journal(self._root)
         journal_files.recover(self._root, self.journal)
         self._known = known_action_sets(self._root)
+
+    def _catalog_cache(self) -> Path:
+        """Where fetched catalog snapshots are kept (see the module docstring)."""
+        local = self._root.local_path
+        if local is not None:
+            return local / journal_files.STAGING / "catalogs"
+        self._temporary = tempfile.TemporaryDirectory(prefix="keyart-collect-catalogs-")
+        return Path(self._temporary.name)
 
     @property
     def _streams(self) -> tuple[str, str]:

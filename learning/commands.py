@@ -9,6 +9,7 @@ from collections.abc import Callable
 from common.config import ConfigError
 from common.log_schema import LogFormatError
 from common.segment_log import CorruptSegment
+from common.storage import StorageError
 from learning import evaluate, simulate, simulate_experiment, train
 from learning.evaluation import EvaluationRefused
 from learning.parquet_layout import DatasetError
@@ -34,6 +35,7 @@ def refusing(name: str, handler: Handler) -> Handler:
             ProbabilitiesRefused,
             EngineUnavailable,
             ConfigError,
+            StorageError,
         ) as error:
             print(f"keyart {name}: {error}", file=sys.stderr)
             return 2

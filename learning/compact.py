@@ -28,16 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
-from common.atomic_files import write_atomically
 from common.catalog_snapshot import load_snapshot
 from common.events import FeedbackEvent
 from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.log_schema import FEEDBACK, IMPRESSIONS, LogFormatError, PageImpression
 from common.logging import get_logger
 from common.segment_log import closed_segments, read_segment, segments
+from common.storage import Location, StorageError
 from learning.dataset import candidate_matrix, segment_events, segment_pages
 from learning.parquet_layout import (
     ACTION_SETS,
@@ -48,6 +47,7 @@ from learning.parquet_layout import (
     create,
     decisions_schema,
     parts,
+    read_part,
     write_action_sets,
     write_decisions,
     write_feedback,
@@ -92,20 +92,22 @@ class Summary:
         )
 
 
-def read_manifest(root: Path) -> dict[str, dict[str, int]]:
+def read_manifest(root: Location) -> dict[str, dict[str, int]]:
     """Segment name → what its compaction added."""
     path = root / MANIFEST
-    if not path.exists():
-        return {}
     try:
         return dict(json.loads(path.read_text())["segments"])
+    except FileNotFoundError:
+        return {}
+    except StorageError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: unreadable manifest ({error!r})") from None
 
 
-def _write_manifest(root: Path, compacted: dict[str, dict[str, int]]) -> None:
+def _write_manifest(root: Location, compacted: dict[str, dict[str, int]]) -> None:
     text = json.dumps({"segments": compacted}, indent=1, sort_keys=True) + "\n"
-    write_atomically(root / MANIFEST, text.encode())
+    (root / MANIFEST).write_bytes(text.encode())
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -225,7 +227,7 @@ def _chunked_pages(path: Path) -> Iterator[list[PageImpression]]:
 
 
 def _compact_impressions(
-    path: Path, root: Path, catalogs: Catalogs, known: set[str], summary: Summary
+    path: Path, root: Location, catalogs: Catalogs, known: set[str], summary: Summary
 ) -> Counts:
     _check_feature_schema(path)
     counts = Counts(segments=1)
@@ -259,7 +261,7 @@ def feedback_table(events: list[FeedbackEvent]) -> pa.Table:
     )
 
 
-def _compact_feedback(path: Path, root: Path) -> Counts:
+def _compact_feedback(path: Path, root: Location) -> Counts:
     counts = Counts(segments=1)
     for number, events in enumerate(_chunks(segment_events(path), CHUNK_DECISIONS)):
         write_feedback(root, feedback_table(events), f"{path.stem}-{number:05d}")
@@ -267,18 +269,19 @@ def _compact_feedback(path: Path, root: Path) -> Counts:
     return counts
 
 
-def known_action_sets(root: Path) -> set[str]:
+def known_action_sets(root: Location) -> set[str]:
     """The action sets in the dataset. Those an interrupted run wrote count too: a rerun
     then writes no part for them, and the part written before stays as it is."""
     return {
         name
         for part in parts(root, ACTION_SETS)
-        for name in pq.read_table(part, columns=["action_set"]).column(0).to_pylist()
+        for name in read_part(part, ["action_set"]).column(0).to_pylist()
     }
 
 
-def compact(logs: Path, root: Path) -> Summary:
-    """Adds the closed segments in `logs` that `root`'s manifest does not name yet."""
+def compact(logs: Path, root: Location) -> Summary:
+    """Adds the closed segments in `logs` (a local directory) that `root`'s manifest does not
+    name yet."""
     if not logs.is_dir():
         raise FileNotFoundError(f"--logs {logs}: no such directory")
     create(root, KEYART_INFO)

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
 from common import addresses
 from common.features import (
@@ -17,11 +16,12 @@ from common.features import (
     SCHEMA_VERSION,
     VISUAL_QUALITY_SLOT,
 )
+from common.storage import Location
 from learning import engines, targets
 from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData, load
 from learning.estimators import LOW_ESS, Estimate
 from learning.evaluation import EvaluationRefused, LeftOut, Report, Target, evaluate_batches
-from learning.parquet_layout import DECISIONS, parts, read_info
+from learning.parquet_layout import DECISIONS, part_file, parts, read_info
 from learning.parquet_reader import DEFAULT_BATCH, DecisionBatch, read_batches
 from learning.policy_probabilities import (
     COLUMN_POLICY,
@@ -63,7 +63,7 @@ def evaluate(data: BanditData, models: list[Path], seed: int = 0) -> Report:
 
 
 def evaluate_dataset(
-    root: Path,
+    root: Location,
     models: list[Path],
     policy_file: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
@@ -90,7 +90,7 @@ def evaluate_dataset(
         policies[outside.name] = outside.target
     if dataset_has_column(root):
         policies[COLUMN_POLICY] = column_target
-    decisions = sum(pq.ParquetFile(path).metadata.num_rows for path in parts(root, DECISIONS))
+    decisions = sum(part_file(path).metadata.num_rows for path in parts(root, DECISIONS))
     report = evaluate_batches(
         lambda: read_batches(root, batch_size, reward_window_s),
         decisions,
@@ -149,7 +149,10 @@ def _positive(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", type=Path, help="log directory or bandit-log file")
-    source.add_argument("--dataset", type=Path, help="Parquet dataset (keyart-dataset/1)")
+    source.add_argument(
+        "--dataset",
+        help="Parquet dataset (keyart-dataset/1): a directory or a filesystem URL (s3://…)",
+    )
     engines.add_arguments(parser)
     parser.add_argument(
         "--model", type=Path, action="append", default=[], help="ONNX model (repeatable)"
@@ -174,11 +177,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     window_s = args.reward_window_min * 60
+    root = engines.dataset_root(args)
     if engines.spark_requested(args):
-        report = engines.evaluate(args)
-    elif args.dataset is not None:
+        assert root is not None  # spark_requested refuses it without --dataset
+        report = engines.evaluate(args, root)
+    elif root is not None:
         report = evaluate_dataset(
-            args.dataset, args.model, args.policy_probabilities, args.batch_size, window_s
+            root, args.model, args.policy_probabilities, args.batch_size, window_s
         )
     elif args.policy_probabilities is not None:
         raise EvaluationRefused(

@@ -41,8 +41,8 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True)
 class LoopSettings:
-    dataset: Path
-    models: Location  # a directory or a filesystem URL (common/storage.py)
+    dataset: Location  # directories or filesystem URLs (common/storage.py)
+    models: Location
     days: float
     holdout: float
     reward_window_s: float

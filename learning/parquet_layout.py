@@ -22,9 +22,11 @@ A decisions part may also carry the optional column `target_probabilities`
 decision's candidates, in the action set's order, for `keyart evaluate`.
 Parts without it read as all null, so writers that do not know it stay valid.
 
-Part files are written whole under a dot-name and renamed in, so a reader
-never sees half a file; the tables are hive-partitioned by date, so DuckDB's
-`read_parquet('DATASET/decisions/*/*.parquet', hive_partitioning = true)`
+DATASET is a Location (common/storage.py): a local directory or a filesystem
+URL (`s3://bucket/prefix`, …). Part files are written whole (on a local disk
+under a dot-name and renamed in; on an object store in one upload), so a
+reader never sees half a file; the tables are hive-partitioned by date, so
+DuckDB's `read_parquet('DATASET/decisions/*/*.parquet', hive_partitioning = true)`
 and pyarrow.dataset read them as they are.
 """
 
@@ -34,13 +36,13 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.dataset as pads  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from common.atomic_files import write_atomically, write_file_atomically
+from common.storage import Location, StorageError
 
 FORMAT = "keyart-dataset/1"
 INFO_FILE = "dataset.json"
@@ -134,22 +136,24 @@ def date_of(time_ms: int) -> str:
     return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
-def create(root: Path, info: DatasetInfo) -> None:
+def create(root: Location, info: DatasetInfo) -> None:
     """Makes `root` a dataset of `info`; an existing one must have the same info."""
     if (root / INFO_FILE).exists():
         found = read_info(root)
         if found != info:
             raise DatasetError(f"{root}: holds a dataset of {asdict(found)}, not {asdict(info)}")
         return
-    write_atomically(root / INFO_FILE, (json.dumps(asdict(info), indent=2) + "\n").encode())
+    (root / INFO_FILE).write_bytes((json.dumps(asdict(info), indent=2) + "\n").encode())
 
 
-def read_info(root: Path) -> DatasetInfo:
+def read_info(root: Location) -> DatasetInfo:
     path = root / INFO_FILE
     try:
         fields = json.loads(path.read_text())
     except FileNotFoundError:
         raise DatasetError(f"{root}: not a dataset (no {INFO_FILE})") from None
+    except StorageError:
+        raise
     except (OSError, ValueError) as error:
         raise DatasetError(f"{path}: unreadable ({error})") from None
     if not isinstance(fields, dict) or fields.get("format") != FORMAT:
@@ -165,25 +169,25 @@ def read_info(root: Path) -> DatasetInfo:
 # the same name (a rerun after a crash) adds nothing; None: a new unique name.
 
 
-def _write_part(directory: Path, table: pa.Table, name: str | None) -> Path:
+def _write_part(directory: Location, table: pa.Table, name: str | None) -> Location:
     path = directory / f"{name or 'part-' + uuid.uuid4().hex}.parquet"
-    return write_file_atomically(path, lambda out: pq.write_table(table, out))
+    return path.write_with(lambda out: pq.write_table(table, out))
 
 
-def write_decisions(root: Path, table: pa.Table, name: str | None = None) -> list[Path]:
+def write_decisions(root: Location, table: pa.Table, name: str | None = None) -> list[Location]:
     """One part file per date the rows' `time_ms` fall on."""
     return _by_date(root / DECISIONS, table, name)
 
 
-def write_feedback(root: Path, table: pa.Table, name: str | None = None) -> list[Path]:
+def write_feedback(root: Location, table: pa.Table, name: str | None = None) -> list[Location]:
     return _by_date(root / FEEDBACK, table, name)
 
 
-def write_action_sets(root: Path, table: pa.Table, name: str | None = None) -> Path:
+def write_action_sets(root: Location, table: pa.Table, name: str | None = None) -> Location:
     return _write_part(root / ACTION_SETS, table, name)
 
 
-def _by_date(directory: Path, table: pa.Table, name: str | None) -> list[Path]:
+def _by_date(directory: Location, table: pa.Table, name: str | None) -> list[Location]:
     if table.num_rows == 0:
         return []
     dates = np.array([date_of(t) for t in table.column("time_ms").to_numpy()])
@@ -194,6 +198,22 @@ def _by_date(directory: Path, table: pa.Table, name: str | None) -> list[Path]:
     return written
 
 
-def parts(root: Path, table: str) -> list[Path]:
+def parts(root: Location, table: str) -> list[Location]:
     """The table's part files in a stable order (dot-named ones are being written)."""
-    return sorted(p for p in (root / table).rglob("*.parquet") if not p.name.startswith("."))
+    return (root / table).files(".parquet", recursive=True)
+
+
+def table_dataset(root: Location, table: str) -> pads.Dataset:
+    """The table's parts as one pyarrow dataset (to read some columns of all of them)."""
+    return pads.dataset([part.path for part in parts(root, table)], filesystem=root.filesystem)
+
+
+def read_part(part: Location, columns: list[str] | None = None) -> pa.Table:
+    """A part file's table (or those of its columns)."""
+    with part.open_input() as source:
+        return pq.read_table(source, columns=columns)
+
+
+def part_file(part: Location) -> pq.ParquetFile:
+    """A part file opened for its metadata and batches (read as they are asked for)."""
+    return pq.ParquetFile(part.open_input())

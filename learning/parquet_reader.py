@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from keyart.gateway.v1.gateway_service_pb2 import EventKind
 
+from common.storage import Location
 from learning.dataset import (
     CLOCK_SKEW_MS,
     DEFAULT_REWARD_WINDOW_S,
@@ -32,8 +31,10 @@ from learning.parquet_layout import (
     DatasetError,
     DatasetInfo,
     date_of,
+    part_file,
     parts,
     read_info,
+    read_part,
 )
 
 DEFAULT_BATCH = 4096
@@ -50,13 +51,13 @@ class ActionSets:
     count: dict[str, int]
 
     @classmethod
-    def read(cls, root: Path, info: DatasetInfo) -> ActionSets:
+    def read(cls, root: Location, info: DatasetInfo) -> ActionSets:
         blocks: list[np.ndarray] = []
         start: dict[str, int] = {}
         count: dict[str, int] = {}
         at = 0
         for path in parts(root, ACTION_SETS):
-            table = pq.read_table(path)
+            table = read_part(path)
             for name, features in zip(
                 table.column("action_set").to_pylist(), table.column("features"), strict=True
             ):
@@ -80,7 +81,7 @@ def _matrix(values: pa.Array, width: int) -> np.ndarray:
 class DecisionBatch:
     data: BanditData
     decision_ids: list[str]
-    path: Path | None = None  # the part file the batch was read from
+    path: Location | None = None  # the part file the batch was read from
     first_row: int = 0  # the batch's first row within that part (0-based)
     target_probabilities: pa.Array | None = None  # the optional column; None when absent
 
@@ -88,12 +89,12 @@ class DecisionBatch:
 class Plays:
     """Qualified plays by (page id, title id), each event id counted once: the reward join."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Location) -> None:
         self.times = play_times(
             (event_id, kind == _REWARD_KIND_NAME, page_id, title_id, at)
             for path in parts(root, FEEDBACK)
             for event_id, page_id, title_id, kind, at in zip(
-                *(column.to_pylist() for column in pq.read_table(path, columns=FEEDBACK_JOIN)),
+                *(column.to_pylist() for column in read_part(path, FEEDBACK_JOIN)),
                 strict=True,
             )
         )
@@ -114,7 +115,7 @@ class Plays:
         )
 
 
-def decision_parts(root: Path, since_ms: int | None = None) -> list[Path]:
+def decision_parts(root: Location, since_ms: int | None = None) -> list[Location]:
     """The decisions' part files; with `since_ms`, only those of date partitions that can hold
     a decision at or after it."""
     found = parts(root, DECISIONS)
@@ -124,12 +125,12 @@ def decision_parts(root: Path, since_ms: int | None = None) -> list[Path]:
     return [
         path
         for path in found
-        if not path.parent.name.startswith("date=") or path.parent.name >= first
+        if not path.parent().name.startswith("date=") or path.parent().name >= first
     ]
 
 
 def read_batches(
-    root: Path,
+    root: Location,
     batch_size: int = DEFAULT_BATCH,
     reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
     since_ms: int | None = None,
@@ -141,13 +142,13 @@ def read_batches(
     plays = Plays(root)
     for path in decision_parts(root, since_ms):
         first_row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        for batch in part_file(path).iter_batches(batch_size=batch_size):
             yield decision_batch(path, first_row, batch, info, sets, plays, reward_window_s)
             first_row += batch.num_rows
 
 
 def decision_batch(
-    path: Path,
+    path: Location,
     first_row: int,
     batch: pa.RecordBatch,
     info: DatasetInfo,
@@ -203,7 +204,7 @@ def concatenate(batches: list[BanditData]) -> BanditData:
 
 
 def load_dataset(
-    root: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S, since_ms: int | None = None
+    root: Location, reward_window_s: float = DEFAULT_REWARD_WINDOW_S, since_ms: int | None = None
 ) -> BanditData:
     """The whole dataset as one BanditData (its candidates' rows materialized); with
     `since_ms`, only the decisions made at or after it."""

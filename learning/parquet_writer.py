@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
+from common.storage import Location
 from learning.dataset import BanditData
 from learning.parquet_layout import (
     TARGET_PROBABILITIES,
@@ -32,7 +32,7 @@ def fixed_lists(matrix: np.ndarray, width: int) -> pa.FixedSizeListArray:
 
 
 def write_bandit_data(
-    root: Path,
+    root: Location,
     info: DatasetInfo,
     data: BanditData,
     decision_ids: list[str],
@@ -106,7 +106,7 @@ def write_bandit_data(
     return known
 
 
-def create_for(root: Path, data: BanditData, feature_schema: str | None) -> DatasetInfo:
+def create_for(root: Location, data: BanditData, feature_schema: str | None) -> DatasetInfo:
     """Creates (or checks) the dataset at `root` for data of `data`'s widths."""
     info = DatasetInfo(
         viewer_dim=data.viewer.shape[1],

@@ -27,7 +27,8 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from learning.parquet_layout import DECISIONS, TARGET_PROBABILITIES, parts
+from common.storage import Location
+from learning.parquet_layout import DECISIONS, TARGET_PROBABILITIES, part_file, parts
 from learning.parquet_reader import DecisionBatch
 
 SUM_TOLERANCE = 1e-6
@@ -176,11 +177,11 @@ def column_target(batch: DecisionBatch) -> np.ndarray:
     return np.concatenate(vectors) if vectors else np.zeros(0)
 
 
-def dataset_has_column(root: Path) -> bool:
+def dataset_has_column(root: Location) -> bool:
     """Whether any decision carries `target_probabilities` (reads that column alone)."""
     field = TARGET_PROBABILITIES.name
     for path in parts(root, DECISIONS):
-        file = pq.ParquetFile(path)
+        file = part_file(path)
         if field not in file.schema_arrow.names:
             continue
         for batch in file.iter_batches(columns=[field]):

@@ -14,12 +14,12 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from common.features import CONTEXT_DIM, VIEWER_DIM
 from common.log_schema import PageImpression, TileDecision
+from common.storage import Location
 from learning.dataset import BanditData, Matrices, load, page_matrices, read_pages
-from learning.parquet_layout import DECISIONS, parts, read_info
+from learning.parquet_layout import DECISIONS, parts, read_info, read_part
 from learning.parquet_reader import ActionSets, load_dataset
 
 PAGE_COLUMNS = [
@@ -81,13 +81,13 @@ class CollectedLog:
     What the dataset does not keep (`viewer_known`, a tile's `ranked` and `personalized`,
     the context beyond the device) is not used by the simulator: set to True, or left out."""
 
-    def __init__(self, dataset: Path) -> None:
+    def __init__(self, dataset: Location) -> None:
         self.source = str(dataset)
         self._root = dataset
 
     def _tables(self, columns: list[str]) -> Iterator[pa.Table]:
         for part in parts(self._root, DECISIONS):
-            yield pq.read_table(part, columns=columns)
+            yield read_part(part, columns)
 
     def page_ids(self) -> set[str]:
         if not (self._root / DECISIONS).exists():
@@ -107,7 +107,7 @@ class CollectedLog:
     def _candidate_ids(self) -> dict[str, tuple[str, ...]]:
         found: dict[str, tuple[str, ...]] = {}
         for part in parts(self._root, "action_sets"):
-            table = pq.read_table(part, columns=["action_set", "candidate_ids"])
+            table = read_part(part, ["action_set", "candidate_ids"])
             for name, ids in zip(*(c.to_pylist() for c in table.columns), strict=True):
                 found.setdefault(name, tuple(ids))
         return found

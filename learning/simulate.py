@@ -52,6 +52,7 @@ from typing import IO
 import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
+from common.storage import Location
 from gateway.stream_config import FILES, parse_nats_url
 from learning import bilinear
 from learning.clustered import Z95, ratio_and_error
@@ -377,7 +378,7 @@ def running(
         log: PageLog = SegmentLog(workdir / "logs", addresses["artwork"])
         if args.sink != FILES:
             stack.enter_context(collector_process(args.sink, workdir / "dataset", service_log))
-            log = CollectedLog(workdir / "dataset")
+            log = CollectedLog(Location.local(workdir / "dataset"))
         sim = Simulation(args, workdir, addresses["gateway"], addresses["artwork"], log)
         sim.seed_histories(pool)
         yield sim, pool

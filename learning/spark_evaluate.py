@@ -29,19 +29,27 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from common.storage import Location
 from learning import reward_model
 from learning.bootstrap import REPLICATES
 from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData
 from learning.decision_terms import Policies, WeightSums, batch_terms, report
 from learning.evaluation import Report
-from learning.parquet_layout import DECISIONS, DatasetError, DatasetInfo, decisions_schema, parts
+from learning.parquet_layout import (
+    DECISIONS,
+    DatasetError,
+    DatasetInfo,
+    decisions_schema,
+    part_file,
+    parts,
+)
 from learning.parquet_layout import read_info as read_dataset_info
 from learning.parquet_reader import ActionSets, DecisionBatch, Plays, concatenate, decision_batch
 from learning.poisson_bootstrap import RatioSums, batch_seed, interval, ratio_sums
 from learning.policy_probabilities import dataset_has_column
 from learning.reward_model import CrossFitted, chosen_only
+from learning.spark_session import local_dataset
 
 _PICKLED = "value binary"  # mapInArrow's output: one pickled value a row
 
@@ -51,7 +59,7 @@ class DatasetReading:
     """What an executor needs to turn the dataset's record batches into BanditData, and each
     decision's position in the numpy engine's reading order (the reward model's folds)."""
 
-    root: Path
+    root: Location
     info: DatasetInfo
     sets: ActionSets
     plays: Plays
@@ -61,12 +69,12 @@ class DatasetReading:
     column: bool  # the decisions carry target_probabilities (an outside policy)
 
     @classmethod
-    def of(cls, root: Path, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> DatasetReading:
+    def of(cls, root: Location, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> DatasetReading:
         info = read_dataset_info(root)
         files = parts(root, DECISIONS)
         if not files:
             raise DatasetError(f"{root}: the dataset holds no decisions")
-        counts = [pq.ParquetFile(path).metadata.num_rows for path in files]
+        counts = [part_file(path).metadata.num_rows for path in files]
         starts = np.cumsum([0, *counts[:-1]])
         return cls(
             root,
@@ -74,7 +82,7 @@ class DatasetReading:
             ActionSets.read(root, info),
             Plays(root),
             reward_window_s,
-            {str(path.resolve()): int(first) for path, first in zip(files, starts, strict=True)},
+            {_resolved(path): int(first) for path, first in zip(files, starts, strict=True)},
             int(sum(counts)),
             dataset_has_column(root),
         )
@@ -89,7 +97,7 @@ class DatasetReading:
             for begin, end in pairwise(edges):
                 if begin == end:
                     continue
-                path = Path(urlparse(files[begin]).path)
+                path = Location.local(Path(urlparse(files[begin]).path))
                 found = decision_batch(
                     path,
                     int(rows[begin]),
@@ -99,7 +107,7 @@ class DatasetReading:
                     self.plays,
                     self.reward_window_s,
                 )
-                first = self.first_positions[str(path.resolve())]
+                first = self.first_positions[_resolved(path)]
                 yield PositionedBatch(found, first + rows[begin:end])
 
 
@@ -112,12 +120,19 @@ class PositionedBatch:
 _FILE, _ROW = "part_file", "part_row"
 
 
-def decisions(spark: Any, root: Path, where: str | None = None, column: bool = False) -> Any:
+def _resolved(part: Location) -> str:
+    """A local part's absolute path, as Spark names the file a row came from."""
+    return str(Path(part.path).resolve())
+
+
+def decisions(spark: Any, root: Location, where: str | None = None, column: bool = False) -> Any:
     """The decisions table as a DataFrame, its columns as in the layout (with `column`, the
     optional target_probabilities too) plus each row's part file and row within it (no
     partition column)."""
     # Parts written without the optional column: merged in as nulls.
-    frame = spark.read.option("mergeSchema", str(column).lower()).parquet(str(root / DECISIONS))
+    frame = spark.read.option("mergeSchema", str(column).lower()).parquet(
+        str(local_dataset(root) / DECISIONS)
+    )
     frame = frame.select(
         *decisions_schema(read_dataset_info(root), target_probabilities=column).names,
         frame["_metadata.file_path"].alias(_FILE),
@@ -206,7 +221,7 @@ def partition_sums(
 
 def evaluate(
     spark: Any,
-    root: Path,
+    root: Location,
     policies: Policies,
     seed: int = 0,
     where: str | None = None,

@@ -15,8 +15,10 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from common.storage import Location
 from learning.parquet_layout import DatasetError
 from learning.parquet_reader import DEFAULT_BATCH
 from learning.policy_probabilities import ProbabilitiesRefused
@@ -26,6 +28,20 @@ DEFAULT_MASTER = f"local[{min(os.cpu_count() or 1, 4)}]"
 
 class EngineUnavailable(Exception):
     """The Spark engine cannot start here; the message says what is missing."""
+
+
+def local_dataset(root: Location) -> Path:
+    """The dataset's directory on this machine's disk. Spark reads object stores only through
+    Hadoop's connectors (s3a: hadoop-aws and the AWS SDK's jars), which this build does not
+    ship, so another location is refused (docs/spark.md)."""
+    local = root.local_path
+    if local is None:
+        raise EngineUnavailable(
+            f"--engine spark: {root}: Spark reads object stores only through Hadoop's "
+            "connectors (s3a, hadoop-aws), which this build does not ship; give a local "
+            "directory or file:// URL, or use --engine numpy"
+        )
+    return local
 
 
 def session(master: str = DEFAULT_MASTER, app: str = "keyart") -> Any:

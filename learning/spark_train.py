@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
 from common.model_contract import RecipeWeights
+from common.storage import Location
 from learning import bilinear, spark_evaluate
 from learning.dataset import DEFAULT_REWARD_WINDOW_S, BanditData
 from learning.decision_terms import Policies
@@ -53,7 +54,7 @@ def _matrix(column: pa.Array, width: int) -> np.ndarray:
     return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
 
 
-def chosen_frame(spark: Any, root: Path, reward_window_s: float) -> Any:
+def chosen_frame(spark: Any, root: Location, reward_window_s: float) -> Any:
     """The dataset's decisions cut to their logged choice (the fit's input), as a DataFrame."""
     reading = spark.sparkContext.broadcast(spark_evaluate.DatasetReading.of(root, reward_window_s))
 
@@ -150,7 +151,7 @@ def summary(frame: Any, cut_ms: int) -> DataSummary:
 
 def train(
     spark: Any,
-    root: Path,
+    root: Location,
     out: Path,
     settings: bilinear.FitSettings,
     holdout: float,

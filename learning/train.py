@@ -34,6 +34,7 @@ from common.model_contract import (
     save_model,
     write_card,
 )
+from common.storage import Location
 from learning import bilinear, engines, targets
 from learning.dataset import BanditData, load
 from learning.estimators import Estimate, estimate_all
@@ -156,7 +157,7 @@ def write_trained(
     return card
 
 
-def servable_info(root: Path) -> DatasetInfo:
+def servable_info(root: Location) -> DatasetInfo:
     """The dataset's info, if a model trained on it can serve (keyart's own features)."""
     info = read_info(root)
     keyart = (SCHEMA_VERSION, VIEWER_DIM, CONTEXT_DIM, ARTWORK_DIM)
@@ -171,12 +172,13 @@ def servable_info(root: Path) -> DatasetInfo:
     return info
 
 
-def training_data(args: argparse.Namespace) -> tuple[BanditData, str]:
-    """The decisions `--log` or `--dataset` names, and that name (the card's data.source)."""
+def training_data(args: argparse.Namespace, root: Location | None) -> tuple[BanditData, str]:
+    """The decisions of the dataset at `root`, else of `--log`, and that name (the card's
+    data.source)."""
     window_s = args.reward_window_min * 60
-    if args.dataset is not None:
-        servable_info(args.dataset)
-        return load_dataset(args.dataset, window_s), str(args.dataset)
+    if root is not None:
+        servable_info(root)
+        return load_dataset(root, window_s), str(root)
     return load(args.log, window_s, args.artwork_target), str(args.log)
 
 
@@ -215,7 +217,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", type=Path, help="log directory or bandit-log file")
     source.add_argument(
-        "--dataset", type=Path, help="a Parquet dataset (docs/dataset.md) of keyart's features"
+        "--dataset",
+        help="a Parquet dataset (docs/dataset.md) of keyart's features: a directory or a "
+        "filesystem URL (s3://bucket/prefix, …)",
     )
     engines.add_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
@@ -246,10 +250,12 @@ def run(args: argparse.Namespace) -> int:
     settings = bilinear.FitSettings(
         max_iterations=args.max_iterations, clip=args.clip, l2=args.l2, seed=args.seed
     )
+    root = engines.dataset_root(args)
     if engines.spark_requested(args):
-        card = engines.train(args, settings)
+        assert root is not None  # spark_requested refuses it without --dataset
+        card = engines.train(args, root, settings)
     else:
-        data, source = training_data(args)
+        data, source = training_data(args, root)
         card = train(data, args.out, settings, args.holdout, source, args.allow_unexplored)
     estimate = card["offline_estimate"]
     print(

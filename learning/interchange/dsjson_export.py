@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from common.atomic_files import write_file_atomically
+from common.storage import Location
 from learning.interchange import slots
 from learning.interchange.names import dataset_slots
 from learning.parquet_layout import read_info
 from learning.parquet_reader import DecisionBatch, read_batches
 
 
-def export_dsjson(root: Path, path: Path) -> int:
+def export_dsjson(root: Location, path: Path) -> int:
     """Writes the dataset at `root` to `path`; returns the decisions written."""
     names = dataset_slots(read_info(root))
     written = 0

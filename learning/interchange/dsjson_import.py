@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from common.storage import Location
 from learning import input_checks as checks
 from learning.dataset import BanditData
 from learning.interchange import slots
@@ -235,7 +236,7 @@ def _vectors(decision: Decision, positions: Positions, same: SameActions) -> Vec
     )
 
 
-def import_dsjson(path: Path, root: Path, options: Options) -> int:
+def import_dsjson(path: Path, root: Location, options: Options) -> int:
     """Writes the file's decisions into a new dataset at `root`; returns how many."""
     info = _survey(path, options)
     assert info.feature_names is not None
@@ -258,7 +259,7 @@ def import_dsjson(path: Path, root: Path, options: Options) -> int:
     return written + len(batch)
 
 
-def _write(root: Path, info: DatasetInfo, batch: list[Vectors], known: set[str]) -> set[str]:
+def _write(root: Location, info: DatasetInfo, batch: list[Vectors], known: set[str]) -> set[str]:
     data = BanditData(
         np.stack([d.viewer for d in batch]),
         np.stack([d.context for d in batch]),

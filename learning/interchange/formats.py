@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from common.storage import Location
 from learning.input_checks import InputError
 from learning.interchange import dsjson_export, dsjson_import, obp_export, obp_import
 
-Importer = Callable[[Path, Path, dsjson_import.Options], int]
-Exporter = Callable[[Path, Path], int]
+Importer = Callable[[Path, Location, dsjson_import.Options], int]  # file, dataset, options
+Exporter = Callable[[Location, Path], int]  # dataset, file
 
 IMPORTERS: dict[str, Importer] = {
     "dsjson": dsjson_import.import_dsjson,

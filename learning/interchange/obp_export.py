@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.dataset as pads  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
 from common.atomic_files import write_file_atomically
+from common.storage import Location
 from learning.interchange import slots
 from learning.interchange.names import dataset_slots
-from learning.parquet_layout import DECISIONS, DatasetError, parts, read_info
+from learning.parquet_layout import DECISIONS, DatasetError, read_info, table_dataset
 from learning.parquet_reader import ActionSets, concatenate, read_batches
 
 
-def export_obp(root: Path, path: Path) -> int:
+def export_obp(root: Location, path: Path) -> int:
     """Writes the dataset at `root` to `path`; returns the decisions written."""
     info = read_info(root)
     sets = ActionSets.read(root, info)
@@ -49,7 +49,7 @@ def export_obp(root: Path, path: Path) -> int:
         "context": np.hstack([data.viewer[:, keep_viewer], data.context[:, keep_context]]),
         "action_context": sets.features[:, keep_action],
     }
-    position = pads.dataset(parts(root, DECISIONS)).to_table(columns=["position"]).column(0)
+    position = table_dataset(root, DECISIONS).to_table(columns=["position"]).column(0)
     if position.null_count == 0:
         arrays["position"] = position.to_numpy().astype(np.int64)
     write_file_atomically(path, lambda out: np.savez(out, **arrays))

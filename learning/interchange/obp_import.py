@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.storage import Location
 from learning import input_checks as checks
 from learning.dataset import BanditData
 from learning.interchange import slots
@@ -101,7 +102,7 @@ def _first_outside(path: Path, key: str, array: np.ndarray, inside: np.ndarray, 
         raise checks.Place(path, row=row).error(key, f"{array[row]:g} is outside {what}")
 
 
-def import_obp(path: Path, root: Path, reward_range: tuple[float, float]) -> int:
+def import_obp(path: Path, root: Location, reward_range: tuple[float, float]) -> int:
     """Writes the archive's decisions into a new dataset at `root`; returns how many."""
     arrays = read_feedback(path)
     n_actions = int(arrays["n_actions"])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from common.storage import Location
 from learning.parquet_layout import DECISIONS, DatasetError, DatasetInfo, create, parts
 
 
-def new_dataset(root: Path, info: DatasetInfo) -> None:
+def new_dataset(root: Location, info: DatasetInfo) -> None:
     if parts(root, DECISIONS):
         raise DatasetError(f"{root}: already holds decisions; import into a new directory")
     create(root, info)

@@ -32,10 +32,13 @@ def nats_suite_config(data_dir: Path, nats_url: str, **env: str) -> SuiteConfig:
 
 
 class CollectorProcess:
-    """`keyart collect --nats URL --dataset DIR` as its own process, each start logging to its
-    own file in `log_dir`; restartable, and killed on the way out of a `with` block."""
+    """`keyart collect --nats URL --dataset DATASET` (a directory or a filesystem URL) as its
+    own process, each start logging to its own file in `log_dir`; restartable, and killed on
+    the way out of a `with` block."""
 
-    def __init__(self, nats_url: str, dataset: Path, log_dir: Path, flush_s: float = 0.3) -> None:
+    def __init__(
+        self, nats_url: str, dataset: Path | str, log_dir: Path, flush_s: float = 0.3
+    ) -> None:
         self._args = [sys.executable, "-m", "cli.main", "collect", "--nats", nats_url]
         self._args += ["--dataset", str(dataset)]
         self._env = {**os.environ, "COLLECT_FLUSH_S": str(flush_s), "PYTHONUNBUFFERED": "1"}

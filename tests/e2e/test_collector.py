@@ -8,23 +8,25 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
+from common.storage import Location
 from demo.pages import demo_page
-from learning.parquet_layout import DECISIONS, FEEDBACK, parts
+from learning.parquet_layout import DECISIONS, FEEDBACK, parts, read_part
 from suite.client import PageClient
 from suite.supervisor import Suite
 from tests.e2e.stream_suite import CollectorProcess, nats_suite_config
 from tests.e2e.test_event_stream import FEEDBACK as FEEDBACK_STREAM
 from tests.e2e.test_event_stream import IMPRESSIONS, stream_messages, wait_until
 from tests.nats_server import NatsServer
+from tests.s3_server import S3Server
 
 VIEWERS = ("romance-fan", "comedy-fan", "collector-viewer")
 
@@ -42,6 +44,15 @@ def suite(
         with PageClient(config.addresses["gateway"]) as client:
             yield client
         assert suite.stop()["gateway"] == 0
+
+
+@pytest.fixture(params=["local", "s3"])
+def dataset(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the collector writes: a local directory, or a real S3-compatible server's bucket."""
+    if request.param == "local":
+        return str(tmp_path / "dataset")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.url("dataset")
 
 
 def collect(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -75,14 +86,15 @@ def render_and_play(
     return page.page_id, len(tiles), event
 
 
-def dataset_rows(dataset: Path) -> tuple[Counter[str], Counter[str]]:
+def dataset_rows(dataset: Path | str) -> tuple[Counter[str], Counter[str]]:
     """Decisions per page id, and rows per feedback event id."""
+    root = Location.parse(dataset)
     pages: Counter[str] = Counter()
-    for part in parts(dataset, DECISIONS):
-        pages.update(pq.read_table(part, columns=["page_id"]).column(0).to_pylist())
+    for part in parts(root, DECISIONS):
+        pages.update(read_part(part, ["page_id"]).column(0).to_pylist())
     events: Counter[str] = Counter()
-    for part in parts(dataset, FEEDBACK):
-        events.update(pq.read_table(part, columns=["event_id"]).column(0).to_pylist())
+    for part in parts(root, FEEDBACK):
+        events.update(read_part(part, ["event_id"]).column(0).to_pylist())
     return pages, events
 
 
@@ -91,37 +103,37 @@ def stream_counts(nats: NatsServer) -> tuple[int, int]:
 
 
 def test_collect_once_puts_each_page_and_event_in_the_dataset_once(
-    suite: PageClient, nats_server: NatsServer, tmp_path: Path
+    suite: PageClient, nats_server: NatsServer, dataset: str
 ) -> None:
     before = stream_counts(nats_server)
     served = {}
+    run = uuid.uuid4().hex[:8]  # the suite's event ids are its own across the parameters
     for viewer in VIEWERS:
-        page_id, tiles, event = render_and_play(suite, viewer, f"once-{viewer}")
+        page_id, tiles, event = render_and_play(suite, viewer, f"once-{run}-{viewer}")
         served[page_id] = tiles
     assert suite.report_event(**event).duplicate  # a retry: stored once
     wait_until(
         lambda: stream_counts(nats_server) == (before[0] + 3, before[1] + 3),
         "the pages and events in the streams",
     )
-    dataset = tmp_path / "dataset"
-    first = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    first = collect("--once", "--nats", nats_server.url, "--dataset", dataset)
     assert first.returncode == 0, first.stderr
     pages, events = dataset_rows(dataset)
     for page_id, tiles in served.items():
         assert pages[page_id] == tiles  # every title of the page, once
-    assert {f"once-{viewer}" for viewer in VIEWERS} <= set(events)
+    assert {f"once-{run}-{viewer}" for viewer in VIEWERS} <= set(events)
     assert max(events.values()) == 1
 
-    again = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    again = collect("--once", "--nats", nats_server.url, "--dataset", dataset)
     assert again.returncode == 0, again.stderr
     assert dataset_rows(dataset) == (pages, events)
-    status = collect("--status", "--nats", nats_server.url, "--dataset", str(dataset))
+    status = collect("--status", "--nats", nats_server.url, "--dataset", dataset)
     assert status.returncode == 0, status.stderr
     assert f"collected {sum(before) + 6} messages" in status.stdout
     assert "lag KEYART_IMPRESSIONS=0 KEYART_FEEDBACK=0" in status.stdout
 
     evaluated = subprocess.run(
-        [sys.executable, "-m", "cli.main", "evaluate", "--dataset", str(dataset)],
+        [sys.executable, "-m", "cli.main", "evaluate", "--dataset", dataset],
         capture_output=True,
         check=False,
         text=True,
@@ -131,19 +143,19 @@ def test_collect_once_puts_each_page_and_event_in_the_dataset_once(
 
 
 def test_kill_9_of_the_collector_under_load_loses_and_doubles_nothing(
-    suite: PageClient, nats_server: NatsServer, tmp_path: Path
+    suite: PageClient, nats_server: NatsServer, dataset: str, tmp_path: Path
 ) -> None:
-    dataset = tmp_path / "dataset"
     served: dict[str, int] = {}
     acked: list[str] = []
     stop = threading.Event()
+    run = uuid.uuid4().hex[:8]
 
     def traffic() -> None:
         n = 0
         while not stop.is_set():
-            page_id, tiles, _ = render_and_play(suite, VIEWERS[n % 3], f"load-{n}")
+            page_id, tiles, _ = render_and_play(suite, VIEWERS[n % 3], f"load-{run}-{n}")
             served[page_id] = tiles
-            acked.append(f"load-{n}")
+            acked.append(f"load-{run}-{n}")
             n += 1
 
     sender = threading.Thread(target=traffic)
@@ -159,7 +171,7 @@ def test_kill_9_of_the_collector_under_load_loses_and_doubles_nothing(
             sender.join()
         wait_until(collector.reading, "the last collector reading")
         assert collector.stop() == 0, collector.log.read_text()[-2000:]
-    final = collect("--once", "--nats", nats_server.url, "--dataset", str(dataset))
+    final = collect("--once", "--nats", nats_server.url, "--dataset", dataset)
     assert final.returncode == 0, final.stderr
 
     pages, events = dataset_rows(dataset)

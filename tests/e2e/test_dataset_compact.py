@@ -12,6 +12,7 @@ import numpy as np
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.run import ensure_model
+from common.storage import Location
 from demo.pages import demo_page
 from learning.dataset import load
 from learning.parquet_reader import load_dataset
@@ -65,7 +66,7 @@ def test_compaction_waits_for_the_gateways_open_segments(tmp_path: Path) -> None
     logged = load(logs)
     assert after.startswith(f"compacted 2 segments: {len(logged)} decisions, 1 feedback rows")
     assert after.endswith("0 open segments left for a later run")
-    back = load_dataset(dataset)
+    back = load_dataset(Location.local(dataset))
     for name in ("chosen", "propensity", "reward", "counts", "artwork", "viewer", "context"):
         np.testing.assert_array_equal(getattr(back, name), getattr(logged, name), err_msg=name)
     assert back.reward.sum() == 1 and (back.propensity < 1).any()

@@ -18,14 +18,14 @@ from typing import TypeVar
 import grpc
 import nats
 import orjson
-import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pytest
 from keyart.gateway.v1 import gateway_service_pb2 as pb
 
 from cli.run_scaled import fresh_data_dir
+from common.storage import Location
 from demo.pages import demo_page
 from learning.parquet_layout import FEEDBACK as FEEDBACK_TABLE
-from learning.parquet_layout import parts
+from learning.parquet_layout import parts, read_part
 from suite.client import PageClient
 from suite.scaled import ScaledSuite, scaled_suite
 
@@ -193,8 +193,8 @@ def collected_event_ids(scaled: ScaledSuite, expected: set[str]) -> Counter[str]
     end = time.monotonic() + COLLECT_WAIT_S
     while True:
         found: Counter[str] = Counter()
-        for path in parts(scaled.layout.dataset, FEEDBACK_TABLE):
-            found.update(pq.read_table(path, columns=["event_id"]).column(0).to_pylist())
+        for path in parts(Location.local(scaled.layout.dataset), FEEDBACK_TABLE):
+            found.update(read_part(path, ["event_id"]).column(0).to_pylist())
         if expected <= found.keys() or time.monotonic() > end:
             return found
         time.sleep(0.5)

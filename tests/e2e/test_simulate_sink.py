@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common.storage import Location
 from learning.parquet_reader import load_dataset
 from tests.nats_server import NatsServer
 
@@ -65,7 +66,7 @@ def loop_on_the_collected_dataset(workdir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     line = done.stdout.splitlines()[0]
-    held = round(len(load_dataset(workdir / "dataset")) * 0.2)
+    held = round(len(load_dataset(Location.local(workdir / "dataset"))) * 0.2)
     assert f"serving={before['current']} dr=" in line and "(current.json)" in line, line
     assert f" holdout={held} decision=" in line, line
     after = json.loads((workdir / "models" / "current.json").read_text())

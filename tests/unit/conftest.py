@@ -7,8 +7,20 @@ from pathlib import Path
 import pytest
 
 from common.server import ServerSettings
+from common.storage import Location
 from services.ranker.config import RankerConfig
 from services.ranker.model_recipe import build_model, bundled_weights, save_model
+from tests.s3_server import S3Server
+
+
+@pytest.fixture(params=["local", "s3"])
+def dataset_root(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """Where a dataset goes: a local directory, or a bucket on a real S3-compatible server
+    over loopback (tests/s3_server.py)."""
+    if request.param == "local":
+        return Location.local(tmp_path / "dataset")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return Location.parse(server.url("dataset"))
 
 
 @pytest.fixture

@@ -17,11 +17,12 @@ from cli.main import main
 from common.features import SCHEMA_VERSION
 from common.log_schema import FEEDBACK, IMPRESSIONS
 from common.segment_log import segments
+from common.storage import Location
 from gateway.impressions import LearningLogs
 from learning import compact as compaction
 from learning.compact import compact, read_manifest
 from learning.dataset import BanditData, load, read_pages
-from learning.parquet_layout import ACTION_SETS, DECISIONS, parts
+from learning.parquet_layout import ACTION_SETS, DECISIONS, table_dataset
 from learning.parquet_layout import FEEDBACK as FEEDBACK_TABLE
 from learning.parquet_reader import load_dataset
 from learning.parquet_writer import create_for
@@ -36,14 +37,14 @@ def assert_same(back: BanditData, logged: BanditData) -> None:
         np.testing.assert_array_equal(getattr(back, name), getattr(logged, name), err_msg=name)
 
 
-def table(root: Path, name: str) -> pads.Dataset:
-    return pads.dataset(parts(root, name))
+def table(root: Location, name: str) -> pads.Dataset:
+    return table_dataset(root, name)
 
 
 def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     tmp_path: Path,
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs)
     assert len(segments(logs, IMPRESSIONS)) > 3 and len(segments(logs, FEEDBACK)) > 3  # rolled
 
@@ -75,22 +76,23 @@ def test_the_dataset_holds_what_the_log_holds_and_a_second_run_adds_nothing(
     assert policies.count("default_fallback") == 15 * 5  # every tenth page: ranker down
     assert set(policies) == {"epsilon_greedy(epsilon=0.3)", "default_fallback"}
 
-    files = {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+    directory = tmp_path / "dataset"
+    files = {path: path.read_bytes() for path in directory.rglob("*") if path.is_file()}
     again = compact(logs, root)
     assert (again.added.segments, again.added.decisions, again.added.feedback) == (0, 0, 0)
-    assert {path: path.read_bytes() for path in root.rglob("*") if path.is_file()} == files
+    assert {path: path.read_bytes() for path in directory.rglob("*") if path.is_file()} == files
 
 
 @pytest.mark.parametrize("crash_at", [1, 3])  # the first segment adds every action set
 def test_a_crash_between_parts_and_manifest_adds_no_row_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs, pages=80, seed=1)
     real_write = compaction._write_manifest
     calls = 0
 
-    def crash(root: Path, compacted: dict) -> None:
+    def crash(root: Location, compacted: dict) -> None:
         nonlocal calls
         calls += 1
         if calls == crash_at:
@@ -114,7 +116,7 @@ def test_a_crash_between_parts_and_manifest_adds_no_row_twice(
 
 
 def test_the_segment_being_written_waits_for_a_later_run(tmp_path: Path) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     running = LearningLogs(config(logs))
     running.start()
     write_gateway_log(logs, pages=60, seed=2, logs=running)
@@ -159,7 +161,7 @@ def test_a_dataset_of_other_features_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, _ = synthetic(50, 3, seed=5)
-    create_for(tmp_path / "foreign", data, None)
+    create_for(Location.local(tmp_path / "foreign"), data, None)
     out = tmp_path / "m.onnx"
 
     code = main(["train", "--dataset", str(tmp_path / "foreign"), "--out", str(out)])
@@ -175,7 +177,7 @@ def test_compacting_into_a_dataset_of_other_features_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, _ = synthetic(50, 3, seed=5)
-    create_for(tmp_path / "foreign", data, None)
+    create_for(Location.local(tmp_path / "foreign"), data, None)
     (tmp_path / "logs").mkdir()
     argv = ["dataset", "compact", "--logs", str(tmp_path / "logs")]
 

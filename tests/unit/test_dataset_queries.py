@@ -8,11 +8,11 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow.dataset as pads  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pytest
 
+from common.storage import Location
 from learning.compact import compact
-from learning.parquet_layout import DECISIONS, parts
+from learning.parquet_layout import DECISIONS, table_dataset
 from learning.parquet_reader import load_dataset
 from learning.train import EXPLORED_BELOW
 from tests.unit.gateway_log import write_gateway_log
@@ -30,10 +30,12 @@ def test_the_pages_queries_agree_with_keyarts_reader(
     take_rate, explored = page_queries()
     write_gateway_log(tmp_path / "logs")
     root = tmp_path / "var" / "dataset"  # where the page's queries look, from the cwd
-    compact(tmp_path / "logs", root)
+    compact(tmp_path / "logs", Location.local(root))
     monkeypatch.chdir(tmp_path)
-    data = load_dataset(root)
-    devices = np.array(pads.dataset(parts(root, DECISIONS)).to_table()["device_type"].to_pylist())
+    data = load_dataset(Location.local(root))
+    devices = np.array(
+        table_dataset(Location.local(root), DECISIONS).to_table()["device_type"].to_pylist()
+    )
 
     rows = duckdb.execute(take_rate).fetchall()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
+from common.storage import Location
 from learning.parquet_writer import create_for, write_bandit_data
 from tests.unit.learning_data import synthetic
 
@@ -15,8 +16,8 @@ from tests.unit.learning_data import synthetic
 def foreign_dataset(root: Path) -> Path:
     """A dataset whose features are not keyart's (feature_schema None)."""
     data, _ = synthetic(200, 4, seed=1, logging="epsilon")
-    info = create_for(root, data, None)
-    write_bandit_data(root, info, data, [f"d{i}" for i in range(len(data))])
+    info = create_for(Location.local(root), data, None)
+    write_bandit_data(Location.local(root), info, data, [f"d{i}" for i in range(len(data))])
     return root
 
 

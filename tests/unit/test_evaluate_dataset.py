@@ -14,6 +14,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from common.features import SCHEMA_VERSION
+from common.storage import Location
 from learning import targets
 from learning.dataset import BanditData
 from learning.estimators import LOW_ESS, Estimate, doubly_robust, ips, snips
@@ -26,8 +27,10 @@ K = 4
 
 
 def written(root: Path, data: BanditData, schema: str | None = SCHEMA_VERSION, **extra) -> Path:
-    info = create_for(root, data, schema)
-    write_bandit_data(root, info, data, [f"d{i}" for i in range(len(data))], **extra)
+    info = create_for(Location.local(root), data, schema)
+    write_bandit_data(
+        Location.local(root), info, data, [f"d{i}" for i in range(len(data))], **extra
+    )
     return root
 
 
@@ -54,8 +57,8 @@ def test_the_dataset_gives_the_in_memory_estimates_whatever_the_batch_size(
     logged: BanditData, dataset: Path
 ) -> None:
     predicted = targets.reward_predictions(logged)
-    whole = evaluate_dataset(dataset, [], batch_size=4096)
-    small = evaluate_dataset(dataset, [], batch_size=97)
+    whole = evaluate_dataset(Location.local(dataset), [], batch_size=4096)
+    small = evaluate_dataset(Location.local(dataset), [], batch_size=97)
     for policy, target in (
         ("random", targets.uniform(logged)),
         ("default", targets.catalog_default(logged)),
@@ -87,7 +90,7 @@ def test_a_file_giving_the_uniform_policy_equals_the_built_in_random(
     logged: BanditData, dataset: Path, tmp_path: Path
 ) -> None:
     path = probabilities_file(tmp_path / "uniform.jsonl", logged, targets.uniform(logged))
-    report = evaluate_dataset(dataset, [], policy_file=path, batch_size=500)
+    report = evaluate_dataset(Location.local(dataset), [], policy_file=path, batch_size=500)
     found, random = (
         by_estimator(report, "policy file (uniform.jsonl)"),
         by_estimator(report, "random"),
@@ -116,7 +119,8 @@ def test_the_logging_policy_given_as_a_parquet_file_has_ips_equal_to_the_logged_
         path,
     )
     found = by_estimator(
-        evaluate_dataset(dataset, [], policy_file=path), "policy file (logging.parquet)"
+        evaluate_dataset(Location.local(dataset), [], policy_file=path),
+        "policy file (logging.parquet)",
     )
     assert found["ips"].value == pytest.approx(logged.reward.mean(), rel=1e-9)
     assert found["ips"].ess == pytest.approx(len(logged), rel=1e-6)  # every weight 1
@@ -127,7 +131,9 @@ def test_the_target_probabilities_column_is_an_outside_policy(
 ) -> None:
     uniform = targets.uniform(logged)
     rows = [uniform[s : s + K].tolist() for s in logged.starts]
-    report = evaluate_dataset(written(tmp_path, logged, target_probabilities=rows), [])
+    report = evaluate_dataset(
+        Location.local(written(tmp_path, logged, target_probabilities=rows)), []
+    )
     found, random = (
         by_estimator(report, "target_probabilities column"),
         by_estimator(report, "random"),
@@ -142,7 +148,7 @@ def test_one_heavy_weight_is_flagged_in_the_table_and_in_json(tmp_path: Path) ->
     data, target, _ = epsilon_greedy_log(np.random.default_rng(3), 1_000, K, 0.01, 0.0, 0.2)
     root = written(tmp_path / "dataset", data)
     path = probabilities_file(tmp_path / "heavy.jsonl", data, target)
-    report = evaluate_dataset(root, [], policy_file=path)
+    report = evaluate_dataset(Location.local(root), [], policy_file=path)
     heavy = report.policies["policy file (heavy.jsonl)"]
     assert heavy and all(e.low_ess and e.ess < LOW_ESS for e in heavy)
     assert heavy[0].max_weight == pytest.approx(K / 0.01)
@@ -159,7 +165,7 @@ def test_one_heavy_weight_is_flagged_in_the_table_and_in_json(tmp_path: Path) ->
 def test_default_is_left_out_with_a_note_on_foreign_features(
     logged: BanditData, tmp_path: Path
 ) -> None:
-    report = evaluate_dataset(written(tmp_path, logged, schema=None), [])
+    report = evaluate_dataset(Location.local(written(tmp_path, logged, schema=None)), [])
     assert "default" not in report.policies and "random" in report.policies
     table = format_report(report)
     assert "left out: default: the dataset's features are not keyart's" in table
@@ -184,7 +190,7 @@ def test_dr_on_other_widths_uses_a_linear_reward_model_and_covers_the_truth(
         data.reward,
         data.time_ms,
     )
-    report = evaluate_dataset(written(tmp_path, other, schema=None), [])
+    report = evaluate_dataset(Location.local(written(tmp_path, other, schema=None)), [])
     found = by_estimator(report, "random")
     assert {"ips", "snips", "dr"} <= set(found)
     assert not [gone for gone in report.left_out if gone.estimator == "dr"]
@@ -265,7 +271,7 @@ def test_a_bad_probabilities_file_is_refused_in_one_line(case: str, tmp_path: Pa
 def test_a_model_is_refused_on_foreign_features(logged: BanditData, tmp_path: Path) -> None:
     root = written(tmp_path, logged, schema=None)
     with pytest.raises(EvaluationRefused, match="--model needs keyart's feature schema"):
-        evaluate_dataset(root, [tmp_path / "any.onnx"])
+        evaluate_dataset(Location.local(root), [tmp_path / "any.onnx"])
 
 
 def test_an_empty_log_is_refused_not_printed_as_nan(logged: BanditData) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from cli.main import main
 from common.features import ARTWORK_DIM, CONTEXT_DIM, VIEWER_DIM
+from common.storage import Location
 from learning.parquet_layout import DECISIONS, parts
 from tests.unit.obp_data import obp_feedback
 
@@ -85,7 +86,7 @@ def _refused_lines(
     path.write_text("".join(line + "\n" for line in lines))
     dataset = tmp_path / "dataset"
     line = _refusal([a.format(path=path, dataset=dataset) for a in command], capsys)
-    assert not parts(dataset, DECISIONS), "a refused file writes nothing"
+    assert not parts(Location.local(dataset), DECISIONS), "a refused file writes nothing"
     return path, line
 
 
@@ -229,7 +230,7 @@ def test_obp_import_refusals(
     dataset = tmp_path / "dataset"
     argv = ["dataset", "import", "--format", "obp", str(path), "--dataset", str(dataset)]
     assert _refusal(argv, capsys).startswith(f"keyart dataset import: {path}{problem}")
-    assert not parts(dataset, DECISIONS)
+    assert not parts(Location.local(dataset), DECISIONS)
 
 
 def test_obp_refuses_an_empty_log_and_a_file_that_is_not_an_archive(

@@ -13,6 +13,7 @@ import vowpalwabbit
 
 from cli.main import main
 from common.features import SCHEMA_VERSION
+from common.storage import Location
 from learning.dataset import BanditData
 from learning.estimators import ips, snips
 from learning.parquet_layout import read_info
@@ -33,7 +34,7 @@ def _keyart(argv: list[object], capsys: pytest.CaptureFixture[str]) -> str:
 def _by_decision(root: Path) -> dict[str, tuple]:
     """Each decision's fields by decision id (the dataset's row order follows its date parts)."""
     found = {}
-    for batch in read_batches(root):
+    for batch in read_batches(Location.local(root)):
         data = batch.data
         for i, (start, count) in enumerate(zip(data.starts, data.counts, strict=True)):
             found[batch.decision_ids[i]] = (
@@ -50,8 +51,8 @@ def _by_decision(root: Path) -> dict[str, tuple]:
 
 def _keyart_dataset(root: Path, decisions: int = 400, k: int = 4) -> tuple[BanditData, Any]:
     data, truth = synthetic(decisions, k, seed=7)
-    info = create_for(root, data, SCHEMA_VERSION)
-    write_bandit_data(root, info, data, [f"d{i}" for i in range(decisions)])
+    info = create_for(Location.local(root), data, SCHEMA_VERSION)
+    write_bandit_data(Location.local(root), info, data, [f"d{i}" for i in range(decisions)])
     return data, truth
 
 
@@ -71,10 +72,12 @@ def test_keyart_dataset_to_dsjson_and_back_is_the_same_decisions(
     argv = ["dataset", "import", "--format", "dsjson", exported, "--dataset", tmp_path / "back"]
     out = _keyart([*argv, "--viewer-namespace", "viewer"], capsys)
     assert out == f"imported 400 decisions from {exported} into {tmp_path / 'back'}\n"
-    back = load_dataset(tmp_path / "back")
+    back = load_dataset(Location.local(tmp_path / "back"))
     for name in FIELDS:
         np.testing.assert_array_equal(getattr(back, name), getattr(data, name), err_msg=name)
-    assert read_info(tmp_path / "back").feature_schema is None  # foreign now: not servable
+    assert (
+        read_info(Location.local(tmp_path / "back")).feature_schema is None
+    )  # foreign now: not servable
 
 
 ROUND_TRIP_LOG = [
@@ -123,8 +126,10 @@ def test_dsjson_import_export_import_keeps_every_decision(
         _keyart([*step, "--viewer-namespace", "User"] if "import" in step else step, capsys)
     one, two = _by_decision(tmp_path / "one"), _by_decision(tmp_path / "two")
     assert one == two
-    assert read_info(tmp_path / "one") == read_info(tmp_path / "two")
-    info = read_info(tmp_path / "one")
+    assert read_info(Location.local(tmp_path / "one")) == read_info(
+        Location.local(tmp_path / "two")
+    )
+    info = read_info(Location.local(tmp_path / "one"))
     assert info.feature_names is not None
     assert info.feature_names["viewer"] == [
         {"path": ["User", "age"]},
@@ -188,7 +193,7 @@ def test_uniform_policy_on_an_imported_obp_log_matches_the_formulas(
     source = tmp_path / "feedback.npz"
     np.savez(source, **arrays)
     _keyart(["dataset", "import", "--format", "obp", source, "--dataset", tmp_path / "d"], capsys)
-    data = load_dataset(tmp_path / "d")
+    data = load_dataset(Location.local(tmp_path / "d"))
     weights = (1 / 5) / arrays["pscore"]
     assert ips(data, uniform(data)).value == pytest.approx(np.mean(weights * arrays["reward"]))
     assert snips(data, uniform(data)).value == pytest.approx(

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cli.main import main
+from common.storage import Location
 from learning.estimators import ips, snips
 from learning.parquet_reader import load_dataset
 from learning.targets import uniform
@@ -76,7 +77,7 @@ def test_the_documented_obd_conversion_imports_with_the_formulas_values(
     argv = ["dataset", "import", "--format", "dsjson", str(converted), "--dataset", str(dataset)]
     assert main([*argv, "--viewer-namespace", "user"]) == 0
     assert capsys.readouterr().out == f"imported 60 decisions from {converted} into {dataset}\n"
-    data = load_dataset(dataset)
+    data = load_dataset(Location.local(dataset))
     assert data.counts.tolist() == [ITEMS] * 60
     weights = (1 / ITEMS) / propensity
     assert ips(data, uniform(data)).value == pytest.approx(np.mean(weights * clicks))

@@ -33,8 +33,8 @@ NOW_MS = int(time.time() * 1000)
 
 
 def dataset_of(root: Path, data: BanditData, schema: str | None = SCHEMA_VERSION) -> Path:
-    info = create_for(root, data, schema)
-    write_bandit_data(root, info, data, [f"d{i}" for i in range(len(data))])
+    info = create_for(Location.local(root), data, schema)
+    write_bandit_data(Location.local(root), info, data, [f"d{i}" for i in range(len(data))])
     return root
 
 
@@ -48,7 +48,7 @@ def settings_for(
     dataset: Path, models: Path, days: float = 7.0, ranker_model: Path | None = None
 ) -> LoopSettings:
     return LoopSettings(
-        dataset=dataset,
+        dataset=Location.local(dataset),
         models=Location.local(models),
         days=days,
         holdout=0.25,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from common.features import SCHEMA_VERSION
+from common.storage import Location
 from learning import bilinear, reward_model, spark_evaluate, spark_train
 from learning.compact import compact
 from learning.decision_terms import Policies, report
@@ -40,8 +41,9 @@ K = 5
 pytestmark = pytest.mark.timeout(900)
 
 
-def dataset(root: Path, logging: str, parts: int = 3) -> Path:
+def dataset(directory: Path, logging: str, parts: int = 3) -> Location:
     """A 3,000-decision synthetic log with keyart's features, written in `parts` part files."""
+    root = Location.local(directory)
     data, _ = synthetic(3_000, K, seed=7, logging=logging)
     info = create_for(root, data, SCHEMA_VERSION)
     known: set[str] = set()
@@ -52,7 +54,7 @@ def dataset(root: Path, logging: str, parts: int = 3) -> Path:
     return root
 
 
-def in_memory(root: Path) -> tuple[dict[str, list[Estimate]], CrossFitted]:
+def in_memory(root: Location) -> tuple[dict[str, list[Estimate]], CrossFitted]:
     """estimators.py on the whole dataset in memory, with the engines' reward model."""
     data = concatenate([batch.data for batch in read_batches(root)])
     model = reward_model.fit([data], len(data))
@@ -148,11 +150,12 @@ def test_spark_train_fits_numpy_s_model_and_its_holdout_estimate_is_inside_numpy
     np.testing.assert_allclose(scores[1], scores[0], atol=1e-3)
 
 
-def outside_policy_dataset(root: Path) -> tuple[Path, list[list[float]]]:
+def outside_policy_dataset(directory: Path) -> tuple[Location, list[list[float]]]:
     """3,000 decisions whose target_probabilities column is an outside policy (ε-greedy on the
     first candidate), written in three parts; the same probabilities are returned."""
     data, _ = synthetic(3_000, K, seed=7, logging="epsilon")
     rows = [[0.6] + [0.4 / (K - 1)] * (K - 1) for _ in range(len(data))]
+    root = Location.local(directory)
     info = create_for(root, data, SCHEMA_VERSION)
     known: set[str] = set()
     for part in np.array_split(np.arange(len(data)), 3):
@@ -160,7 +163,12 @@ def outside_policy_dataset(root: Path) -> tuple[Path, list[list[float]]]:
         keep[part] = True
         ids = [f"d{i}" for i in part]
         known = write_bandit_data(
-            root, info, data.subset(keep), ids, known, target_probabilities=[rows[i] for i in part]
+            root,
+            info,
+            data.subset(keep),
+            ids,
+            known,
+            target_probabilities=[rows[i] for i in part],
         )
     return root, rows
 
@@ -214,7 +222,7 @@ def test_spark_joins_plays_within_the_reward_window_it_is_given(
     spark: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    logs, root = tmp_path / "logs", tmp_path / "dataset"
+    logs, root = tmp_path / "logs", Location.local(tmp_path / "dataset")
     write_gateway_log(logs)
     compact(logs, root)
     logged = {}
@@ -235,11 +243,28 @@ def test_spark_on_features_of_other_widths_equals_numpy_dr_included(
     """An imported log's widths: both engines fit the same linear reward model for DR."""
     data, _ = synthetic(2_000, K, seed=9, logging="epsilon")
     narrow = replace(data, context=data.context[:, :3])
-    root = tmp_path / "data"
-    write_bandit_data(root, create_for(root, narrow, None), narrow, [f"d{i}" for i in range(2_000)])
+    root = Location.local(tmp_path / "data")
+    write_bandit_data(
+        root,
+        create_for(root, narrow, None),
+        narrow,
+        [f"d{i}" for i in range(2_000)],
+    )
     on_spark = spark_evaluate.evaluate(spark, root, Policies(default=False))
     on_numpy = evaluate_dataset(root, [], batch_size=700)
     spark_values, numpy_values = values(on_spark.policies), values(on_numpy.policies)
     assert ("random", "dr") in numpy_values and spark_values.keys() == numpy_values.keys()
     for key, value in numpy_values.items():
         assert spark_values[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_a_file_url_is_read_as_its_directory(spark: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Spark reads a local dataset given as a path or as file://…; other URLs are refused
+    before a session starts (tests/unit/test_dataset_location.py)."""
+    root = dataset(tmp_path / "data", "epsilon")
+    as_url = Location.parse((tmp_path / "data").as_uri())
+    assert str(as_url).startswith("file://")
+    by_path = spark_evaluate.evaluate(spark, root, Policies())
+    by_url = spark_evaluate.evaluate(spark, as_url, Policies())
+    assert by_url.decisions == by_path.decisions == 3_000
+    assert values(by_url.policies) == values(by_path.policies)

@@ -90,3 +90,18 @@ def test_the_shown_name_drops_the_query_options(s3_server: S3Server) -> None:
     location = Location.parse(s3_server.url("shown"))
     assert str(location).startswith("s3://keyart-") and "?" not in str(location)
     assert str(location / "x.json").endswith("/shown/x.json")
+
+
+def test_children_are_the_entries_directly_here_dot_named_too(
+    location: Callable[[str], Location],
+) -> None:
+    root = location("tree")
+    (root / ".staging" / "batch-1" / "p.parquet").write_bytes(b"p")
+    (root / ".staging" / "batch-2" / "q.parquet").write_bytes(b"q")
+    (root / ".staging" / "lock").write_bytes(b"")
+    assert [entry.name for entry in (root / ".staging").children()] == [
+        "batch-1",
+        "batch-2",
+        "lock",
+    ]
+    assert (root / "missing").children() == []
