@@ -69,7 +69,14 @@ class DatasetReading:
     column: bool  # the decisions carry target_probabilities (an outside policy)
 
     @classmethod
-    def of(cls, root: Location, reward_window_s: float = DEFAULT_REWARD_WINDOW_S) -> DatasetReading:
+    def of(
+        cls,
+        root: Location,
+        reward_window_s: float = DEFAULT_REWARD_WINDOW_S,
+        column: bool | None = None,
+    ) -> DatasetReading:
+        """`column`: whether the decisions carry target_probabilities, when the caller has
+        read that already (None: read it here; it scans that column of every part)."""
         info = read_dataset_info(root)
         files = parts(root, DECISIONS)
         if not files:
@@ -84,7 +91,7 @@ class DatasetReading:
             reward_window_s,
             {_resolved(path): int(first) for path, first in zip(files, starts, strict=True)},
             int(sum(counts)),
-            dataset_has_column(root),
+            dataset_has_column(root) if column is None else column,
         )
 
     def batches(self, arrow_batches: Iterable[pa.RecordBatch]) -> Iterator[PositionedBatch]:
@@ -230,7 +237,9 @@ def evaluate(
 ) -> Report:
     """The estimates of `policies` on the dataset's decisions (those matching the SQL condition
     `where`, when given)."""
-    reading = spark.sparkContext.broadcast(DatasetReading.of(root, reward_window_s))
+    reading = spark.sparkContext.broadcast(
+        DatasetReading.of(root, reward_window_s, column=policies.column)
+    )
     frame = decisions(spark, root, where, reading.value.column)
     model = spark.sparkContext.broadcast(fit_reward_model(reading, frame, seed))
 
