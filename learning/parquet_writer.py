@@ -26,6 +26,12 @@ def action_set_id(features: np.ndarray) -> str:
     return "sha256:" + hashlib.sha256(block.tobytes()).hexdigest()[:32]
 
 
+def import_part(number: int) -> str:
+    """The part name of an import's `number`th batch: in write order, so one file imported
+    anywhere, any number of times, reads back in the same order (the same bootstrap draws)."""
+    return f"import-{number:06d}"
+
+
 def fixed_lists(matrix: np.ndarray, width: int) -> pa.FixedSizeListArray:
     flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).ravel(), pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, width)
@@ -39,11 +45,13 @@ def write_bandit_data(
     known: set[str] | None = None,
     position: np.ndarray | None = None,
     target_probabilities: list[list[float] | None] | None = None,
+    part_name: str | None = None,
 ) -> set[str]:
     """Appends `data`'s decisions (rewards given; `position` null when None) and the action
     sets not in `known` (the names already in the dataset); returns the names now known.
     `target_probabilities`, one list (or None) per decision, fills the optional column of
-    that name."""
+    that name. `part_name` names the part files (None: unique names); readers take parts in
+    name order, so names in write order keep the decisions in that order."""
     known = set() if known is None else set(known)
     starts = data.starts
     names: list[str] = []
@@ -68,6 +76,7 @@ def write_bandit_data(
                 },
                 schema=action_sets_schema(info),
             ),
+            part_name,
         )
     n = len(data)
     empty = [""] * n
@@ -102,6 +111,7 @@ def write_bandit_data(
             },
             schema=decisions_schema(info, target_probabilities=bool(optional)),
         ),
+        part_name,
     )
     return known
 

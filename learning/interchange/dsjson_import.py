@@ -32,7 +32,7 @@ from learning.dataset import BanditData
 from learning.interchange import slots
 from learning.interchange.target import new_dataset
 from learning.parquet_layout import DatasetInfo
-from learning.parquet_writer import write_bandit_data
+from learning.parquet_writer import import_part, write_bandit_data
 
 BATCH = 4096  # decisions a part file holds at most
 
@@ -252,14 +252,16 @@ def import_dsjson(path: Path, root: Location, options: Options) -> int:
     for _, decision in _decisions(path, options, same):
         batch.append(_vectors(decision, positions, same))
         if len(batch) == BATCH:
-            known = _write(root, info, batch, known)
+            known = _write(root, info, batch, known, written // BATCH)
             written, batch = written + len(batch), []
     if batch:
-        _write(root, info, batch, known)
+        _write(root, info, batch, known, written // BATCH)
     return written + len(batch)
 
 
-def _write(root: Location, info: DatasetInfo, batch: list[Vectors], known: set[str]) -> set[str]:
+def _write(
+    root: Location, info: DatasetInfo, batch: list[Vectors], known: set[str], number: int
+) -> set[str]:
     data = BanditData(
         np.stack([d.viewer for d in batch]),
         np.stack([d.context for d in batch]),
@@ -270,4 +272,5 @@ def _write(root: Location, info: DatasetInfo, batch: list[Vectors], known: set[s
         np.array([d.reward for d in batch], dtype=np.float64),
         np.array([d.time_ms for d in batch], dtype=np.int64),
     )
-    return write_bandit_data(root, info, data, [d.decision_id for d in batch], known)
+    ids = [d.decision_id for d in batch]
+    return write_bandit_data(root, info, data, ids, known, part_name=import_part(number))

@@ -23,7 +23,7 @@ from learning.dataset import BanditData
 from learning.interchange import slots
 from learning.interchange.target import new_dataset
 from learning.parquet_layout import DatasetInfo
-from learning.parquet_writer import write_bandit_data
+from learning.parquet_writer import import_part, write_bandit_data
 
 BATCH = 65536
 REQUIRED = ("n_rounds", "n_actions", "action", "reward", "pscore", "context", "action_context")
@@ -156,6 +156,12 @@ def import_obp(path: Path, root: Location, reward_range: tuple[float, float]) ->
         )
         ids = [str(i) for i in range(start, start + n)]
         known = write_bandit_data(
-            root, info, data, ids, known, None if position is None else position[rows]
+            root,
+            info,
+            data,
+            ids,
+            known,
+            None if position is None else position[rows],
+            part_name=import_part(start // BATCH),
         )
     return len(chosen)

@@ -16,6 +16,7 @@ from common.features import SCHEMA_VERSION
 from common.storage import Location
 from learning.dataset import BanditData
 from learning.estimators import ips, snips
+from learning.interchange.dsjson_import import BATCH as DSJSON_BATCH
 from learning.parquet_layout import read_info
 from learning.parquet_reader import load_dataset, read_batches
 from learning.parquet_writer import create_for, write_bandit_data
@@ -140,6 +141,32 @@ def test_dsjson_import_export_import_keeps_every_decision(
     assert one["e1"][3:6] == (1, 0.4, 1.0)
     assert one["e1"][6] == 1508803215516  # 2017-10-24T00:00:15.516Z
     assert one["e2"][6] == 0  # no Timestamp
+
+
+def test_an_import_reads_back_in_the_file_s_order_across_part_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three part files on one date (4,096 decisions each at most) read back in the file's
+    order, so the bootstrap draws, and the intervals, are the same wherever it is imported."""
+    lines = 2 * DSJSON_BATCH + 10
+    log = tmp_path / "log.dsjson"
+    with open(log, "w") as out:
+        for i in range(lines):
+            line = {
+                "_label_cost": -(i % 3 == 0),
+                "_label_probability": 0.5,
+                "_labelIndex": i % 2,
+                "Timestamp": "2017-10-24T00:00:15.5160000Z",
+                "EventId": f"e{i}",
+                "a": [1, 2],
+                "p": [0.5, 0.5],
+                "c": {"User": {"age": i % 7}, "_multi": [{"A": {"x": 1}}, {"A": {"x": 2}}]},
+            }
+            out.write(json.dumps(line) + "\n")
+    _keyart(["dataset", "import", "--format", "dsjson", log, "--dataset", tmp_path / "d"], capsys)
+    assert len(list((tmp_path / "d" / "decisions").rglob("*.parquet"))) == 3
+    read = [i for batch in read_batches(Location.local(tmp_path / "d")) for i in batch.decision_ids]
+    assert read == [f"e{i}" for i in range(lines)]
 
 
 def test_obp_import_export_gives_back_the_same_arrays_and_one_action_set(
