@@ -163,7 +163,7 @@ def _created(card: Location) -> str:
     try:
         created_ms = json.loads(card.read_text())["created_at_ms"]
         return datetime.fromtimestamp(created_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, StorageError):
         return "-"
 
 

@@ -143,8 +143,6 @@ def offline_estimate(model: Path | Location) -> float | None:
         body = json.loads(card.read_text())
     except FileNotFoundError:
         return None
-    except StorageError:
-        raise
     except OSError as error:
         if card.local_path is None:  # the store went away between its listing and this read
             raise StorageError(f"{card}: cannot be read ({error})") from None

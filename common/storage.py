@@ -31,8 +31,9 @@ from common.atomic_files import write_file_atomically
 _UPLOAD_CHUNK = 8 << 20
 
 
-class StorageError(ValueError):
-    """A location that cannot be parsed or reached; the message names it."""
+class StorageError(Exception):
+    """A location that cannot be parsed or reached; the message names it. Not a ValueError or
+    OSError, so the readers' handlers of a bad file's contents do not take it for one."""
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from common.storage import Location, StorageError
+from common.storage import Location
 from learning.parquet_layout import DatasetError
 
 JOURNAL = "collected.json"
@@ -160,8 +160,6 @@ def read_journal(root: Location) -> Journal:
         )
     except FileNotFoundError:
         return Journal()
-    except StorageError:
-        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: unreadable journal ({error!r})") from None
 

@@ -36,7 +36,7 @@ from common.features import ARTWORK_DIM, CONTEXT_DIM, SCHEMA_VERSION, VIEWER_DIM
 from common.log_schema import FEEDBACK, IMPRESSIONS, LogFormatError, PageImpression
 from common.logging import get_logger
 from common.segment_log import closed_segments, read_segment, segments
-from common.storage import Location, StorageError
+from common.storage import Location
 from learning.dataset import candidate_matrix, segment_events, segment_pages
 from learning.parquet_layout import (
     ACTION_SETS,
@@ -99,8 +99,6 @@ def read_manifest(root: Location) -> dict[str, dict[str, int]]:
         return dict(json.loads(path.read_text())["segments"])
     except FileNotFoundError:
         return {}
-    except StorageError:
-        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: unreadable manifest ({error!r})") from None
 

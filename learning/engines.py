@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_root(args: argparse.Namespace) -> Location | None:
-    """Where `--dataset` points (StorageError, a ValueError naming it, when it cannot be
+    """Where `--dataset` points (StorageError naming it when it cannot be
     parsed), or None without it."""
     return None if args.dataset is None else Location.parse(args.dataset)
 

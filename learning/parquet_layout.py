@@ -42,7 +42,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hi
 import pyarrow.dataset as pads  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from common.storage import Location, StorageError
+from common.storage import Location
 
 FORMAT = "keyart-dataset/1"
 INFO_FILE = "dataset.json"
@@ -152,8 +152,6 @@ def read_info(root: Location) -> DatasetInfo:
         fields = json.loads(path.read_text())
     except FileNotFoundError:
         raise DatasetError(f"{root}: not a dataset (no {INFO_FILE})") from None
-    except StorageError:
-        raise
     except (OSError, ValueError) as error:
         raise DatasetError(f"{path}: unreadable ({error})") from None
     if not isinstance(fields, dict) or fields.get("format") != FORMAT:
